@@ -1,0 +1,101 @@
+# The front door: `make run` and `make test`. Everything a fresh machine needs (Rust's
+# wasm32 target, wasm-bindgen-cli, wasm-pack, npm dev tools) is installed by `make tools`,
+# skipped when the right version is already there.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+ROOT := $(CURDIR)
+# One target dir for every cargo build (native, wasm, fuzz) so nothing compiles twice.
+export CARGO_TARGET_DIR ?= $(ROOT)/target
+# wasm-opt from the npm `binaryen` package (Debian's is too old: its output fails to load).
+export PATH := $(ROOT)/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
+
+# Must equal the wasm-bindgen version in Cargo.lock (see Cargo.toml for why it is pinned).
+WASM_BINDGEN_VERSION := 0.2.129
+WASM_PACK_VERSION := 0.15.1
+EDGE_ZIP := dist/edge-worker-lambda.zip
+EDGE_FILES := index.js package.json pkg/edge_worker.js pkg/edge_worker_bg.wasm
+WASM_FEATURES := --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
+	--enable-multivalue --enable-reference-types
+
+.PHONY: help tools wasm package test test-rust test-wasm test-node test-rules-file test-fuzz-build lint run bench fuzz clean
+
+help:
+	@echo "make run      start the local stack and print the edge URL"
+	@echo "make test     install what is missing, then run every test"
+	@echo "make wasm     build wasm-pkg (the Lambda@Edge handler)"
+	@echo "make package  write $(EDGE_ZIP) and print its size"
+	@echo "make bench    Wasm vs JS vs native figures -> bench/results/"
+	@echo "make fuzz     run each fuzz target (FUZZ_SECONDS=60)"
+
+tools:
+	@rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+	@if [ "$$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $(WASM_BINDGEN_VERSION)" ]; then \
+		cargo install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION) --locked; fi
+	@if [ "$$(wasm-pack --version 2>/dev/null)" != "wasm-pack $(WASM_PACK_VERSION)" ]; then \
+		cargo install wasm-pack --version $(WASM_PACK_VERSION) --locked; fi
+	@if [ ! -x node_modules/.bin/wasm-opt ] || ! cmp -s package-lock.json node_modules/.package-lock.json; then \
+		npm ci --no-audit --no-fund; fi
+
+# The Wasm core, built for speed (see [profile.wasm-release]), then wasm-opt -O3 (which also
+# strips debug info and the producers section).
+wasm: tools
+	wasm-pack --log-level warn build edge-worker --profile wasm-release --target nodejs \
+		--out-dir ../wasm-pkg/pkg --out-name edge_worker --no-pack
+	wasm-opt -O3 $(WASM_FEATURES) --strip-debug --strip-producers \
+		wasm-pkg/pkg/edge_worker_bg.wasm -o wasm-pkg/pkg/edge_worker_bg.wasm
+	@echo "wasm-pkg/pkg/edge_worker_bg.wasm: $$(stat -c %s wasm-pkg/pkg/edge_worker_bg.wasm) bytes"
+
+package: wasm
+	python3 scripts/zip_package.py $(EDGE_ZIP) wasm-pkg $(EDGE_FILES)
+	@echo "$(EDGE_ZIP): $$(stat -c %s $(EDGE_ZIP)) bytes (Lambda@Edge viewer-trigger limit: 1,048,576)"
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+test-rust:
+	cargo test --workspace
+
+# The Wasm boundary under Node, exactly as users run it.
+test-wasm: tools
+	wasm-pack --log-level warn test --node edge-worker
+
+# The built deployment zip, unpacked and loaded as Lambda@Edge loads it.
+test-node: package
+	rm -rf target/edge-zip && python3 scripts/zip_package.py --extract $(EDGE_ZIP) target/edge-zip
+	EDGE_PKG_DIR=target/edge-zip node --test tests/wasm-pkg/
+
+# An invalid rules file must fail the build with a message naming the problem.
+test-rules-file:
+	@for f in tests/fixtures/rules/invalid-*.toml; do \
+		want=$$(sed -n 's/^# expect: //p' "$$f"); \
+		if out=$$(EDGE_RULES=$(ROOT)/$$f cargo check -p edge-policy --message-format short 2>&1); then \
+			echo "FAIL: $$f built"; exit 1; fi; \
+		grep -qF "$$want" <<<"$$out" || { echo "FAIL: $$f: no '$$want' in:"; echo "$$out" | tail -5; exit 1; }; \
+		echo "ok: $$f fails the build: $$want"; \
+	done
+
+test-fuzz-build:
+	cargo build --manifest-path fuzz/Cargo.toml
+
+test: tools lint test-rust test-wasm test-node test-rules-file test-fuzz-build
+	@echo "make test: all suites passed"
+
+run:
+	@echo "make run arrives with the local edge (issue 4). Meanwhile: make test, make package, make bench."
+
+bench: package
+	cargo build --release -p edge-bench
+	node bench/edge-handler.js
+
+FUZZ_SECONDS ?= 60
+fuzz:
+	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+	for t in viewer_request cache_control event_json; do \
+		mkdir -p target/fuzz-corpus/$$t; \
+		RUSTC_BOOTSTRAP=1 cargo fuzz run $$t target/fuzz-corpus/$$t fuzz/corpus/$$t -- -max_total_time=$(FUZZ_SECONDS); done
+
+clean:
+	rm -rf target dist wasm-pkg/pkg

@@ -1,0 +1,174 @@
+//! Request-header rules (cache-key.md, "Headers").
+
+/// Headers deleted from `GET`/`HEAD` requests: origins use them to build URLs or pick
+/// methods while caches don't key them (the classic unkeyed inputs of cache poisoning).
+pub const UNKEYED_HEADERS: &[&str] = &[
+    "x-forwarded-host",
+    "x-host",
+    "x-forwarded-server",
+    "x-forwarded-scheme",
+    "x-forwarded-port",
+    "x-original-url",
+    "x-rewrite-url",
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+    "forwarded",
+];
+
+/// Whether a lower-case header name is one of [`UNKEYED_HEADERS`].
+pub fn is_unkeyed(name: &str) -> bool {
+    UNKEYED_HEADERS.contains(&name)
+}
+
+/// What CloudFront's compression-aware cache policy makes of `Accept-Encoding`:
+/// `Some("br,gzip")`, `Some("gzip")`, `Some("br")`, or `None` (the header is deleted).
+///
+/// RFC 9110 §12.5.3: codings are case-insensitive; "a qvalue of 0 means not acceptable";
+/// "*" matches "any available content-coding not explicitly listed in the header field".
+/// A malformed qvalue is read as "not acceptable": the edge must never claim a coding the
+/// viewer may not decode.
+pub fn normalize_accept_encoding<'a>(values: impl IntoIterator<Item = &'a str>) -> Option<&'static str> {
+    let (mut br, mut gzip, mut star) = (None::<bool>, None::<bool>, None::<bool>);
+    for value in values {
+        for element in value.split(',') {
+            let mut parts = element.split(';');
+            let coding = parts.next().unwrap_or("").trim();
+            if coding.is_empty() {
+                continue;
+            }
+            let mut accepted = true;
+            for param in parts {
+                if let Some((name, q)) = param.split_once('=') {
+                    if name.trim().eq_ignore_ascii_case("q") {
+                        accepted = qvalue_is_positive(q.trim());
+                    }
+                }
+            }
+            // A coding listed twice: its first occurrence counts, as for Cache-Control directives.
+            let slot = if coding.eq_ignore_ascii_case("br") {
+                &mut br
+            } else if coding.eq_ignore_ascii_case("gzip") {
+                &mut gzip
+            } else if coding == "*" {
+                &mut star
+            } else {
+                continue;
+            };
+            slot.get_or_insert(accepted);
+        }
+    }
+    let star = star.unwrap_or(false);
+    match (br.unwrap_or(star), gzip.unwrap_or(star)) {
+        (true, true) => Some("br,gzip"),
+        (true, false) => Some("br"),
+        (false, true) => Some("gzip"),
+        (false, false) => None,
+    }
+}
+
+/// RFC 9110 §12.4.2: `qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )`.
+fn qvalue_is_positive(q: &str) -> bool {
+    let (int, frac) = q.split_once('.').unwrap_or((q, ""));
+    if frac.len() > 3 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return false;
+    }
+    match int {
+        "1" => frac.bytes().all(|b| b == b'0'),
+        "0" => frac.bytes().any(|b| b != b'0'),
+        _ => false,
+    }
+}
+
+/// Keeps the allow-listed cookies of all `cookie` header values, sorted by name (stable),
+/// joined with `; `. `None` when nothing is kept (the header is then deleted).
+pub fn filter_cookies<'a>(values: impl IntoIterator<Item = &'a str>, allowed: &[String]) -> Option<String> {
+    if allowed.is_empty() {
+        return None;
+    }
+    let mut kept: Vec<(&str, &str)> = Vec::new();
+    for value in values {
+        for pair in value.split(';') {
+            let pair = pair.trim();
+            let (name, _) = pair.split_once('=').unwrap_or((pair, ""));
+            let name = name.trim();
+            if !name.is_empty() && allowed.iter().any(|a| a == name) {
+                kept.push((name, pair));
+            }
+        }
+    }
+    if kept.is_empty() {
+        return None;
+    }
+    kept.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    Some(kept.iter().map(|(_, pair)| *pair).collect::<Vec<_>>().join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ae(v: &str) -> Option<&'static str> {
+        normalize_accept_encoding([v])
+    }
+
+    #[test]
+    fn both_codings_accepted() {
+        assert_eq!(ae("gzip, deflate, br"), Some("br,gzip"));
+        assert_eq!(ae("BR;q=0.5, GZip"), Some("br,gzip"));
+        assert_eq!(ae("br,gzip"), Some("br,gzip"));
+    }
+
+    #[test]
+    fn one_coding_accepted() {
+        assert_eq!(ae("gzip"), Some("gzip"));
+        assert_eq!(ae("br"), Some("br"));
+        assert_eq!(ae("gzip;q=0, br"), Some("br"));
+        assert_eq!(ae("gzip, br;q=0.000"), Some("gzip"));
+    }
+
+    #[test]
+    fn nothing_accepted_deletes() {
+        assert_eq!(ae("identity"), None);
+        assert_eq!(ae("deflate"), None);
+        assert_eq!(ae(""), None);
+        assert_eq!(ae("gzip;q=0, br;q=0"), None);
+    }
+
+    #[test]
+    fn star_accepts_both_unless_listed() {
+        assert_eq!(ae("*"), Some("br,gzip"));
+        assert_eq!(ae("*;q=0.1, br;q=0"), Some("gzip"));
+        assert_eq!(ae("*;q=0"), None);
+    }
+
+    #[test]
+    fn malformed_qvalue_is_not_acceptable() {
+        assert_eq!(ae("gzip;q=2, br;q=abc"), None);
+        assert_eq!(ae("gzip;q=1.000"), Some("gzip"));
+        assert_eq!(ae("gzip;q=1.5"), None);
+    }
+
+    #[test]
+    fn several_header_lines_are_one_list() {
+        assert_eq!(normalize_accept_encoding(["gzip", "br"]), Some("br,gzip"));
+    }
+
+    #[test]
+    fn cookies_keep_only_the_allow_list_sorted() {
+        let allowed = vec!["theme".to_owned(), "lang".to_owned()];
+        assert_eq!(
+            filter_cookies(["session=s; theme=dark", "lang=en"], &allowed),
+            Some("lang=en; theme=dark".into())
+        );
+        assert_eq!(filter_cookies(["session=s"], &allowed), None);
+        assert_eq!(filter_cookies(["theme=dark"], &[]), None);
+    }
+
+    #[test]
+    fn unkeyed_headers_are_known() {
+        assert!(is_unkeyed("x-forwarded-host"));
+        assert!(is_unkeyed("forwarded"));
+        assert!(!is_unkeyed("accept"));
+    }
+}

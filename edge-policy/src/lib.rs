@@ -1,0 +1,36 @@
+//! Cache-key normalization and `Cache-Control` policy for CloudFront + Lambda@Edge.
+//!
+//! Pure Rust: no I/O, no clock, no JS types. The Wasm handler (`edge-worker`), the origin
+//! and the local edge link this one crate, so every rule exists once.
+//!
+//! - [`viewer_request`]: the request in canonical form (cache-key.md).
+//! - [`origin_response`]: the one `Cache-Control` a response leaves with (cache-control.md).
+//! - [`canonical_request`]: the same normalization plus the canonical [`CacheKey`], for the
+//!   origin's caches.
+//! - [`RuleSet::embedded`]: the route rules from `rules.toml`, embedded at build time.
+//! - [`cloudfront`]: what CloudFront accepts from a function.
+//! - `event` (feature `events`): serde types for Lambda@Edge events and a native handler.
+#![warn(missing_docs)]
+
+pub mod cache_control;
+pub mod cloudfront;
+mod error;
+#[cfg(feature = "events")]
+pub mod event;
+pub mod headers;
+mod key;
+mod path;
+mod percent;
+pub mod query;
+pub mod rules;
+mod trigger;
+
+pub use error::PolicyError;
+pub use key::{canonical_request, header_fields, CacheKey, CanonicalRequest};
+pub use path::normalize_path;
+pub use query::normalize_query;
+pub use rules::{Route, RouteKind, RuleSet};
+pub use trigger::{
+    origin_response, viewer_request, viewer_request_reads, HeaderEdit, HeaderField, Passthrough, RequestRewrite,
+    RequestView, ResponseRewrite, ResponseView, ViewerOutcome, ORIGIN_RESPONSE_READS, ORIGIN_RESPONSE_REQUEST_READS,
+};

@@ -1,0 +1,114 @@
+//! Path normalization (cache-key.md, "Path").
+
+use crate::percent::{self, Component};
+
+/// Normalizes a request path that starts with `/`.
+///
+/// Steps, in the spec's order: percent-encoding normalized (upper-case hex, unreserved
+/// decoded, bytes outside `pchar` encoded), runs of `/` merged when `merge_slashes`,
+/// dot-segments removed, an empty path made `/`. Case and trailing slash are kept.
+pub fn normalize_path(uri: &str, merge_slashes: bool) -> String {
+    let encoded = percent::normalize(uri, Component::Path);
+    let merged = if merge_slashes {
+        merge_slash_runs(&encoded)
+    } else {
+        encoded
+    };
+    let path = remove_dot_segments(&merged);
+    if path.is_empty() {
+        "/".to_owned()
+    } else {
+        path
+    }
+}
+
+fn merge_slash_runs(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    let mut previous_slash = false;
+    for c in path.chars() {
+        if c == '/' && previous_slash {
+            continue;
+        }
+        previous_slash = c == '/';
+        out.push(c);
+    }
+    out
+}
+
+/// RFC 3986 §5.2.4 "Remove Dot Segments", for an absolute path.
+///
+/// Runs after percent-decoding, so `%2E%2E` has already become `..`; `%2F` is not a
+/// separator, so `..%2F` is an ordinary segment. `..` at the root stays at the root
+/// (§5.2.4 step 2C applied to an empty output buffer).
+fn remove_dot_segments(path: &str) -> String {
+    let Some(rest) = path.strip_prefix('/') else {
+        return path.to_owned();
+    };
+    let mut segments: Vec<&str> = Vec::new();
+    let mut ends_in_directory = false;
+    for segment in rest.split('/') {
+        ends_in_directory = false;
+        match segment {
+            "." => ends_in_directory = true,
+            ".." => {
+                segments.pop();
+                ends_in_directory = true;
+            }
+            _ => segments.push(segment),
+        }
+    }
+    let mut out = String::with_capacity(path.len());
+    for segment in &segments {
+        out.push('/');
+        out.push_str(segment);
+    }
+    if ends_in_directory || out.is_empty() {
+        out.push('/');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn norm(s: &str) -> String {
+        normalize_path(s, true)
+    }
+
+    #[test]
+    fn slash_runs_merge_by_default() {
+        assert_eq!(norm("//api///products//42"), "/api/products/42");
+        assert_eq!(normalize_path("//a//b", false), "//a//b");
+    }
+
+    #[test]
+    fn dot_segments_are_removed() {
+        assert_eq!(norm("/a/b/../c/./d"), "/a/c/d");
+        assert_eq!(norm("/a/b/.."), "/a/");
+        assert_eq!(norm("/a/."), "/a/");
+        assert_eq!(norm("/../../etc"), "/etc");
+        assert_eq!(norm("/.."), "/");
+    }
+
+    #[test]
+    fn encoded_dots_count_as_dots_but_encoded_slash_is_not_a_separator() {
+        assert_eq!(norm("/a/%2e%2E/b"), "/b");
+        assert_eq!(norm("/api/me/..%2Fx.css"), "/api/me/..%2Fx.css");
+    }
+
+    #[test]
+    fn case_and_trailing_slash_are_kept() {
+        assert_eq!(norm("/API/Products/"), "/API/Products/");
+    }
+
+    #[test]
+    fn backslash_is_encoded_never_a_separator() {
+        assert_eq!(norm("/a\\..\\b"), "/a%5C..%5Cb");
+    }
+
+    #[test]
+    fn dot_removal_without_merging_treats_empty_segments_as_segments() {
+        assert_eq!(normalize_path("/a//../b", false), "/a/b");
+    }
+}

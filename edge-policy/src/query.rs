@@ -1,0 +1,146 @@
+//! Query-string normalization (cache-key.md, "Query string").
+
+use crate::percent::{self, Component};
+use crate::rules::QueryPolicy;
+
+/// Names removed wherever they appear (compared ASCII case-insensitively, after
+/// percent-normalization), besides every name starting with `utm_`.
+pub const TRACKING_PARAMETERS: &[&str] = &[
+    "gclid",
+    "gclsrc",
+    "dclid",
+    "gbraid",
+    "wbraid",
+    "fbclid",
+    "msclkid",
+    "mc_cid",
+    "mc_eid",
+    "_ga",
+    "_gl",
+    "igshid",
+    "yclid",
+    "twclid",
+    "ttclid",
+    "li_fat_id",
+    "_hsenc",
+    "_hsmi",
+    "mkt_tok",
+    "srsltid",
+];
+
+/// Whether a normalized parameter name is a tracking parameter (step 4).
+pub fn is_tracking_parameter(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    (bytes.len() >= 4 && bytes[..4].eq_ignore_ascii_case(b"utm_"))
+        || TRACKING_PARAMETERS.iter().any(|t| t.eq_ignore_ascii_case(name))
+}
+
+/// Normalizes a query string (without the leading `?`) under a route's query policy.
+///
+/// Split on `&` only (`;` is data, as CloudFront treats it); empty items and empty names
+/// dropped; name and value percent-normalized, `+` kept; tracking parameters removed; the
+/// route's allow-list applied; a stable sort by name bytes; joined with `&`.
+pub fn normalize_query(querystring: &str, policy: &QueryPolicy) -> String {
+    if querystring.is_empty() || matches!(policy, QueryPolicy::Drop) {
+        return String::new();
+    }
+    let mut items: Vec<(String, Option<String>)> = Vec::new();
+    for item in querystring.split('&') {
+        if item.is_empty() {
+            continue;
+        }
+        let (raw_name, raw_value) = match item.split_once('=') {
+            Some((name, value)) => (name, Some(value)),
+            None => (item, None),
+        };
+        if raw_name.is_empty() {
+            continue;
+        }
+        let name = percent::normalize(raw_name, Component::Query);
+        if is_tracking_parameter(&name) {
+            continue;
+        }
+        if let QueryPolicy::Allow(allowed) = policy {
+            if !allowed.contains(&name) {
+                continue;
+            }
+        }
+        let value = raw_value.map(|v| percent::normalize(v, Component::Query));
+        items.push((name, value));
+    }
+    // `sort_by` is stable: repeated names keep their relative order.
+    items.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    let mut out = String::with_capacity(querystring.len());
+    for (name, value) in &items {
+        if !out.is_empty() {
+            out.push('&');
+        }
+        out.push_str(name);
+        if let Some(value) = value {
+            out.push('=');
+            out.push_str(value);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all(q: &str) -> String {
+        normalize_query(q, &QueryPolicy::All)
+    }
+
+    #[test]
+    fn sorted_by_name_with_repeated_names_in_order() {
+        assert_eq!(all("b=1&a=2&a=1"), "a=2&a=1&b=1");
+    }
+
+    #[test]
+    fn semicolon_is_data_and_empty_items_drop() {
+        assert_eq!(all("a=1;b=2&&c"), "a=1;b=2&c");
+    }
+
+    #[test]
+    fn item_without_equals_differs_from_empty_value() {
+        assert_eq!(all("a&b="), "a&b=");
+    }
+
+    #[test]
+    fn empty_names_drop() {
+        assert_eq!(all("=x&a=1"), "a=1");
+    }
+
+    #[test]
+    fn plus_is_kept_and_percent_is_normalized() {
+        assert_eq!(all("q=a+b&r=a%20b&s=%7e%2f"), "q=a+b&r=a%20b&s=~%2F");
+    }
+
+    #[test]
+    fn tracking_parameters_drop_case_insensitively_after_decoding() {
+        assert_eq!(
+            all("UTM_Source=x&utm%5Fmedium=y&gclid=1&FBCLID=2&id=3&utmx=4"),
+            "id=3&utmx=4"
+        );
+    }
+
+    #[test]
+    fn allow_list_is_exact_after_normalization() {
+        let policy = QueryPolicy::Allow(vec!["page".into(), "q".into()]);
+        assert_eq!(
+            normalize_query("Page=1&page=2&%70age=3&x=1&q=a", &policy),
+            "page=2&page=3&q=a"
+        );
+    }
+
+    #[test]
+    fn drop_policy_empties_the_query() {
+        assert_eq!(normalize_query("v=123", &QueryPolicy::Drop), "");
+    }
+
+    #[test]
+    fn raw_hash_and_space_are_encoded() {
+        assert_eq!(all("a=b c#d"), "a=b%20c%23d");
+    }
+}

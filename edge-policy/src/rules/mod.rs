@@ -1,0 +1,319 @@
+//! Route rules: which policy applies to a normalized path.
+//!
+//! The rules come from `rules.toml` at the workspace root, validated and embedded by
+//! `build.rs` (Lambda@Edge has no environment variables, so a rule change is a new build
+//! and a new function version). Routes match the normalized path; the first match wins.
+
+use std::sync::OnceLock;
+
+use crate::PolicyError;
+
+#[cfg(test)]
+mod file;
+
+/// Whether a route's responses may be shared by caches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteKind {
+    /// Shared-cacheable: the edge and the origin's caches may store it.
+    Public,
+    /// Private: never stored by a shared cache; cookies and `Authorization` pass.
+    Bypass,
+}
+
+/// What a route does with the query string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueryPolicy {
+    /// Keep every parameter except tracking ones.
+    All,
+    /// Drop every parameter.
+    Drop,
+    /// Keep only these names (compared exactly, after normalization).
+    Allow(Vec<String>),
+}
+
+/// The Cache-Control a route fills in on shared-cacheable responses (cache-control.md rule 6).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Freshness {
+    /// `max-age`: browser freshness, seconds.
+    pub max_age: Option<u32>,
+    /// `s-maxage`: CloudFront freshness, seconds.
+    pub s_maxage: Option<u32>,
+    /// `stale-while-revalidate` window (RFC 5861 §3), seconds.
+    pub stale_while_revalidate: Option<u32>,
+    /// `stale-if-error` window (RFC 5861 §4), seconds.
+    pub stale_if_error: Option<u32>,
+    /// Add `immutable` (RFC 8246).
+    pub immutable: bool,
+    /// The route's values replace the origin's instead of only filling what it left out.
+    pub override_origin: bool,
+}
+
+/// A path pattern: exact, or a prefix when it ends in `*` (`*` matches any rest).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pattern {
+    prefix: String,
+    wildcard: bool,
+}
+
+impl Pattern {
+    /// Builds a pattern from its rules-file form (`/api/me`, `/static/*`).
+    pub fn new(pattern: &str) -> Self {
+        match pattern.strip_suffix('*') {
+            Some(prefix) => Pattern {
+                prefix: prefix.to_owned(),
+                wildcard: true,
+            },
+            None => Pattern {
+                prefix: pattern.to_owned(),
+                wildcard: false,
+            },
+        }
+    }
+
+    /// Whether `path` (normalized) matches for a route of `kind`.
+    ///
+    /// Public patterns match exactly as written. Bypass patterns fail closed: they match
+    /// any path that starts with their literal part, ASCII case-insensitively, so
+    /// `/api/me/x.css`, `/api/me;x.css`, `/api/me%2Fx.css` and `/API/ME` stay private even
+    /// if some origin framework routes them to `/api/me` (web cache deception). Matching
+    /// too much costs only cache hits; matching too little leaks.
+    fn matches(&self, path: &str, kind: RouteKind) -> bool {
+        match kind {
+            RouteKind::Bypass => {
+                path.len() >= self.prefix.len()
+                    && path.as_bytes()[..self.prefix.len()].eq_ignore_ascii_case(self.prefix.as_bytes())
+            }
+            RouteKind::Public if self.wildcard => path.starts_with(&self.prefix),
+            RouteKind::Public => path == self.prefix,
+        }
+    }
+}
+
+/// One route: how requests on matching paths are keyed and how their responses are cached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// A short label for logs.
+    pub name: String,
+    /// The path patterns (any one matching selects the route).
+    pub patterns: Vec<Pattern>,
+    /// Public or bypass.
+    pub kind: RouteKind,
+    /// What happens to the query string.
+    pub query: QueryPolicy,
+    /// Cookie names kept on a public route (the rest of `cookie` is deleted).
+    pub cookies: Vec<String>,
+    /// Extra request headers (lower-case names) that are part of the cache key.
+    pub key_headers: Vec<String>,
+    /// Whether runs of `/` collapse to one.
+    pub merge_slashes: bool,
+    /// Remove `Set-Cookie` from responses instead of making them uncacheable.
+    pub strip_set_cookie: bool,
+    /// The Cache-Control filled in on shared-cacheable responses.
+    pub freshness: Freshness,
+}
+
+impl Route {
+    /// A public route with the defaults of the rules file (all parameters, merge slashes,
+    /// no freshness), for building rule sets in code.
+    pub fn public(name: &str, patterns: &[&str]) -> Self {
+        Route {
+            name: name.to_owned(),
+            patterns: patterns.iter().map(|p| Pattern::new(p)).collect(),
+            kind: RouteKind::Public,
+            query: QueryPolicy::All,
+            cookies: Vec::new(),
+            key_headers: Vec::new(),
+            merge_slashes: true,
+            strip_set_cookie: false,
+            freshness: Freshness::default(),
+        }
+    }
+
+    /// A bypass route with the defaults of the rules file.
+    pub fn bypass(name: &str, patterns: &[&str]) -> Self {
+        Route {
+            kind: RouteKind::Bypass,
+            ..Route::public(name, patterns)
+        }
+    }
+
+    /// Whether the route is private by rule.
+    pub fn is_bypass(&self) -> bool {
+        self.kind == RouteKind::Bypass
+    }
+
+    fn matches(&self, path: &str) -> bool {
+        self.patterns.iter().any(|p| p.matches(path, self.kind))
+    }
+}
+
+/// An ordered list of routes ending in a catch-all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleSet {
+    routes: Vec<Route>,
+}
+
+impl RuleSet {
+    /// Builds a rule set; the last route must contain the catch-all pattern `/*`.
+    pub fn new(routes: Vec<Route>) -> Result<Self, PolicyError> {
+        let catch_all = Pattern::new("/*");
+        match routes.last() {
+            Some(last) if last.patterns.contains(&catch_all) && last.kind == RouteKind::Public => {
+                Ok(RuleSet { routes })
+            }
+            Some(last) if last.patterns.contains(&catch_all) => Err(PolicyError::InvalidRules(
+                "a bypass catch-all would make every path private; make the last route public".into(),
+            )),
+            _ => Err(PolicyError::InvalidRules(
+                "the last route must include the catch-all pattern \"/*\"".into(),
+            )),
+        }
+    }
+
+    /// The rules embedded at build time from `rules.toml`.
+    pub fn embedded() -> &'static RuleSet {
+        static EMBEDDED: OnceLock<RuleSet> = OnceLock::new();
+        EMBEDDED.get_or_init(|| RuleSet {
+            routes: embedded_routes(),
+        })
+    }
+
+    /// The route for a normalized path: the first that matches.
+    pub fn route_for(&self, path: &str) -> &Route {
+        // `new` guarantees a last route matching every path (a public `/*`).
+        let fallback = &self.routes[self.routes.len() - 1];
+        self.routes.iter().find(|r| r.matches(path)).unwrap_or(fallback)
+    }
+
+    /// The routes in matching order.
+    pub fn routes(&self) -> &[Route] {
+        &self.routes
+    }
+}
+
+include!(concat!(env!("OUT_DIR"), "/embedded_rules.rs"));
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn from_file(text: &str) -> Result<RuleSet, String> {
+        let parsed = file::parse(text)?;
+        let routes = parsed
+            .routes
+            .into_iter()
+            .map(|r| Route {
+                name: r.name,
+                patterns: r.patterns.iter().map(|p| Pattern::new(p)).collect(),
+                kind: match r.kind {
+                    file::KindSpec::Public => RouteKind::Public,
+                    file::KindSpec::Bypass => RouteKind::Bypass,
+                },
+                query: match r.query {
+                    file::QuerySpec::All => QueryPolicy::All,
+                    file::QuerySpec::Drop => QueryPolicy::Drop,
+                    file::QuerySpec::Allow => QueryPolicy::Allow(r.query_allow),
+                },
+                cookies: r.cookies,
+                key_headers: r.key_headers,
+                merge_slashes: r.merge_slashes,
+                strip_set_cookie: r.strip_set_cookie,
+                freshness: Freshness {
+                    max_age: r.max_age,
+                    s_maxage: r.s_maxage,
+                    stale_while_revalidate: r.stale_while_revalidate,
+                    stale_if_error: r.stale_if_error,
+                    immutable: r.immutable,
+                    override_origin: r.override_origin,
+                },
+            })
+            .collect();
+        RuleSet::new(routes).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn embedded_rules_equal_the_rules_file() {
+        let text = include_str!("../../../rules.toml");
+        assert_eq!(&from_file(text).unwrap(), RuleSet::embedded());
+    }
+
+    #[test]
+    fn reference_routes_match_as_the_table_says() {
+        let rules = RuleSet::embedded();
+        let name = |p: &str| rules.route_for(p).name.clone();
+        assert_eq!(name("/static/app.js"), "static");
+        assert_eq!(name("/api/products"), "products");
+        assert_eq!(name("/api/products/42"), "products");
+        assert_eq!(name("/api/productsx"), "default");
+        assert_eq!(name("/api/config"), "config");
+        assert_eq!(name("/api/config/x"), "default");
+        assert_eq!(name("/api/users/7"), "private");
+        assert_eq!(name("/api/me"), "private");
+        assert_eq!(name("/"), "default");
+    }
+
+    #[test]
+    fn bypass_patterns_fail_closed_under_suffixes_and_case() {
+        let rules = RuleSet::embedded();
+        for path in [
+            "/api/me/x.css",
+            "/api/me;x.css",
+            "/api/me%2Fx.css",
+            "/api/me%3Bx.css",
+            "/api/me.",
+            "/API/Me",
+            "/api/users/1/x.css",
+        ] {
+            assert!(rules.route_for(path).is_bypass(), "{path} must stay private");
+        }
+    }
+
+    fn rejects(text: &str, needle: &str) {
+        let err = from_file(text).unwrap_err();
+        assert!(err.contains(needle), "error {err:?} should mention {needle:?}");
+    }
+
+    const CATCH_ALL: &str = "\n[[route]]\nname = \"default\"\npatterns = [\"/*\"]\nkind = \"public\"\n";
+
+    #[test]
+    fn invalid_files_name_the_problem() {
+        rejects("", "no [[route]]");
+        rejects(
+            "[[route]]\nname = \"a\"\npatterns = [\"/a\"]\nkind = \"public\"\n",
+            "catch-all",
+        );
+        rejects(
+            &format!("[[route]]\nname = \"a\"\npatterns = [\"a\"]\nkind = \"public\"\n{CATCH_ALL}"),
+            "must start with '/'",
+        );
+        rejects(
+            &format!("[[route]]\nname = \"a\"\npatterns = [\"/a*b\"]\nkind = \"public\"\n{CATCH_ALL}"),
+            "'*' may only end",
+        );
+        rejects(
+            &format!("[[route]]\nname = \"a\"\npatterns = [\"/a\"]\nkind = \"secret\"\n{CATCH_ALL}"),
+            "unknown variant `secret`",
+        );
+        rejects(
+            &format!("[[route]]\nname = \"a\"\npatterns = [\"/a\"]\nkind = \"public\"\nmaxage = 3\n{CATCH_ALL}"),
+            "unknown field `maxage`",
+        );
+        rejects(
+            &format!("[[route]]\nname = \"a\"\npatterns = [\"/a\"]\nkind = \"public\"\nquery = \"allow\"\n{CATCH_ALL}"),
+            "needs a non-empty `query_allow`",
+        );
+        rejects(
+            &format!("[[route]]\nname = \"a\"\npatterns = [\"/a\"]\nkind = \"bypass\"\ns_maxage = 60\n{CATCH_ALL}"),
+            "bypass route is never shared",
+        );
+        rejects(&format!("[[route]]\nname = \"a\"\npatterns = [\"/a\"]\nkind = \"public\"\nkey_headers = [\"x-forwarded-host\"]\n{CATCH_ALL}"), "cannot be keyed");
+        rejects(
+            &format!("[[route]]\nname = \"default\"\npatterns = [\"/a\"]\nkind = \"public\"\n{CATCH_ALL}"),
+            "used twice",
+        );
+        rejects(
+            &format!("[[route]]\nname = \"a\"\npatterns = [\"/a\"]\nkind = \"public\"\ns_maxage = -1\n{CATCH_ALL}"),
+            "s_maxage",
+        );
+    }
+}

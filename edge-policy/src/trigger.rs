@@ -1,0 +1,362 @@
+//! The two triggers' policy over plain strings: what `viewer-request` and `origin-response`
+//! change. Both the Wasm handler and the native event handler ([`crate::event`]) call these,
+//! so there is one implementation of every rule whatever carries the event.
+
+use crate::cache_control::{decide, CacheControl, ResponseFacts, Rule};
+use crate::cloudfront::{self, MAX_URL_BYTES};
+use crate::headers::{filter_cookies, is_unkeyed, normalize_accept_encoding};
+use crate::path::normalize_path;
+use crate::query::normalize_query;
+use crate::rules::{Route, RuleSet};
+
+/// One header value as the triggers see it: the lower-case name and one value. A header
+/// with several values appears once per value, in order.
+pub type HeaderField<'a> = (&'a str, &'a str);
+
+/// The parts of a request the policy reads.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestView<'a> {
+    /// The method, e.g. `GET`.
+    pub method: &'a str,
+    /// The path, which must start with `/`.
+    pub uri: &'a str,
+    /// The query string without `?`.
+    pub querystring: &'a str,
+    /// The header values.
+    pub headers: &'a [HeaderField<'a>],
+}
+
+/// A change to a header map.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeaderEdit<'a> {
+    /// Delete every value of this header.
+    Remove(&'a str),
+    /// Replace every value of this header with one.
+    Set {
+        /// The lower-case name (the map key).
+        name: &'static str,
+        /// The name as written in the `key` field.
+        key: &'static str,
+        /// The one value.
+        value: String,
+    },
+}
+
+/// Why a request or response is left exactly as it came.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Passthrough {
+    /// Only `GET` and `HEAD` are normalized.
+    MethodNotNormalized,
+    /// The `uri` does not start with `/`.
+    UriNotAbsolute,
+}
+
+impl Passthrough {
+    /// A stable label for logs.
+    pub fn label(self) -> &'static str {
+        match self {
+            Passthrough::MethodNotNormalized => "method-not-normalized",
+            Passthrough::UriNotAbsolute => "uri-not-absolute",
+        }
+    }
+}
+
+/// The canonical form of a request.
+#[derive(Debug, Clone)]
+pub struct RequestRewrite<'a, 'r> {
+    /// The normalized path.
+    pub uri: String,
+    /// The normalized query string.
+    pub querystring: String,
+    /// Header changes, in a stable order.
+    pub headers: Vec<HeaderEdit<'a>>,
+    /// Private by rule or by `Authorization`: cookies and `Authorization` pass.
+    pub bypass: bool,
+    /// The route that decided.
+    pub route: &'r Route,
+    /// The rewritten URL would exceed 8,192 bytes, so `uri` and `querystring` are the
+    /// received ones (header rules still apply, so no unkeyed input reaches the origin).
+    pub url_kept: bool,
+}
+
+/// What `viewer-request` does with a request.
+#[derive(Debug, Clone)]
+pub enum ViewerOutcome<'a, 'r> {
+    /// The request in canonical form.
+    Rewrite(RequestRewrite<'a, 'r>),
+    /// The request goes on unchanged.
+    Passthrough(Passthrough),
+}
+
+fn values<'h, 'a: 'h>(headers: &'h [HeaderField<'a>], name: &'h str) -> impl Iterator<Item = &'a str> + Clone + 'h {
+    headers.iter().filter(move |(n, _)| *n == name).map(|(_, v)| *v)
+}
+
+fn has(headers: &[HeaderField<'_>], name: &str) -> bool {
+    headers.iter().any(|(n, _)| *n == name)
+}
+
+/// Replace `name` by one value unless it already holds exactly that value.
+fn set_unless_equal<'a>(
+    edits: &mut Vec<HeaderEdit<'a>>,
+    headers: &[HeaderField<'a>],
+    name: &'static str,
+    key: &'static str,
+    wanted: Option<String>,
+) {
+    let current: Vec<&str> = values(headers, name).collect();
+    if current.is_empty() {
+        return;
+    }
+    match wanted {
+        None => edits.push(HeaderEdit::Remove(name)),
+        Some(v) if current.len() == 1 && current[0] == v => {}
+        Some(value) => edits.push(HeaderEdit::Set { name, key, value }),
+    }
+}
+
+/// The request headers [`viewer_request`] reads: a caller may pass only these (the Wasm
+/// boundary does, so a browser's long `user-agent` never crosses it).
+pub fn viewer_request_reads() -> impl Iterator<Item = &'static str> {
+    crate::headers::UNKEYED_HEADERS
+        .iter()
+        .copied()
+        .chain(["accept-encoding", "cookie", "authorization"])
+}
+
+/// The response headers [`origin_response`] reads.
+pub const ORIGIN_RESPONSE_READS: &[&str] = &["cache-control", "set-cookie", "vary"];
+
+/// The request headers [`origin_response`] reads.
+pub const ORIGIN_RESPONSE_REQUEST_READS: &[&str] = &["authorization"];
+
+/// The viewer-request rewrite (cache-key.md): path, query and header rules.
+pub fn viewer_request<'a, 'r>(rules: &'r RuleSet, request: &RequestView<'a>) -> ViewerOutcome<'a, 'r> {
+    if request.method != "GET" && request.method != "HEAD" {
+        return ViewerOutcome::Passthrough(Passthrough::MethodNotNormalized);
+    }
+    if !request.uri.starts_with('/') {
+        return ViewerOutcome::Passthrough(Passthrough::UriNotAbsolute);
+    }
+    let merged = normalize_path(request.uri, true);
+    let route = rules.route_for(&merged);
+    let path = if route.merge_slashes {
+        merged
+    } else {
+        normalize_path(request.uri, false)
+    };
+    let query = normalize_query(request.querystring, &route.query);
+    let headers = request.headers;
+    let bypass = route.is_bypass() || has(headers, "authorization");
+
+    let mut edits: Vec<HeaderEdit<'a>> = Vec::new();
+    for (name, _) in headers {
+        if is_unkeyed(name) && !edits.contains(&HeaderEdit::Remove(name)) {
+            edits.push(HeaderEdit::Remove(name));
+        }
+    }
+    let accept_encoding = normalize_accept_encoding(values(headers, "accept-encoding")).map(str::to_owned);
+    set_unless_equal(
+        &mut edits,
+        headers,
+        "accept-encoding",
+        "Accept-Encoding",
+        accept_encoding,
+    );
+    if !bypass {
+        let cookies = filter_cookies(values(headers, "cookie"), &route.cookies);
+        set_unless_equal(&mut edits, headers, "cookie", "Cookie", cookies);
+    }
+
+    let fits = path.len() + if query.is_empty() { 0 } else { 1 + query.len() } <= MAX_URL_BYTES;
+    let (uri, querystring, url_kept) = if fits && cloudfront::check_url(&path, &query).is_ok() {
+        (path, query, false)
+    } else {
+        (request.uri.to_owned(), request.querystring.to_owned(), true)
+    };
+    ViewerOutcome::Rewrite(RequestRewrite {
+        uri,
+        querystring,
+        headers: edits,
+        bypass,
+        route,
+        url_kept,
+    })
+}
+
+/// The parts of an origin response (and the request it answers) the policy reads.
+#[derive(Debug, Clone, Copy)]
+pub struct ResponseView<'a> {
+    /// The status as CloudFront gives it (a string).
+    pub status: &'a str,
+    /// The request's method.
+    pub request_method: &'a str,
+    /// The request's path.
+    pub request_uri: &'a str,
+    /// The request's header values.
+    pub request_headers: &'a [HeaderField<'a>],
+    /// The response's header values.
+    pub headers: &'a [HeaderField<'a>],
+}
+
+/// What `origin-response` does: the header edits and the rule that decided.
+#[derive(Debug, Clone)]
+pub struct ResponseRewrite<'a> {
+    /// Header changes: `cache-control` set, maybe `set-cookie` removed.
+    pub headers: Vec<HeaderEdit<'a>>,
+    /// The one `Cache-Control` line the response leaves with.
+    pub cache_control: String,
+    /// The rule that decided (`None` for a method CloudFront does not cache).
+    pub rule: Option<Rule>,
+}
+
+/// The origin-response rewrite (cache-control.md): exactly one `Cache-Control`.
+///
+/// Responses to methods other than `GET` and `HEAD` are never cached by CloudFront; they keep
+/// the origin's directives (on one line), or get `no-store` where it sent none.
+pub fn origin_response<'a>(rules: &RuleSet, response: &ResponseView<'a>) -> ResponseRewrite<'a> {
+    let headers = response.headers;
+    let origin = CacheControl::parse(values(headers, "cache-control"));
+    let (cache_control, rule, strip_set_cookie) =
+        if response.request_method == "GET" || response.request_method == "HEAD" {
+            let route = rules.route_for(&normalize_path(response.request_uri, true));
+            let facts = ResponseFacts {
+                status: response.status.trim().parse().ok(),
+                cache_control: origin,
+                has_set_cookie: has(headers, "set-cookie"),
+                vary: values(headers, "vary").collect(),
+                request_had_authorization: has(response.request_headers, "authorization"),
+            };
+            let decision = decide(&facts, route);
+            (decision.cache_control, Some(decision.rule), decision.strip_set_cookie)
+        } else if origin.is_empty() {
+            (
+                CacheControl {
+                    no_store: true,
+                    ..CacheControl::default()
+                },
+                None,
+                false,
+            )
+        } else {
+            (origin, None, false)
+        };
+    let value = cache_control.to_header_value();
+    // Always written, so the entry's `key` is `Cache-Control` whatever the origin sent.
+    let mut edits = vec![HeaderEdit::Set {
+        name: "cache-control",
+        key: "Cache-Control",
+        value: value.clone(),
+    }];
+    if strip_set_cookie {
+        edits.push(HeaderEdit::Remove("set-cookie"));
+    }
+    ResponseRewrite {
+        headers: edits,
+        cache_control: value,
+        rule,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::Route;
+
+    fn rewrite_of<'a>(headers: &'a [HeaderField<'a>]) -> (String, String, Vec<HeaderEdit<'a>>, bool) {
+        let view = RequestView {
+            method: "GET",
+            uri: "/api//me",
+            querystring: "b=1&a=2",
+            headers,
+        };
+        match viewer_request(RuleSet::embedded(), &view) {
+            ViewerOutcome::Rewrite(r) => (r.uri, r.querystring, r.headers, r.bypass),
+            ViewerOutcome::Passthrough(p) => panic!("{p:?}"),
+        }
+    }
+
+    #[test]
+    fn passing_only_the_headers_read_changes_nothing() {
+        let all = [
+            ("host", "h"),
+            ("user-agent", "ua"),
+            ("x-forwarded-host", "evil"),
+            ("accept-encoding", "gzip"),
+            ("cookie", "a=1"),
+            ("authorization", "Bearer user-1"),
+            ("accept", "*/*"),
+        ];
+        let read: Vec<&str> = viewer_request_reads().collect();
+        let filtered: Vec<HeaderField<'_>> = all.iter().copied().filter(|(n, _)| read.contains(n)).collect();
+        assert_eq!(rewrite_of(&all), rewrite_of(&filtered));
+
+        let response = [
+            ("cache-control", "max-age=5"),
+            ("set-cookie", "a=1"),
+            ("vary", "accept"),
+            ("etag", "x"),
+        ];
+        let request = [("authorization", "x"), ("host", "h")];
+        let view = |headers, request_headers| ResponseView {
+            status: "200",
+            request_method: "GET",
+            request_uri: "/api/products/1",
+            request_headers,
+            headers,
+        };
+        let kept: Vec<HeaderField<'_>> = response
+            .iter()
+            .copied()
+            .filter(|(n, _)| ORIGIN_RESPONSE_READS.contains(n))
+            .collect();
+        let kept_request: Vec<HeaderField<'_>> = request
+            .iter()
+            .copied()
+            .filter(|(n, _)| ORIGIN_RESPONSE_REQUEST_READS.contains(n))
+            .collect();
+        let full = origin_response(RuleSet::embedded(), &view(&response, &request));
+        let part = origin_response(RuleSet::embedded(), &view(&kept, &kept_request));
+        assert_eq!(full.headers, part.headers);
+    }
+
+    fn rewrite(rules: &RuleSet, uri: &str, headers: &[HeaderField<'_>]) -> (String, Vec<String>) {
+        let view = RequestView {
+            method: "GET",
+            uri,
+            querystring: "",
+            headers,
+        };
+        match viewer_request(rules, &view) {
+            ViewerOutcome::Rewrite(r) => (r.uri, r.headers.iter().map(|e| format!("{e:?}")).collect()),
+            ViewerOutcome::Passthrough(p) => panic!("{p:?}"),
+        }
+    }
+
+    #[test]
+    fn merge_slashes_off_keeps_slash_runs() {
+        let route = Route {
+            merge_slashes: false,
+            ..Route::public("raw", &["/*"])
+        };
+        let rules = RuleSet::new(vec![route]).unwrap();
+        assert_eq!(rewrite(&rules, "//a//b", &[]).0, "//a//b");
+    }
+
+    #[test]
+    fn allow_listed_cookies_are_kept_on_a_public_route() {
+        let route = Route {
+            cookies: vec!["theme".into()],
+            ..Route::public("prefs", &["/*"])
+        };
+        let rules = RuleSet::new(vec![route]).unwrap();
+        let (_, edits) = rewrite(&rules, "/", &[("cookie", "session=1; theme=dark")]);
+        assert_eq!(edits, [r#"Set { name: "cookie", key: "Cookie", value: "theme=dark" }"#]);
+    }
+
+    #[test]
+    fn a_rule_set_must_end_in_a_public_catch_all() {
+        assert!(RuleSet::new(vec![Route::public("a", &["/a"])]).is_err());
+        assert!(RuleSet::new(vec![Route::bypass("a", &["/*"])]).is_err());
+    }
+}

@@ -1,0 +1,195 @@
+'use strict';
+// Replays AWS-format events through the *built* Lambda@Edge package, loaded the way
+// Lambda@Edge loads it: `require(<package dir>/index.js).handler`. EDGE_PKG_DIR points at
+// the unzipped deployment zip (make test); it defaults to wasm-pkg/.
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const path = require('node:path');
+const fs = require('node:fs');
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const PKG = path.resolve(process.env.EDGE_PKG_DIR || path.join(ROOT, 'wasm-pkg'));
+const lambda = require(path.join(PKG, 'index.js'));
+const FIXTURES = path.join(ROOT, 'tests', 'fixtures');
+const readJson = (p) => JSON.parse(fs.readFileSync(path.join(FIXTURES, p), 'utf8'));
+
+const config = (eventType) => ({
+  distributionDomainName: 'd111111abcdef8.cloudfront.net',
+  distributionId: 'EDFDVBD6EXAMPLE',
+  eventType,
+  requestId: '4TyzHTaYWb1GX1qTfsHhEqV6HUDd_BzoBZnwfnvQc_1oF26ClkoUSEQ==',
+});
+const headers = (compact) =>
+  Object.fromEntries(Object.entries(compact).map(([n, vs]) => [n, vs.map((value) => ({ key: n, value }))]));
+const compact = (hs) => Object.fromEntries(Object.entries(hs).map(([n, vs]) => [n, vs.map((v) => v.value)]));
+const viewerRequestEvent = (r) => ({
+  Records: [{ cf: { config: config('viewer-request'), request: {
+    clientIp: '203.0.113.178', method: r.method, uri: r.uri, querystring: r.querystring, headers: headers(r.headers),
+  } } }],
+});
+const originResponseEvent = (req, res) => ({
+  Records: [{ cf: { config: config('origin-response'),
+    request: { clientIp: '203.0.113.178', method: req.method, uri: req.uri, querystring: '', headers: headers(req.headers) },
+    response: { status: res.status, statusDescription: 'OK', headers: headers(res.headers) } } }],
+});
+
+// Captures console.log lines while `fn` runs.
+async function logsOf(fn) {
+  const lines = [];
+  const original = console.log;
+  console.log = (line) => lines.push(line);
+  try {
+    return { result: await fn(), lines };
+  } finally {
+    console.log = original;
+  }
+}
+
+test('viewer-request: every cache-key.md example (golden cases shared with the Rust tests)', async (t) => {
+  for (const c of readJson('golden/viewer-request.json')) {
+    await t.test(c.name, async () => {
+      const event = viewerRequestEvent(c.request);
+      const before = structuredClone(event.Records[0].cf.request);
+      const out = await lambda.handler(event, {});
+      if (c.expect.unchanged) {
+        assert.deepEqual(out, before);
+        return;
+      }
+      assert.equal(out.uri, c.expect.uri);
+      assert.equal(out.querystring, c.expect.querystring);
+      assert.deepEqual(compact(out.headers), c.expect.headers);
+      assert.equal(out.clientIp, before.clientIp);
+      assert.equal(out.method, before.method);
+    });
+  }
+});
+
+test('origin-response: every cache-control.md example, exactly one Cache-Control', async (t) => {
+  for (const c of readJson('golden/origin-response.json')) {
+    await t.test(c.name, async () => {
+      const out = await lambda.handler(originResponseEvent(c.request, c.response), {});
+      assert.deepEqual(out.headers['cache-control'], [{ key: 'Cache-Control', value: c.expect.cache_control }]);
+      const had = 'set-cookie' in c.response.headers;
+      assert.equal('set-cookie' in out.headers, had && !c.expect.set_cookie_removed);
+      assert.equal(out.status, c.response.status);
+    });
+  }
+});
+
+test('origin-response is idempotent on its own output', async () => {
+  for (const c of readJson('golden/origin-response.json')) {
+    const event = originResponseEvent(c.request, c.response);
+    const once = structuredClone(await lambda.handler(event, {}));
+    event.Records[0].cf.response = structuredClone(once);
+    assert.deepEqual(await lambda.handler(event, {}), once, c.name);
+  }
+});
+
+test('AWS sample events: all four triggers', async () => {
+  const vr = readJson('events/viewer-request.json');
+  const vrOut = await lambda.handler(structuredClone(vr), {});
+  assert.deepEqual(vrOut, vr.Records[0].cf.request);
+
+  const orq = readJson('events/origin-request.json');
+  assert.deepEqual(await lambda.handler(structuredClone(orq), {}), orq.Records[0].cf.request);
+
+  const ors = readJson('events/origin-response.json');
+  const orsOut = await lambda.handler(structuredClone(ors), {});
+  assert.deepEqual(orsOut.headers['cache-control'], [{
+    key: 'Cache-Control', value: 'public, max-age=0, s-maxage=60, stale-while-revalidate=300, stale-if-error=86400',
+  }]);
+  const { ['cache-control']: _, ...rest } = orsOut.headers;
+  assert.deepEqual(rest, ors.Records[0].cf.response.headers);
+
+  const vrs = readJson('events/viewer-response.json');
+  assert.deepEqual(await lambda.handler(structuredClone(vrs), {}), vrs.Records[0].cf.response);
+
+  const body = readJson('events/viewer-request-body.json');
+  assert.deepEqual(await lambda.handler(structuredClone(body), {}), body.Records[0].cf.request);
+});
+
+test('malformed events never throw and leave the input unchanged', async (t) => {
+  const base = () => viewerRequestEvent({ method: 'GET', uri: '//a', querystring: 'utm_source=x', headers: { host: ['h'] } });
+  const cases = {
+    'missing headers': (e) => { delete e.Records[0].cf.request.headers; },
+    'null headers': (e) => { e.Records[0].cf.request.headers = null; },
+    'header values not an array': (e) => { e.Records[0].cf.request.headers.cookie = 'a=1'; },
+    'null header entry': (e) => { e.Records[0].cf.request.headers.cookie = [null]; },
+    'non-string uri': (e) => { e.Records[0].cf.request.uri = 42; },
+    'uri without leading slash': (e) => { e.Records[0].cf.request.uri = 'a/b'; },
+    'NUL inside a header value': (e) => { e.Records[0].cf.request.headers.cookie = [{ key: 'Cookie', value: 'a\0b' }]; },
+    'lone surrogate': (e) => { e.Records[0].cf.request.headers.cookie = [{ key: 'Cookie', value: '\ud800' }]; },
+    'missing querystring': (e) => { delete e.Records[0].cf.request.querystring; },
+  };
+  for (const [name, mutate] of Object.entries(cases)) {
+    await t.test(name, async () => {
+      const event = base();
+      mutate(event);
+      const before = structuredClone(event.Records[0].cf.request);
+      const { result } = await logsOf(() => lambda.handler(event, {}));
+      // Either untouched, or (for inputs the policy can still read) rewritten validly.
+      if (result.uri !== '/a') assert.deepEqual(result, before);
+      else assert.equal(result.querystring, '');
+    });
+  }
+  for (const [name, event] of Object.entries({
+    'no Records': {}, 'empty Records': { Records: [] }, 'null event': null, 'no config': { Records: [{ cf: {} }] },
+  })) {
+    await t.test(name, async () => {
+      const { result, lines } = await logsOf(() => lambda.handler(event, {}));
+      assert.equal(result, undefined);
+      assert.equal(JSON.parse(lines[0]).reason, 'unusable-event');
+    });
+  }
+});
+
+test('odd but valid input: over-long query, non-ASCII, many headers', async () => {
+  const longQuery = Array.from({ length: 2000 }, (_, i) => `p${i}=\u00e9`).join('&');
+  const event = viewerRequestEvent({ method: 'GET', uri: '/search', querystring: longQuery, headers: { host: ['h'], 'x-forwarded-host': ['evil'] } });
+  const out = await lambda.handler(event, {});
+  assert.equal(out.querystring, longQuery, 'URL that would exceed 8,192 bytes is kept as received');
+  assert.deepEqual(Object.keys(out.headers), ['host'], 'header rules still apply');
+
+  const many = { host: ['h'] };
+  for (let i = 0; i < 200; i++) many[`x-h${i}`] = ['\u00fc\u00df'];
+  const out2 = await lambda.handler(viewerRequestEvent({ method: 'GET', uri: '/\u00fc', querystring: 'q=\u00df', headers: many }), {});
+  assert.equal(out2.uri, '/%C3%BC');
+  assert.equal(out2.querystring, 'q=%C3%9F');
+  assert.equal(Object.keys(out2.headers).length, 201);
+});
+
+test('malformed input is logged as one JSON line', async () => {
+  const event = viewerRequestEvent({ method: 'GET', uri: 'nope', querystring: '', headers: { host: ['h'] } });
+  const { lines } = await logsOf(() => lambda.handler(event, {}));
+  assert.equal(lines.length, 1);
+  assert.deepEqual(JSON.parse(lines[0]).reason, 'uri-not-absolute');
+});
+
+test('a trap returns the input unchanged, logs once and reloads a fresh instance', async () => {
+  const { _internals } = lambda;
+  _internals.setCore({
+    viewer_request() { throw new WebAssembly.RuntimeError('unreachable'); },
+    origin_response() { throw new WebAssembly.RuntimeError('unreachable'); },
+  });
+  const event = viewerRequestEvent({ method: 'GET', uri: '//a', querystring: 'b=1&a=1', headers: { host: ['h'] } });
+  const before = structuredClone(event.Records[0].cf.request);
+  const { result, lines } = await logsOf(() => lambda.handler(event, {}));
+  assert.deepEqual(result, before);
+  assert.equal(lines.length, 1);
+  assert.equal(JSON.parse(lines[0]).reason, 'wasm-trap');
+  // The reload put the real core back: the next event is normalized.
+  const next = await lambda.handler(viewerRequestEvent({ method: 'GET', uri: '//a', querystring: 'b=1&a=1', headers: { host: ['h'] } }), {});
+  assert.equal(next.uri, '/a');
+  assert.equal(next.querystring, 'a=1&b=1');
+});
+
+test('an exception in the core returns the response unchanged', async () => {
+  const { _internals } = lambda;
+  _internals.setCore({ origin_response() { throw new TypeError('boom'); } });
+  const ors = readJson('events/origin-response.json');
+  const { result, lines } = await logsOf(() => lambda.handler(structuredClone(ors), {}));
+  assert.deepEqual(result, ors.Records[0].cf.response);
+  assert.equal(JSON.parse(lines[0]).reason, 'exception');
+  _internals.reload();
+});
