@@ -19,14 +19,15 @@ EDGE_FILES := index.js package.json pkg/edge_worker.js pkg/edge_worker_bg.wasm
 WASM_FEATURES := --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
 	--enable-multivalue --enable-reference-types
 
-.PHONY: help tools wasm package test test-rust test-wasm test-node test-rules-file test-fuzz-build lint run bench fuzz clean
+.PHONY: help tools wasm package test test-rust test-wasm test-node test-rules-file test-fuzz-build lint run bench bench-replay fuzz clean
 
 help:
-	@echo "make run      start the local stack and print the edge URL"
+	@echo "make run      start the local stack (edge on 127.0.0.1:8080) and print the URL"
 	@echo "make test     install what is missing, then run every test"
 	@echo "make wasm     build wasm-pkg (the Lambda@Edge handler)"
 	@echo "make package  write $(EDGE_ZIP) and print its size"
 	@echo "make bench    Wasm vs JS vs native figures -> bench/results/"
+	@echo "make bench-replay  trace replay: hit ratios per layer, stampede, cost -> bench/results/"
 	@echo "make fuzz     run each fuzz target (FUZZ_SECONDS=60)"
 
 tools:
@@ -55,7 +56,9 @@ lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
-test-rust:
+# The local edge's tests run the built wasm-pkg and the origin binaries: build them first.
+test-rust: wasm
+	cargo build --workspace --bins
 	cargo test --workspace
 
 # The Wasm boundary under Node, exactly as users run it.
@@ -83,12 +86,26 @@ test-fuzz-build:
 test: tools lint test-rust test-wasm test-node test-rules-file test-fuzz-build
 	@echo "make test: all suites passed"
 
-run:
-	@echo "make run arrives with the local edge (issue 4). Meanwhile: make test, make package, make bench."
+# The whole local stack on 127.0.0.1:8080: dynalite (catalogue + L2), seeded tables, the
+# real origin binary in 2 execution environments, the built wasm-pkg in Node. Ctrl-C or
+# SIGTERM stops everything. Options: make run EDGE_ARGS="--native --environments 4".
+EDGE_ARGS ?=
+run: wasm
+	cargo build --bins -p origin-function -p local-edge
+	$(CARGO_TARGET_DIR)/debug/local-edge --edge-pkg wasm-pkg --origin-bin $(CARGO_TARGET_DIR)/debug/origin-function \
+		--seed-bin $(CARGO_TARGET_DIR)/debug/seed $(EDGE_ARGS)
 
 bench: package
 	cargo build --release -p edge-bench
 	node bench/edge-handler.js
+
+# Trace replay against the local edge (release builds): hit ratios per layer, naive vs
+# normalized, stampede, cost -> bench/results/replay.json and replay.svg.
+REPLAY_ARGS ?=
+bench-replay: wasm
+	cargo build --release --bins -p origin-function -p replay
+	$(CARGO_TARGET_DIR)/release/replay --origin-bin $(CARGO_TARGET_DIR)/release/origin-function \
+		--seed-bin $(CARGO_TARGET_DIR)/release/seed $(REPLAY_ARGS)
 
 FUZZ_SECONDS ?= 60
 fuzz:

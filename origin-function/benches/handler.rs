@@ -1,0 +1,174 @@
+//! The origin handler against its baselines, printing the ratios:
+//! - the whole handler on an L1 hit vs a bare `lambda_http` handler returning a constant
+//!   body (both from the event's JSON bytes to the response's JSON bytes; goal ≤ 1.5×);
+//! - the handler on an L2 hit (L1 TTL 0) vs a raw `GetItem` of the same item on the same
+//!   local dynalite (goal ≤ 1.15×).
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::convert::Infallible;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use common::*;
+use criterion::Criterion;
+use lambda_http::request::LambdaRequest;
+use lambda_http::{service_fn, Adapter, Body, Context, LambdaEvent, Request, Response, Service};
+use origin_function::l2::digest;
+use origin_function::Origin;
+use tokio::runtime::Runtime;
+
+struct Setup {
+    _server: Dynalite,
+    l1_origin: Origin,
+    l2_origin: Origin,
+    raw: aws_sdk_dynamodb::Client,
+    event: Vec<u8>,
+    body: String,
+}
+
+fn setup(rt: &Runtime) -> Setup {
+    rt.block_on(async {
+        let (server, cfg) = one_server().await;
+        let l1_origin = Origin::new(cfg.clone(), catalogue_client(&cfg), Some(cache_client(&cfg)));
+        let mut l2_cfg = cfg.clone();
+        l2_cfg.l1_ttl_seconds = 0;
+        let l2_origin = Origin::new(l2_cfg.clone(), catalogue_client(&l2_cfg), Some(cache_client(&l2_cfg)));
+        let event = serde_json::to_vec(&get("/api/products/7")).expect("event");
+        let first = l1_origin.invoke(get("/api/products/7"), T0).await.expect("load");
+        let first = serde_json::to_value(&first.response).expect("json");
+        let body = first["body"].as_str().unwrap_or("").to_owned();
+        let raw = cache_client(&cfg);
+        Setup {
+            _server: server,
+            l1_origin,
+            l2_origin,
+            raw,
+            event,
+            body,
+        }
+    })
+}
+
+async fn handler_once(origin: &Origin, event: &[u8]) -> Vec<u8> {
+    let payload: serde_json::Value = serde_json::from_slice(event).expect("event");
+    let invoked = origin.invoke(payload, T0 + 1_000).await.expect("invoke");
+    black_box(&invoked.metrics_line);
+    serde_json::to_vec(&invoked.response).expect("response")
+}
+
+async fn bare_once(event: &[u8], body: &str) -> Vec<u8> {
+    let request: LambdaRequest = serde_json::from_slice(event).expect("event");
+    let body = body.to_owned();
+    let mut adapter = Adapter::from(service_fn(move |_req: Request| {
+        let body = body.clone();
+        async move {
+            Ok::<_, Infallible>(
+                Response::builder()
+                    .status(200)
+                    .header("content-type", "application/json")
+                    .body(Body::from(body))
+                    .expect("response"),
+            )
+        }
+    }));
+    let response = adapter
+        .call(LambdaEvent::new(request, Context::default()))
+        .await
+        .expect("call");
+    serde_json::to_vec(&response).expect("response")
+}
+
+async fn raw_get_once(raw: &aws_sdk_dynamodb::Client, pk: &str) {
+    let out = raw
+        .get_item()
+        .table_name(CACHE)
+        .key("pk", AttributeValue::S(pk.to_owned()))
+        .send()
+        .await
+        .expect("GetItem");
+    black_box(out.item);
+}
+
+fn time_per_op<F: FnMut()>(iterations: u32, mut f: F) -> Duration {
+    for _ in 0..iterations / 10 {
+        f();
+    }
+    let started = Instant::now();
+    for _ in 0..iterations {
+        f();
+    }
+    started.elapsed() / iterations
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let s = setup(&rt);
+    let pk = digest(&format!("{HOST}/api/products/7"));
+    // Check what is measured really is what its name says.
+    let hit: serde_json::Value =
+        serde_json::from_slice(&rt.block_on(handler_once(&s.l1_origin, &s.event))).expect("json");
+    assert!(hit["headers"]["cache-status"]
+        .as_str()
+        .unwrap_or("")
+        .ends_with("detail=l1"));
+    let hit: serde_json::Value =
+        serde_json::from_slice(&rt.block_on(handler_once(&s.l2_origin, &s.event))).expect("json");
+    assert_eq!(hit["headers"]["cache-status"], "origin; hit; detail=l2");
+
+    let mut c = Criterion::default().configure_from_args();
+    {
+        let mut g = c.benchmark_group("l1_hit");
+        g.bench_function("origin_handler", |b| {
+            b.to_async(&rt).iter(|| handler_once(&s.l1_origin, &s.event))
+        });
+        g.bench_function("bare_lambda_http", |b| {
+            b.to_async(&rt).iter(|| bare_once(&s.event, &s.body))
+        });
+        g.finish();
+    }
+    {
+        let mut g = c.benchmark_group("l2_hit");
+        g.measurement_time(Duration::from_secs(8));
+        g.bench_function("origin_handler", |b| {
+            b.to_async(&rt).iter(|| handler_once(&s.l2_origin, &s.event))
+        });
+        g.bench_function("raw_get_item", |b| b.to_async(&rt).iter(|| raw_get_once(&s.raw, &pk)));
+        g.finish();
+    }
+    c.final_summary();
+
+    // The ratios, from interleaved runs of the same operations.
+    let mut l1 = (Duration::MAX, Duration::MAX);
+    let mut l2 = (Duration::MAX, Duration::MAX);
+    for _ in 0..5 {
+        l1.0 = l1.0.min(time_per_op(20_000, || {
+            rt.block_on(handler_once(&s.l1_origin, &s.event));
+        }));
+        l1.1 = l1.1.min(time_per_op(20_000, || {
+            rt.block_on(bare_once(&s.event, &s.body));
+        }));
+        l2.0 = l2.0.min(time_per_op(300, || {
+            rt.block_on(handler_once(&s.l2_origin, &s.event));
+        }));
+        l2.1 = l2.1.min(time_per_op(300, || rt.block_on(raw_get_once(&s.raw, &pk))));
+    }
+    let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
+    println!(
+        "RATIO l1_hit: origin handler {:.2} µs / bare lambda_http {:.2} µs = {:.2}x (goal <= 1.5x)",
+        l1.0.as_secs_f64() * 1e6,
+        l1.1.as_secs_f64() * 1e6,
+        ratio(l1.0, l1.1)
+    );
+    println!(
+        "RATIO l2_hit: origin handler {:.1} µs / raw GetItem {:.1} µs = {:.2}x (goal <= 1.15x)",
+        l2.0.as_secs_f64() * 1e6,
+        l2.1.as_secs_f64() * 1e6,
+        ratio(l2.0, l2.1)
+    );
+}

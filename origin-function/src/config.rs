@@ -1,0 +1,201 @@
+//! Configuration from environment variables, each with a default (README.md lists them).
+
+use std::time::Duration;
+
+use crate::OriginError;
+
+/// Everything the origin reads from its environment, read once at init.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// `ORIGIN_CATALOGUE_TABLE`: the source-of-truth table.
+    pub catalogue_table: String,
+    /// `ORIGIN_CACHE_TABLE`: the L2 table.
+    pub cache_table: String,
+    /// `ORIGIN_CATALOGUE_ENDPOINT`: endpoint override for the catalogue (a local server).
+    pub catalogue_endpoint: Option<String>,
+    /// `ORIGIN_CACHE_ENDPOINT`: endpoint override for the L2 table (a local server).
+    pub cache_endpoint: Option<String>,
+    /// `ORIGIN_L2_ENABLED`: `false` skips L2 entirely.
+    pub l2_enabled: bool,
+    /// `ORIGIN_L1_MAX_ENTRIES`: L1 entry bound.
+    pub l1_max_entries: u64,
+    /// `ORIGIN_L1_MAX_BYTES`: L1 weighted-bytes bound.
+    pub l1_max_bytes: u64,
+    /// `ORIGIN_L1_TTL_SECONDS`: L1 TTL cap; the route's `s-maxage` caps it further.
+    pub l1_ttl_seconds: u64,
+    /// `ORIGIN_L2_CONNECT_TIMEOUT_MS`: L2 connect deadline.
+    pub l2_connect_timeout: Duration,
+    /// `ORIGIN_L2_ATTEMPT_TIMEOUT_MS`: deadline of one L2 attempt.
+    pub l2_attempt_timeout: Duration,
+    /// `ORIGIN_L2_OPERATION_TIMEOUT_MS`: deadline of one L2 call, retries included.
+    pub l2_operation_timeout: Duration,
+    /// `ORIGIN_L2_RETRIES`: retries after the first L2 attempt.
+    pub l2_retries: u32,
+    /// `ORIGIN_SOURCE_OPERATION_TIMEOUT_MS`: deadline of one catalogue call.
+    pub source_operation_timeout: Duration,
+    /// `ORIGIN_L2_COMPRESS_MIN_BYTES`: bodies at least this large are gzip-compressed in L2.
+    pub l2_compress_min_bytes: usize,
+    /// `ORIGIN_L2_MAX_ITEM_BYTES`: items estimated larger are never written (DynamoDB: 400 KB).
+    pub l2_max_item_bytes: usize,
+    /// `ORIGIN_LEASE_MS`: how long a load lease holds.
+    pub lease_ms: u64,
+    /// `ORIGIN_LEASE_WAIT_MS`: how long a caller without the lease waits for L2 to fill.
+    pub lease_wait_ms: u64,
+    /// `ORIGIN_LEASE_POLL_MS`: interval of the re-reads while waiting.
+    pub lease_poll_ms: u64,
+    /// `ORIGIN_BREAKER_FAILURES`: consecutive L2 failures that open the breaker.
+    pub breaker_failures: u32,
+    /// `ORIGIN_BREAKER_COOLDOWN_MS`: time the breaker stays open before a probe.
+    pub breaker_cooldown_ms: u64,
+    /// `ORIGIN_XFETCH_BETA`: XFetch's beta (`0` turns early refresh off).
+    pub xfetch_beta: f64,
+    /// `ORIGIN_HOST`: the host the origin is reached at (its Function URL domain), for warm-up keys.
+    pub origin_host: Option<String>,
+    /// `ORIGIN_HOT_PATHS`: comma-separated paths (with optional `?query`) preloaded by warm-up.
+    pub hot_paths: Vec<String>,
+    /// `ORIGIN_METRICS_NAMESPACE`: the CloudWatch namespace of the EMF line.
+    pub metrics_namespace: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            catalogue_table: "edge-cache-catalogue".into(),
+            cache_table: "edge-cache-origin".into(),
+            catalogue_endpoint: None,
+            cache_endpoint: None,
+            l2_enabled: true,
+            l1_max_entries: 10_000,
+            l1_max_bytes: 64 * 1024 * 1024,
+            l1_ttl_seconds: 30,
+            l2_connect_timeout: Duration::from_millis(1000),
+            l2_attempt_timeout: Duration::from_millis(100),
+            l2_operation_timeout: Duration::from_millis(300),
+            l2_retries: 2,
+            source_operation_timeout: Duration::from_millis(3000),
+            l2_compress_min_bytes: 4096,
+            l2_max_item_bytes: 400 * 1024,
+            lease_ms: 3000,
+            lease_wait_ms: 300,
+            lease_poll_ms: 25,
+            breaker_failures: 5,
+            breaker_cooldown_ms: 10_000,
+            xfetch_beta: 1.0,
+            origin_host: None,
+            hot_paths: Vec::new(),
+            metrics_namespace: "EdgeCache/Origin".into(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, OriginError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads variables through `lookup` (tests pass a map); unset or empty means default.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, OriginError> {
+        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let d = Config::default();
+        let string = |name: &str, default: String| get(name).unwrap_or(default);
+        let number = |name: &str, default: u64| -> Result<u64, OriginError> {
+            get(name).map_or(Ok(default), |v| {
+                v.parse().map_err(|_| OriginError::Config {
+                    name: name.into(),
+                    value: v,
+                })
+            })
+        };
+        let millis = |name: &str, default: Duration| -> Result<Duration, OriginError> {
+            number(name, default.as_millis() as u64).map(Duration::from_millis)
+        };
+        let flag = |name: &str, default: bool| -> Result<bool, OriginError> {
+            match get(name).as_deref().map(str::to_ascii_lowercase).as_deref() {
+                None => Ok(default),
+                Some("1" | "true" | "yes" | "on") => Ok(true),
+                Some("0" | "false" | "no" | "off") => Ok(false),
+                Some(v) => Err(OriginError::Config {
+                    name: name.into(),
+                    value: v.into(),
+                }),
+            }
+        };
+        let beta = match get("ORIGIN_XFETCH_BETA") {
+            None => d.xfetch_beta,
+            Some(v) => match v.parse::<f64>() {
+                Ok(b) if b.is_finite() && b >= 0.0 => b,
+                _ => {
+                    return Err(OriginError::Config {
+                        name: "ORIGIN_XFETCH_BETA".into(),
+                        value: v,
+                    })
+                }
+            },
+        };
+        Ok(Config {
+            catalogue_table: string("ORIGIN_CATALOGUE_TABLE", d.catalogue_table),
+            cache_table: string("ORIGIN_CACHE_TABLE", d.cache_table),
+            catalogue_endpoint: get("ORIGIN_CATALOGUE_ENDPOINT"),
+            cache_endpoint: get("ORIGIN_CACHE_ENDPOINT"),
+            l2_enabled: flag("ORIGIN_L2_ENABLED", d.l2_enabled)?,
+            l1_max_entries: number("ORIGIN_L1_MAX_ENTRIES", d.l1_max_entries)?.max(1),
+            l1_max_bytes: number("ORIGIN_L1_MAX_BYTES", d.l1_max_bytes)?.max(1),
+            l1_ttl_seconds: number("ORIGIN_L1_TTL_SECONDS", d.l1_ttl_seconds)?,
+            l2_connect_timeout: millis("ORIGIN_L2_CONNECT_TIMEOUT_MS", d.l2_connect_timeout)?,
+            l2_attempt_timeout: millis("ORIGIN_L2_ATTEMPT_TIMEOUT_MS", d.l2_attempt_timeout)?,
+            l2_operation_timeout: millis("ORIGIN_L2_OPERATION_TIMEOUT_MS", d.l2_operation_timeout)?,
+            l2_retries: number("ORIGIN_L2_RETRIES", u64::from(d.l2_retries))?.min(10) as u32,
+            source_operation_timeout: millis("ORIGIN_SOURCE_OPERATION_TIMEOUT_MS", d.source_operation_timeout)?,
+            l2_compress_min_bytes: number("ORIGIN_L2_COMPRESS_MIN_BYTES", d.l2_compress_min_bytes as u64)? as usize,
+            l2_max_item_bytes: number("ORIGIN_L2_MAX_ITEM_BYTES", d.l2_max_item_bytes as u64)? as usize,
+            lease_ms: number("ORIGIN_LEASE_MS", d.lease_ms)?,
+            lease_wait_ms: number("ORIGIN_LEASE_WAIT_MS", d.lease_wait_ms)?,
+            lease_poll_ms: number("ORIGIN_LEASE_POLL_MS", d.lease_poll_ms)?.max(1),
+            breaker_failures: number("ORIGIN_BREAKER_FAILURES", u64::from(d.breaker_failures))?.clamp(1, 1000) as u32,
+            breaker_cooldown_ms: number("ORIGIN_BREAKER_COOLDOWN_MS", d.breaker_cooldown_ms)?,
+            xfetch_beta: beta,
+            origin_host: get("ORIGIN_HOST").map(|h| h.to_ascii_lowercase()),
+            hot_paths: get("ORIGIN_HOT_PATHS")
+                .map(|v| {
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|p| p.starts_with('/'))
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            metrics_namespace: string("ORIGIN_METRICS_NAMESPACE", d.metrics_namespace),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn from(pairs: &[(&str, &str)]) -> Result<Config, OriginError> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|n| map.get(n).cloned())
+    }
+
+    #[test]
+    fn unset_means_default() {
+        assert_eq!(from(&[]).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn values_are_read_and_bad_ones_named() {
+        let c = from(&[
+            ("ORIGIN_L2_OPERATION_TIMEOUT_MS", "250"),
+            ("ORIGIN_HOT_PATHS", "/api/config, /a?b=1,x"),
+        ])
+        .unwrap();
+        assert_eq!(c.l2_operation_timeout, Duration::from_millis(250));
+        assert_eq!(c.hot_paths, vec!["/api/config".to_string(), "/a?b=1".to_string()]);
+        let err = from(&[("ORIGIN_L1_MAX_BYTES", "lots")]).unwrap_err();
+        assert!(err.to_string().contains("ORIGIN_L1_MAX_BYTES"));
+        assert!(from(&[("ORIGIN_L2_ENABLED", "maybe")]).is_err());
+    }
+}

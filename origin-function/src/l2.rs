@@ -1,0 +1,350 @@
+//! L2: a DynamoDB cache table shared by every environment.
+//!
+//! Item schema (README.md, "L2 item schema"): `pk` = hex SHA-256 of the canonical key,
+//! `fullKey`, `status`, `body` (binary; gzip when `gz` is true), `contentType`, `etag`,
+//! `storedAt` (ms), `freshUntil` (ms), `delta` (ms of the last load), `expiresAt` (epoch
+//! **seconds**, the TTL attribute, end of the stale window). Lease items: `pk` =
+//! `lease#<digest>`, `owner`, `leaseUntil` (ms), `expiresAt` (s).
+//!
+//! DynamoDB deletes expired items late (typically within days), so expiry is checked on
+//! read, and the full key is compared on read so a digest collision can never serve another
+//! key's value.
+
+use std::future::Future;
+use std::io::{Read, Write};
+use std::pin::Pin;
+
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::Client;
+use flate2::read::GzDecoder;
+use flate2::write::GzEncoder;
+use flate2::Compression;
+use sha2::{Digest, Sha256};
+
+use crate::l1::CachedResponse;
+use crate::OriginError;
+
+/// A boxed future, so [`L2`] stays object-safe.
+pub type L2Future<'a, T> = Pin<Box<dyn Future<Output = Result<T, OriginError>> + Send + 'a>>;
+
+/// The L2 item's partition key: hex SHA-256 of the canonical key.
+pub fn digest(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+/// One stored L2 value with the key it was stored under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct L2Item {
+    /// The full canonical key (compared on read).
+    pub full_key: String,
+    /// The response and its freshness facts.
+    pub response: CachedResponse,
+}
+
+/// What a write did. Too large is a decision, not a fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteOutcome {
+    /// The item was written.
+    Written,
+    /// The item would exceed the item limit: never attempted.
+    TooLarge {
+        /// The estimated item size.
+        bytes: usize,
+    },
+}
+
+/// What a read found, judged at `now`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum L2Read {
+    /// Fresh: serve it.
+    Fresh(CachedResponse),
+    /// Past `freshUntil`, inside the stale window.
+    Stale(CachedResponse),
+    /// Nothing usable.
+    Missing(MissReason),
+}
+
+/// Why a read found nothing usable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MissReason {
+    /// No item.
+    Absent,
+    /// An item under the same digest holds another key.
+    KeyMismatch,
+    /// Past the stale window (DynamoDB has not deleted it yet).
+    Expired,
+}
+
+/// Judges an item read for `key` at `now_ms`.
+pub fn classify(item: Option<L2Item>, key: &str, now_ms: u64) -> L2Read {
+    match item {
+        None => L2Read::Missing(MissReason::Absent),
+        Some(item) if item.full_key != key => L2Read::Missing(MissReason::KeyMismatch),
+        Some(item) if now_ms >= item.response.expires_at_s.saturating_mul(1000) => L2Read::Missing(MissReason::Expired),
+        Some(item) if now_ms < item.response.fresh_until_ms => L2Read::Fresh(item.response),
+        Some(item) => L2Read::Stale(item.response),
+    }
+}
+
+/// The L2 operations the layered read needs.
+pub trait L2: Send + Sync {
+    /// Reads the item stored under `digest`.
+    fn get<'a>(&'a self, digest: &'a str) -> L2Future<'a, Option<L2Item>>;
+    /// Writes `item` under `digest`, unless it is too large.
+    fn put<'a>(&'a self, digest: &'a str, item: &'a L2Item) -> L2Future<'a, WriteOutcome>;
+    /// Takes the load lease for `digest` unless another owner holds an unexpired one.
+    fn try_lease<'a>(&'a self, digest: &'a str, owner: &'a str, now_ms: u64, lease_ms: u64) -> L2Future<'a, bool>;
+    /// Gives the lease back if `owner` still holds it.
+    fn release_lease<'a>(&'a self, digest: &'a str, owner: &'a str) -> L2Future<'a, ()>;
+}
+
+/// The DynamoDB L2.
+#[derive(Debug, Clone)]
+pub struct DynamoL2 {
+    client: Client,
+    table: String,
+    compress_min_bytes: usize,
+    max_item_bytes: usize,
+}
+
+/// Attribute names and a margin for DynamoDB's per-attribute overhead.
+const ITEM_OVERHEAD_BYTES: usize = 256;
+
+fn fault<E: std::fmt::Debug, R: std::fmt::Debug>(op: &'static str, err: SdkError<E, R>) -> OriginError {
+    let kind = match &err {
+        SdkError::TimeoutError(_) => "timeout",
+        SdkError::DispatchFailure(_) => "dispatch",
+        SdkError::ResponseError(_) => "response",
+        SdkError::ServiceError(_) => "service",
+        _ => "other",
+    };
+    OriginError::L2 {
+        op,
+        kind,
+        message: format!("{err:?}").chars().take(300).collect(),
+    }
+}
+
+fn n(v: u64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn s(v: &str) -> AttributeValue {
+    AttributeValue::S(v.to_owned())
+}
+
+impl DynamoL2 {
+    /// An L2 on `table` through `client` (whose timeouts and retries bound every call).
+    pub fn new(client: Client, table: impl Into<String>, compress_min_bytes: usize, max_item_bytes: usize) -> Self {
+        DynamoL2 {
+            client,
+            table: table.into(),
+            compress_min_bytes,
+            max_item_bytes,
+        }
+    }
+
+    /// The stored form of a body: `(bytes, compressed)`.
+    pub fn encode_body(&self, body: &str) -> (Vec<u8>, bool) {
+        if body.len() < self.compress_min_bytes {
+            return (body.as_bytes().to_vec(), false);
+        }
+        let mut enc = GzEncoder::new(Vec::with_capacity(body.len() / 3), Compression::new(6));
+        // Writing into a Vec cannot fail.
+        if enc.write_all(body.as_bytes()).is_ok() {
+            if let Ok(gz) = enc.finish() {
+                if gz.len() < body.len() {
+                    return (gz, true);
+                }
+            }
+        }
+        (body.as_bytes().to_vec(), false)
+    }
+
+    fn decode(item: &std::collections::HashMap<String, AttributeValue>) -> Result<L2Item, OriginError> {
+        let bad = |what: &str| OriginError::L2Item(format!("attribute {what} missing or malformed"));
+        let get_s = |name: &str| {
+            item.get(name)
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .ok_or_else(|| bad(name))
+        };
+        let get_n = |name: &str| {
+            item.get(name)
+                .and_then(|v| v.as_n().ok())
+                .and_then(|v| v.parse::<u64>().ok())
+                .ok_or_else(|| bad(name))
+        };
+        let raw = item
+            .get("body")
+            .and_then(|v| v.as_b().ok())
+            .ok_or_else(|| bad("body"))?
+            .as_ref();
+        let gz = item.get("gz").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false);
+        let bytes = if gz {
+            let mut out = Vec::with_capacity(raw.len() * 3);
+            GzDecoder::new(raw)
+                .read_to_end(&mut out)
+                .map_err(|_| bad("body (gzip)"))?;
+            out
+        } else {
+            raw.to_vec()
+        };
+        let body = String::from_utf8(bytes).map_err(|_| bad("body (utf-8)"))?;
+        Ok(L2Item {
+            full_key: get_s("fullKey")?,
+            response: CachedResponse {
+                status: u16::try_from(get_n("status")?).map_err(|_| bad("status"))?,
+                content_type: get_s("contentType")?,
+                etag: get_s("etag")?,
+                body,
+                stored_at_ms: get_n("storedAt")?,
+                fresh_until_ms: get_n("freshUntil")?,
+                expires_at_s: get_n("expiresAt")?,
+                delta_ms: get_n("delta")?,
+            },
+        })
+    }
+}
+
+impl L2 for DynamoL2 {
+    fn get<'a>(&'a self, digest: &'a str) -> L2Future<'a, Option<L2Item>> {
+        Box::pin(async move {
+            let out = self
+                .client
+                .get_item()
+                .table_name(&self.table)
+                .key("pk", s(digest))
+                .send()
+                .await
+                .map_err(|e| fault("GetItem", e))?;
+            match out.item() {
+                None => Ok(None),
+                Some(item) => Self::decode(item).map(Some),
+            }
+        })
+    }
+
+    fn put<'a>(&'a self, digest: &'a str, item: &'a L2Item) -> L2Future<'a, WriteOutcome> {
+        Box::pin(async move {
+            let r = &item.response;
+            let (body, gz) = self.encode_body(&r.body);
+            let bytes = body.len() + item.full_key.len() + r.content_type.len() + r.etag.len() + ITEM_OVERHEAD_BYTES;
+            if bytes > self.max_item_bytes {
+                return Ok(WriteOutcome::TooLarge { bytes });
+            }
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .item("pk", s(digest))
+                .item("fullKey", s(&item.full_key))
+                .item("status", n(u64::from(r.status)))
+                .item("body", AttributeValue::B(Blob::new(body)))
+                .item("gz", AttributeValue::Bool(gz))
+                .item("contentType", s(&r.content_type))
+                .item("etag", s(&r.etag))
+                .item("storedAt", n(r.stored_at_ms))
+                .item("freshUntil", n(r.fresh_until_ms))
+                .item("delta", n(r.delta_ms))
+                .item("expiresAt", n(r.expires_at_s))
+                .send()
+                .await
+                .map_err(|e| fault("PutItem", e))?;
+            Ok(WriteOutcome::Written)
+        })
+    }
+
+    fn try_lease<'a>(&'a self, digest: &'a str, owner: &'a str, now_ms: u64, lease_ms: u64) -> L2Future<'a, bool> {
+        Box::pin(async move {
+            let until = now_ms.saturating_add(lease_ms);
+            let result = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .item("pk", s(&format!("lease#{digest}")))
+                .item("owner", s(owner))
+                .item("leaseUntil", n(until))
+                .item("expiresAt", n(until.div_ceil(1000) + 1))
+                .condition_expression("attribute_not_exists(pk) OR leaseUntil < :now")
+                .expression_attribute_values(":now", n(now_ms))
+                .send()
+                .await;
+            match result {
+                Ok(_) => Ok(true),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+                {
+                    Ok(false)
+                }
+                Err(e) => Err(fault("PutItem(lease)", e)),
+            }
+        })
+    }
+
+    fn release_lease<'a>(&'a self, digest: &'a str, owner: &'a str) -> L2Future<'a, ()> {
+        Box::pin(async move {
+            let result = self
+                .client
+                .delete_item()
+                .table_name(&self.table)
+                .key("pk", s(&format!("lease#{digest}")))
+                .condition_expression("#o = :owner")
+                .expression_attribute_names("#o", "owner")
+                .expression_attribute_values(":owner", s(owner))
+                .send()
+                .await;
+            match result {
+                Ok(_) => Ok(()),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+                {
+                    Ok(())
+                }
+                Err(e) => Err(fault("DeleteItem(lease)", e)),
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(key: &str, fresh_until_ms: u64, expires_at_s: u64) -> L2Item {
+        L2Item {
+            full_key: key.into(),
+            response: CachedResponse {
+                status: 200,
+                content_type: "text/plain".into(),
+                etag: "\"e\"".into(),
+                body: "b".into(),
+                stored_at_ms: 0,
+                fresh_until_ms,
+                expires_at_s,
+                delta_ms: 3,
+            },
+        }
+    }
+
+    #[test]
+    fn reads_are_judged_by_key_and_clock() {
+        let it = || Some(item("h/a", 10_000, 20));
+        assert!(matches!(classify(it(), "h/a", 9_999), L2Read::Fresh(_)));
+        assert!(matches!(classify(it(), "h/a", 10_000), L2Read::Stale(_)));
+        assert_eq!(classify(it(), "h/a", 20_000), L2Read::Missing(MissReason::Expired));
+        assert_eq!(classify(it(), "h/b", 0), L2Read::Missing(MissReason::KeyMismatch));
+        assert_eq!(classify(None, "h/a", 0), L2Read::Missing(MissReason::Absent));
+    }
+
+    #[test]
+    fn digest_is_hex_sha256() {
+        assert_eq!(
+            digest("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

@@ -1,0 +1,48 @@
+//! The Lambda entry point: builds the configuration, the SDK clients and L1 once, then
+//! serves invocations (Function URL events and warm-up events) until the environment ends.
+
+// The handler future (SDK calls inside moka's coalescing) is deep; the default limit of 128
+// is too low to compute its layout.
+#![recursion_limit = "256"]
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aws_config::BehaviorVersion;
+use aws_sdk_dynamodb::Client;
+use lambda_http::lambda_runtime::{self, Diagnostic};
+use lambda_http::{service_fn, LambdaEvent};
+use origin_function::config::Config;
+use origin_function::{l2_client_config, source_client_config, Origin};
+use serde_json::Value;
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    let config = Config::from_env()?;
+    let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    let cache = Client::from_conf(l2_client_config((&sdk).into(), &config));
+    let catalogue = Client::from_conf(source_client_config((&sdk).into(), &config));
+    let origin = Arc::new(Origin::new(config, catalogue, Some(cache)));
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let origin = Arc::clone(&origin);
+        async move {
+            match origin.invoke(event.payload, now_ms()).await {
+                Ok(invoked) => {
+                    println!("{}", invoked.metrics_line);
+                    Ok(invoked.response)
+                }
+                Err(e) => Err(Diagnostic {
+                    error_type: e.error_type().into(),
+                    error_message: e.to_string(),
+                }),
+            }
+        }
+    }))
+    .await
+}

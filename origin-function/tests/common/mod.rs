@@ -1,0 +1,261 @@
+//! The test harness: a real DynamoDB-compatible server (dynalite) on a free loopback port,
+//! the two tables, a few seeded products, and Function URL events built from the fixtures.
+#![allow(dead_code)]
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_dynamodb::Client;
+use origin_function::config::Config;
+use origin_function::source::{fixed_items, product_items, Catalogue};
+use origin_function::{l2_client_config, source_client_config, tables, Invoked, Origin};
+use serde_json::Value;
+
+/// Test clock origin: 2024-10-17T08:15:29Z.
+pub const T0: u64 = 1_729_152_929_000;
+pub const CATALOGUE: &str = "catalogue";
+pub const CACHE: &str = "cache";
+pub const HOST: &str = "abcdefghijklmnopqrstuvwxyz0123456.lambda-url.us-east-1.on.aws";
+
+fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+/// A dynalite process; killed on drop.
+pub struct Dynalite {
+    child: Option<Child>,
+    pub port: u16,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+impl Dynalite {
+    pub fn start() -> Self {
+        Self::start_on(free_port())
+    }
+
+    pub fn start_on(port: u16) -> Self {
+        let bin = workspace_root().join("node_modules/.bin/dynalite");
+        assert!(
+            bin.exists(),
+            "{} missing: run `npm ci` at the workspace root",
+            bin.display()
+        );
+        let child = Command::new(bin)
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start dynalite");
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_err() {
+            assert!(Instant::now() < deadline, "dynalite did not listen on {port}");
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        Dynalite {
+            child: Some(child),
+            port,
+        }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Dynalite {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A listener that accepts connections and never answers.
+pub struct Blackhole {
+    pub port: u16,
+}
+
+impl Blackhole {
+    pub fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for stream in listener.incoming().flatten() {
+                held.push(stream);
+            }
+        });
+        Blackhole { port }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+fn base() -> aws_sdk_dynamodb::config::Builder {
+    aws_sdk_dynamodb::config::Builder::new()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("x", "x", None, None, "tests"))
+}
+
+/// The configuration the tests use: both tables on `catalogue` / `cache` endpoints.
+pub fn config(catalogue_endpoint: &str, cache_endpoint: &str) -> Config {
+    Config {
+        catalogue_table: CATALOGUE.into(),
+        cache_table: CACHE.into(),
+        catalogue_endpoint: Some(catalogue_endpoint.into()),
+        cache_endpoint: Some(cache_endpoint.into()),
+        // Generous for a loaded CI machine; the blackhole test sets its own.
+        l2_attempt_timeout: Duration::from_millis(1000),
+        l2_operation_timeout: Duration::from_millis(2000),
+        lease_wait_ms: 5000,
+        xfetch_beta: 0.0,
+        ..Config::default()
+    }
+}
+
+pub fn catalogue_client(config: &Config) -> Client {
+    Client::from_conf(source_client_config(base(), config))
+}
+
+pub fn cache_client(config: &Config) -> Client {
+    Client::from_conf(l2_client_config(base(), config))
+}
+
+/// A raw client with long deadlines (setup and inspection).
+pub fn raw_client(endpoint: &str) -> Client {
+    let config = config(endpoint, endpoint);
+    Client::from_conf(source_client_config(base(), &config))
+}
+
+/// Creates both tables on `endpoint`s and seeds products 1..=20, config, assets and users.
+pub async fn prepare(catalogue_endpoint: &str, cache_endpoint: &str) {
+    let c = raw_client(catalogue_endpoint);
+    tables::create_catalogue_table(&c, CATALOGUE)
+        .await
+        .expect("catalogue table");
+    tables::create_cache_table(&raw_client(cache_endpoint), CACHE)
+        .await
+        .expect("cache table");
+    let mut items = fixed_items();
+    for id in 1..=20 {
+        items.extend(product_items(id));
+    }
+    Catalogue::new(c, CATALOGUE).write_items(items).await.expect("seed");
+}
+
+pub fn origin(config: Config) -> Arc<Origin> {
+    let catalogue = catalogue_client(&config);
+    let cache = cache_client(&config);
+    Arc::new(Origin::new(config, catalogue, Some(cache)))
+}
+
+/// One server holding both tables, prepared.
+pub async fn one_server() -> (Dynalite, Config) {
+    let server = Dynalite::start();
+    prepare(&server.endpoint(), &server.endpoint()).await;
+    let cfg = config(&server.endpoint(), &server.endpoint());
+    (server, cfg)
+}
+
+pub fn fixture(name: &str) -> Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture")).expect("fixture json")
+}
+
+/// A GET Function URL event for `path` (with `?query`), from the product fixture.
+pub fn get(path_and_query: &str) -> Value {
+    request("GET", path_and_query, &[])
+}
+
+pub fn request(method: &str, path_and_query: &str, headers: &[(&str, &str)]) -> Value {
+    let mut event = fixture("function-url-get-product.json");
+    let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
+    event["rawPath"] = path.into();
+    event["rawQueryString"] = query.into();
+    event["requestContext"]["http"]["path"] = path.into();
+    event["requestContext"]["http"]["method"] = method.into();
+    for (name, value) in headers {
+        event["headers"][*name] = (*value).into();
+    }
+    event
+}
+
+/// Invokes and returns (status, headers, body, invocation).
+pub async fn call(origin: &Origin, event: Value, now_ms: u64) -> Reply {
+    let invoked = origin.invoke(event, now_ms).await.expect("invoke");
+    Reply::from(invoked)
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub headers: Value,
+    pub body: String,
+    pub invoked: Invoked,
+}
+
+impl From<Invoked> for Reply {
+    fn from(invoked: Invoked) -> Self {
+        let r = serde_json::to_value(&invoked.response).expect("response json");
+        Reply {
+            status: r["statusCode"].as_u64().unwrap_or(0) as u16,
+            headers: r["headers"].clone(),
+            body: r["body"].as_str().unwrap_or("").to_owned(),
+            invoked,
+        }
+    }
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> &str {
+        self.headers[name].as_str().unwrap_or("")
+    }
+
+    pub fn cache_status(&self) -> &str {
+        self.header("cache-status")
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).expect("json body")
+    }
+}
+
+/// The number of value items in the cache table (a Scan; lease items not counted).
+pub async fn cache_items(endpoint: &str) -> usize {
+    let out = raw_client(endpoint)
+        .scan()
+        .table_name(CACHE)
+        .send()
+        .await
+        .expect("scan");
+    let is_lease = |i: &std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>| {
+        i.get("pk")
+            .and_then(|v| v.as_s().ok())
+            .is_some_and(|pk| pk.starts_with("lease#"))
+    };
+    out.items.unwrap_or_default().iter().filter(|i| !is_lease(i)).count()
+}
