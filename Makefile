@@ -19,15 +19,17 @@ EDGE_FILES := index.js package.json pkg/edge_worker.js pkg/edge_worker_bg.wasm
 WASM_FEATURES := --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
 	--enable-multivalue --enable-reference-types
 
-.PHONY: help tools wasm package test test-rust test-wasm test-node test-rules-file test-fuzz-build lint run bench bench-replay fuzz clean
+.PHONY: help tools wasm package package-edge test test-rust test-wasm test-node test-rules-file test-fuzz-build lint run bench bench-replay soak fuzz clean
 
 help:
 	@echo "make run      start the local stack (edge on 127.0.0.1:8080) and print the URL"
 	@echo "make test     install what is missing, then run every test"
 	@echo "make wasm     build wasm-pkg (the Lambda@Edge handler)"
-	@echo "make package  write $(EDGE_ZIP) and print its size"
+	@echo "make package  write $(EDGE_ZIP) and dist/origin-function.zip, print their sizes"
+	@echo "make deploy   deploy to AWS (see deploy/README.md; never run in CI)"
 	@echo "make bench    Wasm vs JS vs native figures -> bench/results/"
 	@echo "make bench-replay  trace replay: hit ratios per layer, stampede, cost -> bench/results/"
+	@echo "make soak     60 s, 64 connections against the local edge -> bench/results/soak.json"
 	@echo "make fuzz     run each fuzz target (FUZZ_SECONDS=60)"
 
 tools:
@@ -48,7 +50,11 @@ wasm: tools
 		wasm-pkg/pkg/edge_worker_bg.wasm -o wasm-pkg/pkg/edge_worker_bg.wasm
 	@echo "wasm-pkg/pkg/edge_worker_bg.wasm: $$(stat -c %s wasm-pkg/pkg/edge_worker_bg.wasm) bytes"
 
-package: wasm
+# Both deployment zips: the Lambda@Edge handler and the origin (arm64 `bootstrap`, built with
+# cargo-lambda: ~6-8 min cold, so `make test` builds only the edge zip).
+package: package-edge package-origin
+
+package-edge: wasm
 	python3 scripts/zip_package.py $(EDGE_ZIP) wasm-pkg $(EDGE_FILES)
 	@echo "$(EDGE_ZIP): $$(stat -c %s $(EDGE_ZIP)) bytes (Lambda@Edge viewer-trigger limit: 1,048,576)"
 
@@ -66,7 +72,7 @@ test-wasm: tools
 	wasm-pack --log-level warn test --node edge-worker
 
 # The built deployment zip, unpacked and loaded as Lambda@Edge loads it.
-test-node: package
+test-node: package-edge
 	rm -rf target/edge-zip && python3 scripts/zip_package.py --extract $(EDGE_ZIP) target/edge-zip
 	EDGE_PKG_DIR=target/edge-zip node --test tests/wasm-pkg/
 
@@ -83,7 +89,7 @@ test-rules-file:
 test-fuzz-build:
 	cargo build --manifest-path fuzz/Cargo.toml
 
-test: tools lint test-rust test-wasm test-node test-rules-file test-fuzz-build
+test: tools lint test-rust test-wasm test-node test-rules-file test-fuzz-build test-deploy
 	@echo "make test: all suites passed"
 
 # The whole local stack on 127.0.0.1:8080: dynalite (catalogue + L2), seeded tables, the
@@ -95,7 +101,7 @@ run: wasm
 	$(CARGO_TARGET_DIR)/debug/local-edge --edge-pkg wasm-pkg --origin-bin $(CARGO_TARGET_DIR)/debug/origin-function \
 		--seed-bin $(CARGO_TARGET_DIR)/debug/seed $(EDGE_ARGS)
 
-bench: package
+bench: package-edge
 	cargo build --release -p edge-bench
 	node bench/edge-handler.js
 
@@ -107,6 +113,14 @@ bench-replay: wasm
 	$(CARGO_TARGET_DIR)/release/replay --origin-bin $(CARGO_TARGET_DIR)/release/origin-function \
 		--seed-bin $(CARGO_TARGET_DIR)/release/seed $(REPLAY_ARGS)
 
+# A bounded soak (60 s, 64 connections) of the local edge: errors, RSS and descriptors of
+# every process -> bench/results/soak.json.
+SOAK_ARGS ?=
+soak: wasm
+	cargo build --release --bins -p origin-function -p local-edge -p replay
+	$(CARGO_TARGET_DIR)/release/soak --edge-bin $(CARGO_TARGET_DIR)/release/local-edge \
+		--origin-bin $(CARGO_TARGET_DIR)/release/origin-function --seed-bin $(CARGO_TARGET_DIR)/release/seed $(SOAK_ARGS)
+
 FUZZ_SECONDS ?= 60
 fuzz:
 	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
@@ -116,3 +130,6 @@ fuzz:
 
 clean:
 	rm -rf target dist wasm-pkg/pkg
+
+# Deployment: templates, offline checks (test-deploy), package-origin, deploy, teardown.
+include deploy/deploy.mk

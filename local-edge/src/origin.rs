@@ -64,6 +64,8 @@ pub struct EnvironmentStats {
     pub cold_starts: AtomicU64,
     /// Times its process exited or was killed during an invocation.
     pub crashes: AtomicU64,
+    /// The pid of its current process (0 before the first start).
+    pub pid: AtomicU64,
 }
 
 struct Invocation {
@@ -260,6 +262,9 @@ impl OriginPool {
             .spawn()
             .map_err(|e| InvokeError::Start(format!("{}: {e}", self.config.binary.display())))?;
         env.stats.cold_starts.fetch_add(1, Ordering::Relaxed);
+        env.stats
+            .pid
+            .store(u64::from(child.id().unwrap_or(0)), Ordering::Relaxed);
         let alive = Arc::new(AtomicBool::new(true));
         let (kill_tx, kill_rx) = oneshot::channel::<()>();
         let (watch_alive, watch_slot) = (alive.clone(), slot.clone());

@@ -678,7 +678,7 @@ fn stats_json(state: &State) -> Value {
         .environments()
         .iter()
         .map(|e| {
-            json!({"invocations": get(&e.stats.invocations), "cold_starts": get(&e.stats.cold_starts), "crashes": get(&e.stats.crashes)})
+            json!({"invocations": get(&e.stats.invocations), "cold_starts": get(&e.stats.cold_starts), "crashes": get(&e.stats.crashes), "pid": get(&e.stats.pid)})
         })
         .collect();
     json!({

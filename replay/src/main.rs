@@ -4,21 +4,16 @@
 //! same trace through the seed's naive handler, and a stampede on one cold key spread over
 //! several origin environments. Writes `bench/results/replay.json` and the chart.
 
-mod analysis;
-mod chart;
-mod cost;
-mod run;
-mod trace;
-
 use std::path::PathBuf;
 
 use clap::Parser;
 use edge_policy::RuleSet;
 use serde_json::{json, Value};
 
-use analysis::{edge_figures, edge_hit_bound, origin_figures, EdgeFigures, OriginFigures, Outcome};
-use run::{replay, under, workspace_root, Stack, StackSpec};
-use trace::{Mix, TraceRequest};
+use replay::analysis::{edge_figures, edge_hit_bound, origin_figures, EdgeFigures, OriginFigures, Outcome};
+use replay::run::{replay, under, workspace_root, Stack, StackSpec};
+use replay::trace::{self, Mix, TraceRequest};
+use replay::{chart, cost};
 
 /// Trace replay against the local edge: hit ratios per layer, latency, stampede, cost.
 #[derive(Parser, Debug)]

@@ -1,6 +1,6 @@
 //! A local stack on free ports for the black-box tests: two dynalite servers (catalogue and
 //! L2), the seeded tables, the real origin binary, the built wasm-pkg in Node, the edge.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -8,6 +8,9 @@ use std::time::Duration;
 use local_edge::origin::OriginConfig;
 use local_edge::stack::{origin_env, seed, Dynalite};
 use local_edge::{Edge, EdgeConfig};
+
+mod fault_proxy;
+pub use fault_proxy::{FaultProxy, Mode};
 
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -32,6 +35,9 @@ pub struct Stack {
     pub edge: Option<Edge>,
     pub catalogue: Dynalite,
     pub cache: Dynalite,
+    /// In front of the catalogue and L2 servers when `Options::proxies` is on.
+    pub catalogue_proxy: Option<FaultProxy>,
+    pub cache_proxy: Option<FaultProxy>,
     pub base: String,
     pub client: reqwest::Client,
 }
@@ -40,6 +46,8 @@ pub struct Options {
     pub package: Option<PathBuf>,
     pub environments: usize,
     pub origin_env: Vec<(String, String)>,
+    pub proxies: bool,
+    pub invocation_timeout: Duration,
 }
 
 impl Default for Options {
@@ -48,6 +56,8 @@ impl Default for Options {
             package: Some(root().join("wasm-pkg")),
             environments: 2,
             origin_env: Vec::new(),
+            proxies: false,
+            invocation_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -67,8 +77,24 @@ impl Stack {
         );
         let catalogue = Dynalite::start(&root(), 0).await.expect("catalogue dynalite");
         let cache = Dynalite::start(&root(), 0).await.expect("cache dynalite");
-        let mut env = origin_env(&catalogue.endpoint(), &cache.endpoint());
-        seed(&binary("SEED_BIN", "seed"), &env, 50).await.expect("seed");
+        seed(
+            &binary("SEED_BIN", "seed"),
+            &origin_env(&catalogue.endpoint(), &cache.endpoint()),
+            50,
+        )
+        .await
+        .expect("seed");
+        let (catalogue_proxy, cache_proxy) = if options.proxies {
+            (
+                Some(FaultProxy::start(catalogue.port).await),
+                Some(FaultProxy::start(cache.port).await),
+            )
+        } else {
+            (None, None)
+        };
+        let endpoint =
+            |proxy: &Option<FaultProxy>, server: &Dynalite| proxy.as_ref().map_or(server.endpoint(), |p| p.endpoint());
+        let mut env = origin_env(&endpoint(&catalogue_proxy, &catalogue), &endpoint(&cache_proxy, &cache));
         // Short L2 deadlines so the fault tests stay quick.
         env.push(("ORIGIN_L2_OPERATION_TIMEOUT_MS".into(), "300".into()));
         env.push(("ORIGIN_L2_CONNECT_TIMEOUT_MS".into(), "200".into()));
@@ -76,7 +102,7 @@ impl Stack {
         let origin = OriginConfig {
             binary: binary("ORIGIN_BIN", "origin-function"),
             environments: options.environments,
-            invocation_timeout: Duration::from_secs(10),
+            invocation_timeout: options.invocation_timeout,
             env,
             log_dir: None,
         };
@@ -91,6 +117,8 @@ impl Stack {
             edge: Some(edge),
             catalogue,
             cache,
+            catalogue_proxy,
+            cache_proxy,
             base,
             client: reqwest::Client::new(),
         }
@@ -152,6 +180,10 @@ impl Reply {
             .filter(|(n, _)| n == name)
             .map(|(_, v)| v.as_str())
             .collect()
+    }
+
+    pub fn is_hit(&self) -> bool {
+        self.x_cache().starts_with("Hit")
     }
 
     pub fn x_cache(&self) -> &str {

@@ -1,0 +1,101 @@
+# AWS deployment targets. Included by the root Makefile (`include deploy/deploy.mk`), or run
+# on its own from the repository root: `make -f deploy/deploy.mk test-deploy`.
+#
+#   deploy-tools    pip-install the pinned tools of deploy/requirements.txt (skipped when present)
+#   test-deploy     offline: cfn-lint + `sam validate --lint` on both templates, then
+#                   deploy/test_template.py (the templates agree with rules.toml)
+#   package-origin  dist/origin-function.zip (arm64 `bootstrap`, via cargo-lambda)
+#   deploy          sam deploy deploy/template.yaml to us-east-1 (needs AWS credentials;
+#                   never run in CI). `make package package-origin` first.
+#   deploy-apigw    the optional API Gateway cache stack (deploy/apigw-cache.yaml)
+#   deploy-curl     two requests through CloudFront, showing X-Cache and Cache-Status
+#   teardown        delete both stacks (see deploy/README.md: Lambda@Edge replicas)
+#
+# Recipes are plain POSIX sh so they behave the same under the root Makefile's bash -eu.
+
+DEPLOY_DIR := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
+DEPLOY_DIST := $(dir $(DEPLOY_DIR))dist
+DEPLOY_PYTHON ?= python3
+# Where pip puts console scripts for that Python (pyenv shims or not, CI or not).
+DEPLOY_BIN = $(shell $(DEPLOY_PYTHON) -c 'import sysconfig; print(sysconfig.get_path("scripts"))')
+DEPLOY_REGION := us-east-1
+DEPLOY_ENV := AWS_DEFAULT_REGION=$(DEPLOY_REGION) AWS_REGION=$(DEPLOY_REGION) SAM_CLI_TELEMETRY=0
+
+STACK_NAME ?= edge-cache
+APIGW_STACK_NAME ?= $(STACK_NAME)-apigw
+NAME_PREFIX ?= $(STACK_NAME)
+PRICE_CLASS ?= PriceClass_100
+DEFAULT_TTL ?= 60
+MAX_TTL ?= 31536000
+ORIGIN_ZIP := $(DEPLOY_DIST)/origin-function.zip
+CARGO_LAMBDA_DIR ?= $(if $(CARGO_TARGET_DIR),$(CARGO_TARGET_DIR),target)/lambda
+
+.PHONY: deploy-help deploy-tools test-deploy package-origin deploy deploy-apigw deploy-outputs deploy-curl teardown
+
+deploy-help:
+	@sed -n '4,12p' $(DEPLOY_DIR)/deploy.mk | sed 's/^# \{0,1\}//'
+
+deploy-tools:
+	@$(DEPLOY_PYTHON) $(DEPLOY_DIR)/tools.py cfn-lint aws-sam-cli pytest
+
+test-deploy: deploy-tools
+	$(DEPLOY_BIN)/cfn-lint $(DEPLOY_DIR)/template.yaml $(DEPLOY_DIR)/apigw-cache.yaml
+	$(DEPLOY_ENV) $(DEPLOY_BIN)/sam validate --lint --template $(DEPLOY_DIR)/template.yaml
+	$(DEPLOY_ENV) $(DEPLOY_BIN)/sam validate --lint --template $(DEPLOY_DIR)/apigw-cache.yaml
+	$(DEPLOY_PYTHON) -m pytest -q -p no:cacheprovider $(DEPLOY_DIR)
+
+# Cross-compiles offline (cargo-lambda bundles zig; ~6 min cold). Not part of test-deploy.
+package-origin:
+	@$(DEPLOY_PYTHON) $(DEPLOY_DIR)/tools.py cargo-lambda
+	$(DEPLOY_BIN)/cargo-lambda lambda build --release --arm64 -p origin-function --bin origin-function \
+		--output-format zip --lambda-dir $(CARGO_LAMBDA_DIR)
+	mkdir -p $(DEPLOY_DIST)
+	cp $(CARGO_LAMBDA_DIR)/origin-function/bootstrap.zip $(ORIGIN_ZIP)
+	@echo "$(ORIGIN_ZIP): $$(wc -c < $(ORIGIN_ZIP) | tr -d ' ') bytes (contains: $$($(DEPLOY_PYTHON) -c 'import sys, zipfile; print(" ".join(zipfile.ZipFile(sys.argv[1]).namelist()))' $(ORIGIN_ZIP)))"
+
+# The shared secret CloudFront sends as X-Origin-Verify: $ORIGIN_VERIFY_SECRET, else the one
+# kept in deploy/.origin-verify-secret (git-ignored), else a new one written there.
+deploy: deploy-tools
+	@for z in $(DEPLOY_DIST)/edge-worker-lambda.zip $(ORIGIN_ZIP); do \
+		test -f "$$z" || { echo "missing $$z: run 'make package' and 'make package-origin' first"; exit 1; }; done
+	@secret="$${ORIGIN_VERIFY_SECRET:-}"; \
+	if [ -z "$$secret" ]; then \
+		f=$(DEPLOY_DIR)/.origin-verify-secret; \
+		if [ ! -s "$$f" ]; then (umask 077; $(DEPLOY_PYTHON) -c 'import secrets; print(secrets.token_hex(32))' > "$$f"); \
+			echo "deploy: new origin secret written to $$f"; fi; \
+		secret=$$(cat "$$f"); fi; \
+	echo "deploy: stack $(STACK_NAME) in $(DEPLOY_REGION)"; \
+	$(DEPLOY_ENV) $(DEPLOY_BIN)/sam deploy --template-file $(DEPLOY_DIR)/template.yaml \
+		--stack-name $(STACK_NAME) --region $(DEPLOY_REGION) \
+		--capabilities CAPABILITY_IAM --resolve-s3 \
+		--no-confirm-changeset --no-fail-on-empty-changeset \
+		--parameter-overrides NamePrefix=$(NAME_PREFIX) PriceClass=$(PRICE_CLASS) \
+			DefaultTTL=$(DEFAULT_TTL) MaxTTL=$(MAX_TTL) OriginVerifySecret=$$secret \
+			$(DEPLOY_PARAMETERS)
+
+deploy-outputs:
+	@$(DEPLOY_ENV) $(DEPLOY_BIN)/sam list stack-outputs --stack-name $(STACK_NAME) --region $(DEPLOY_REGION)
+
+deploy-apigw: deploy-tools
+	@arn=$$($(DEPLOY_ENV) $(DEPLOY_BIN)/sam list stack-outputs --stack-name $(STACK_NAME) --region $(DEPLOY_REGION) --output json \
+		| $(DEPLOY_PYTHON) -c 'import json, sys; print(next(o["OutputValue"] for o in json.load(sys.stdin) if o["OutputKey"] == "OriginFunctionArn"))'); \
+	test -n "$$arn"; \
+	$(DEPLOY_ENV) $(DEPLOY_BIN)/sam deploy --template-file $(DEPLOY_DIR)/apigw-cache.yaml \
+		--stack-name $(APIGW_STACK_NAME) --region $(DEPLOY_REGION) --resolve-s3 \
+		--no-confirm-changeset --no-fail-on-empty-changeset \
+		--parameter-overrides OriginFunctionArn=$$arn ApiName=$(NAME_PREFIX)-apigw
+
+CURL_PATH ?= /api/products?category=books&utm_source=x
+deploy-curl:
+	@url=$$($(DEPLOY_ENV) $(DEPLOY_BIN)/sam list stack-outputs --stack-name $(STACK_NAME) --region $(DEPLOY_REGION) --output json \
+		| $(DEPLOY_PYTHON) -c 'import json, sys; print(next(o["OutputValue"] for o in json.load(sys.stdin) if o["OutputKey"] == "DistributionUrl"))'); \
+	for i in 1 2; do echo "--- GET $$url$(CURL_PATH) ($$i)"; \
+		curl -sS --compressed -o /dev/null -D - "$$url$(CURL_PATH)" | grep -i -E '^(HTTP/|x-cache|cache-status|cache-control|age):' || true; done
+
+# Lambda@Edge replicas outlive the distribution by up to a few hours: the first teardown
+# usually deletes everything but the edge function; run it again later (README: Teardown).
+teardown: deploy-tools
+	-$(DEPLOY_ENV) $(DEPLOY_BIN)/sam delete --stack-name $(APIGW_STACK_NAME) --region $(DEPLOY_REGION) --no-prompts
+	@$(DEPLOY_ENV) $(DEPLOY_BIN)/sam delete --stack-name $(STACK_NAME) --region $(DEPLOY_REGION) --no-prompts || { \
+		echo "teardown: stack $(STACK_NAME) not fully deleted. If the edge function failed with 'replicated function',"; \
+		echo "CloudFront is still removing its replicas: run 'make teardown' again in 1-3 hours."; exit 1; }

@@ -1,0 +1,10 @@
+//! Trace replay and soak against the local edge: what caching buys, and what holds under load.
+//!
+//! `replay` (src/main.rs) and `soak` (src/bin/soak.rs) are thin CLIs over these modules.
+#![warn(missing_docs)]
+
+pub mod analysis;
+pub mod chart;
+pub mod cost;
+pub mod run;
+pub mod trace;
