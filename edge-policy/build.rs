@@ -9,6 +9,10 @@ use std::{env, fs};
 #[allow(dead_code)]
 mod file;
 
+#[path = "src/headers.rs"]
+#[allow(dead_code)]
+mod headers;
+
 fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let path = env::var_os("EDGE_RULES")
@@ -17,6 +21,7 @@ fn main() {
     println!("cargo:rerun-if-env-changed=EDGE_RULES");
     println!("cargo:rerun-if-changed={}", path.display());
     println!("cargo:rerun-if-changed=src/rules/file.rs");
+    println!("cargo:rerun-if-changed=src/headers.rs");
 
     let text = fs::read_to_string(&path).unwrap_or_else(|e| fail(&path, &format!("cannot read it: {e}")));
     let rules = file::parse(&text).unwrap_or_else(|e| fail(&path, &e));

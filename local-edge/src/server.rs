@@ -95,6 +95,23 @@ struct State {
     ids: AtomicU64,
 }
 
+impl State {
+    /// Calls the handler for one trigger within its time limit (5 s viewer, 30 s origin); a
+    /// throw, a trap or no answer is CloudFront's `LambdaExecutionError`.
+    async fn run_trigger(&self, event: &Value, limit: Duration) -> Result<Value, OriginFailure> {
+        self.handler.invoke(event, limit).await.map_err(|e| {
+            self.stats.execution_errors.fetch_add(1, Ordering::Relaxed);
+            OriginFailure::Edge(502, "LambdaExecutionError from cloudfront", e.0)
+        })
+    }
+
+    /// An answer CloudFront rejects: `LambdaValidationError`.
+    fn invalid(&self, violation: String) -> OriginFailure {
+        self.stats.validation_errors.fetch_add(1, Ordering::Relaxed);
+        OriginFailure::Edge(502, "LambdaValidationError from cloudfront", violation)
+    }
+}
+
 /// A running edge.
 pub struct Edge {
     state: Arc<State>,
@@ -191,6 +208,14 @@ struct ViewerResponse {
     body: Bytes,
     x_cache: String,
     age: Option<u64>,
+}
+
+impl OriginFailure {
+    /// CloudFront's error page for it.
+    fn to_viewer(&self) -> ViewerResponse {
+        let OriginFailure::Edge(status, x_cache, detail) = self;
+        error_response(*status, x_cache, detail)
+    }
 }
 
 fn error_response(status: u16, x_cache: &str, detail: &str) -> ViewerResponse {
@@ -325,12 +350,9 @@ async fn serve(state: &Arc<State>, viewer: Request, request_id: &str) -> ViewerR
         events::config(&state.config.distribution_domain, "viewer-request", request_id),
         &viewer,
     );
-    let answer = match state.handler.invoke(&event, Duration::from_secs(5)).await {
+    let answer = match state.run_trigger(&event, Duration::from_secs(5)).await {
         Ok(answer) => answer,
-        Err(e) => {
-            state.stats.execution_errors.fetch_add(1, Ordering::Relaxed);
-            return error_response(502, "LambdaExecutionError from cloudfront", &e.0);
-        }
+        Err(failure) => return failure.to_viewer(),
     };
     let request = match validate::request_answer(Trigger::ViewerRequest, &viewer, answer) {
         Ok(RequestAnswer::Request(r)) => r,
@@ -344,10 +366,7 @@ async fn serve(state: &Arc<State>, viewer: Request, request_id: &str) -> ViewerR
                 age: None,
             }
         }
-        Err(violation) => {
-            state.stats.validation_errors.fetch_add(1, Ordering::Relaxed);
-            return error_response(502, "LambdaValidationError from cloudfront", &violation);
-        }
+        Err(violation) => return state.invalid(violation).to_viewer(),
     };
 
     // 2. Cache (GET and HEAD only), keyed like a cache policy: host, URI, every query
@@ -357,7 +376,7 @@ async fn serve(state: &Arc<State>, viewer: Request, request_id: &str) -> ViewerR
     } else {
         match fetch(state, &request, request_id, None).await {
             Ok(stored) => stored_response(&stored, "Miss from cloudfront", None),
-            Err(OriginFailure::Edge(status, x_cache, detail)) => error_response(status, x_cache, &detail),
+            Err(failure) => failure.to_viewer(),
         }
     };
 
@@ -431,14 +450,14 @@ async fn from_cache_or_origin(state: &Arc<State>, request: &Request, request_id:
                     state.stats.stale_serves.fetch_add(1, Ordering::Relaxed);
                     stored_response(&entry.response, "Hit from cloudfront", Some(entry.age(now)))
                 }
-                Err(OriginFailure::Edge(status, x_cache, detail)) => error_response(*status, x_cache, detail),
+                Err(failure) => failure.to_viewer(),
             }
         }
         Lookup::Miss => {
             state.stats.misses.fetch_add(1, Ordering::Relaxed);
             match collapsed_fetch(state, request, &key, request_id, None).await.as_ref() {
                 Ok(stored) => stored_response(stored, "Miss from cloudfront", None),
-                Err(OriginFailure::Edge(status, x_cache, detail)) => error_response(*status, x_cache, detail),
+                Err(failure) => failure.to_viewer(),
             }
         }
     }
@@ -538,14 +557,7 @@ async fn fetch(
         events::config(&state.config.distribution_domain, "origin-request", request_id),
         &origin_request,
     );
-    let answer = state
-        .handler
-        .invoke(&event, Duration::from_secs(30))
-        .await
-        .map_err(|e| {
-            state.stats.execution_errors.fetch_add(1, Ordering::Relaxed);
-            OriginFailure::Edge(502, "LambdaExecutionError from cloudfront", e.0)
-        })?;
+    let answer = state.run_trigger(&event, Duration::from_secs(30)).await?;
     let mut origin_request = match validate::request_answer(Trigger::OriginRequest, &origin_request, answer) {
         Ok(RequestAnswer::Request(r)) => r,
         Ok(RequestAnswer::Generated(g)) => {
@@ -555,14 +567,7 @@ async fn fetch(
                 body: Bytes::from(g.body.unwrap_or_default()),
             }))
         }
-        Err(violation) => {
-            state.stats.validation_errors.fetch_add(1, Ordering::Relaxed);
-            return Err(OriginFailure::Edge(
-                502,
-                "LambdaValidationError from cloudfront",
-                violation,
-            ));
-        }
+        Err(violation) => return Err(state.invalid(violation)),
     };
     if let Some(etag) = etag {
         push_header(
@@ -608,18 +613,9 @@ async fn fetch(
         &origin_request,
         &response,
     );
-    let answer_value = state
-        .handler
-        .invoke(&event, Duration::from_secs(30))
-        .await
-        .map_err(|e| {
-            state.stats.execution_errors.fetch_add(1, Ordering::Relaxed);
-            OriginFailure::Edge(502, "LambdaExecutionError from cloudfront", e.0)
-        })?;
-    let after = validate::response_answer(Trigger::OriginResponse, &response, answer_value).map_err(|violation| {
-        state.stats.validation_errors.fetch_add(1, Ordering::Relaxed);
-        OriginFailure::Edge(502, "LambdaValidationError from cloudfront", violation)
-    })?;
+    let answer_value = state.run_trigger(&event, Duration::from_secs(30)).await?;
+    let after = validate::response_answer(Trigger::OriginResponse, &response, answer_value)
+        .map_err(|violation| state.invalid(violation))?;
     let stored = StoredResponse {
         status: after.status.parse().unwrap_or(answer.status),
         headers: from_headers(&after.headers),
@@ -651,22 +647,17 @@ async fn viewer_response(
         request,
         &before,
     );
-    match state.handler.invoke(&event, Duration::from_secs(5)).await {
-        Err(e) => {
-            state.stats.execution_errors.fetch_add(1, Ordering::Relaxed);
-            error_response(502, "LambdaExecutionError from cloudfront", &e.0)
-        }
-        Ok(answer) => match validate::response_answer(Trigger::ViewerResponse, &before, answer) {
-            Ok(after) => ViewerResponse {
-                status: after.status.parse().unwrap_or(response.status),
-                headers: from_headers(&after.headers),
-                ..response
-            },
-            Err(violation) => {
-                state.stats.validation_errors.fetch_add(1, Ordering::Relaxed);
-                error_response(502, "LambdaValidationError from cloudfront", &violation)
-            }
+    let answer = match state.run_trigger(&event, Duration::from_secs(5)).await {
+        Ok(answer) => answer,
+        Err(failure) => return failure.to_viewer(),
+    };
+    match validate::response_answer(Trigger::ViewerResponse, &before, answer) {
+        Ok(after) => ViewerResponse {
+            status: after.status.parse().unwrap_or(response.status),
+            headers: from_headers(&after.headers),
+            ..response
         },
+        Err(violation) => state.invalid(violation).to_viewer(),
     }
 }
 

@@ -2,7 +2,8 @@
 //!
 //! This file is compiled twice: by `build.rs`, which validates the file and embeds it
 //! (Lambda@Edge has no environment variables, so the rules travel inside the build), and
-//! by the library's tests. It therefore uses nothing from the crate.
+//! by the library's tests. It therefore uses nothing from the crate but `crate::headers`,
+//! which `build.rs` includes too.
 
 use serde::Deserialize;
 
@@ -89,19 +90,9 @@ pub struct RouteSpec {
     pub override_origin: bool,
 }
 
-/// Headers the viewer-request trigger deletes or CloudFront owns: never key material.
+/// Headers with their own rule or owned by CloudFront: never key material (besides the
+/// unkeyed headers viewer-request deletes, `crate::headers::UNKEYED_HEADERS`).
 const NOT_KEYABLE: &[&str] = &[
-    "x-forwarded-host",
-    "x-host",
-    "x-forwarded-server",
-    "x-forwarded-scheme",
-    "x-forwarded-port",
-    "x-original-url",
-    "x-rewrite-url",
-    "x-http-method-override",
-    "x-http-method",
-    "x-method-override",
-    "forwarded",
     "host",
     "cookie",
     "authorization",
@@ -203,6 +194,7 @@ fn validate(file: &RulesFile) -> Result<(), String> {
                 ));
             }
             if NOT_KEYABLE.contains(&header.as_str())
+                || crate::headers::UNKEYED_HEADERS.contains(&header.as_str())
                 || header.starts_with("cloudfront-")
                 || header.starts_with("x-amz")
             {
