@@ -40,6 +40,8 @@ tools:
 		cargo install wasm-pack --version $(WASM_PACK_VERSION) --locked; fi
 	@if [ ! -x node_modules/.bin/wasm-opt ] || ! cmp -s package-lock.json node_modules/.package-lock.json; then \
 		npm ci --no-audit --no-fund; fi
+	@# The Redis L2 backend's tests run a real redis-server (Debian package).
+	@command -v redis-server >/dev/null || { apt-get update -qq && apt-get install -y -qq redis-server; }
 
 # The Wasm core, built for speed (see [profile.wasm-release]), then wasm-opt -O3 (which also
 # strips debug info and the producers section).

@@ -39,9 +39,9 @@ deploy-tools:
 	@$(DEPLOY_PYTHON) $(DEPLOY_DIR)/tools.py cfn-lint aws-sam-cli pytest
 
 test-deploy: deploy-tools
-	$(DEPLOY_BIN)/cfn-lint $(DEPLOY_DIR)/template.yaml $(DEPLOY_DIR)/apigw-cache.yaml
-	$(DEPLOY_ENV) $(DEPLOY_BIN)/sam validate --lint --template $(DEPLOY_DIR)/template.yaml
-	$(DEPLOY_ENV) $(DEPLOY_BIN)/sam validate --lint --template $(DEPLOY_DIR)/apigw-cache.yaml
+	$(DEPLOY_BIN)/cfn-lint $(DEPLOY_DIR)/template.yaml $(DEPLOY_DIR)/apigw-cache.yaml $(DEPLOY_DIR)/elasticache.yaml
+	for t in template apigw-cache elasticache; do \
+		$(DEPLOY_ENV) $(DEPLOY_BIN)/sam validate --lint --template $(DEPLOY_DIR)/$$t.yaml; done
 	$(DEPLOY_PYTHON) -m pytest -q -p no:cacheprovider $(DEPLOY_DIR)
 
 # Cross-compiles offline (cargo-lambda bundles zig; ~6 min cold). Not part of test-deploy.

@@ -4,6 +4,16 @@ use std::time::Duration;
 
 use crate::OriginError;
 
+/// Which store holds L2 (`ORIGIN_L2_BACKEND`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum L2Backend {
+    /// `dynamodb`: the `ORIGIN_CACHE_TABLE` table (the default).
+    #[default]
+    DynamoDb,
+    /// `redis`: the Redis server at `ORIGIN_REDIS_URL` (ElastiCache for Redis or Valkey).
+    Redis,
+}
+
 /// Everything the origin reads from its environment, read once at init.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -17,13 +27,22 @@ pub struct Config {
     pub cache_endpoint: Option<String>,
     /// `ORIGIN_L2_ENABLED`: `false` skips L2 entirely.
     pub l2_enabled: bool,
+    /// `ORIGIN_L2_BACKEND`: `dynamodb` or `redis`.
+    pub l2_backend: L2Backend,
+    /// `ORIGIN_REDIS_URL`: `redis://host:port` or `rediss://host:port` (TLS); required for `redis`.
+    pub redis_url: Option<String>,
+    /// `ORIGIN_REDIS_COMMAND_TIMEOUT_MS`: deadline of one Redis L2 call, retries (and a
+    /// reconnect) included.
+    pub redis_command_timeout: Duration,
+    /// `ORIGIN_REDIS_RETRIES`: retries after the first attempt of a Redis command.
+    pub redis_retries: u32,
     /// `ORIGIN_L1_MAX_ENTRIES`: L1 entry bound.
     pub l1_max_entries: u64,
     /// `ORIGIN_L1_MAX_BYTES`: L1 weighted-bytes bound.
     pub l1_max_bytes: u64,
     /// `ORIGIN_L1_TTL_SECONDS`: L1 TTL cap; the route's `s-maxage` caps it further.
     pub l1_ttl_seconds: u64,
-    /// `ORIGIN_L2_CONNECT_TIMEOUT_MS`: L2 connect deadline.
+    /// `ORIGIN_L2_CONNECT_TIMEOUT_MS`: L2 connect deadline (DynamoDB and Redis).
     pub l2_connect_timeout: Duration,
     /// `ORIGIN_L2_ATTEMPT_TIMEOUT_MS`: deadline of one L2 attempt.
     pub l2_attempt_timeout: Duration,
@@ -35,7 +54,8 @@ pub struct Config {
     pub source_operation_timeout: Duration,
     /// `ORIGIN_L2_COMPRESS_MIN_BYTES`: bodies at least this large are gzip-compressed in L2.
     pub l2_compress_min_bytes: usize,
-    /// `ORIGIN_L2_MAX_ITEM_BYTES`: items estimated larger are never written (DynamoDB: 400 KB).
+    /// `ORIGIN_L2_MAX_ITEM_BYTES`: items estimated larger are never written (DynamoDB's 400 KB;
+    /// the same guard for Redis).
     pub l2_max_item_bytes: usize,
     /// `ORIGIN_LEASE_MS`: how long a load lease holds.
     pub lease_ms: u64,
@@ -55,6 +75,11 @@ pub struct Config {
     pub hot_paths: Vec<String>,
     /// `ORIGIN_METRICS_NAMESPACE`: the CloudWatch namespace of the EMF line.
     pub metrics_namespace: String,
+    /// `ORIGIN_VERIFY_HEADER`: the header CloudFront adds with the shared secret.
+    pub verify_header: String,
+    /// `ORIGIN_VERIFY_SECRET`: comma-separated accepted secrets (several during a rotation);
+    /// empty turns the check off (local runs).
+    pub verify_secrets: Vec<String>,
 }
 
 impl Default for Config {
@@ -65,6 +90,10 @@ impl Default for Config {
             catalogue_endpoint: None,
             cache_endpoint: None,
             l2_enabled: true,
+            l2_backend: L2Backend::DynamoDb,
+            redis_url: None,
+            redis_command_timeout: Duration::from_millis(300),
+            redis_retries: 2,
             l1_max_entries: 10_000,
             l1_max_bytes: 64 * 1024 * 1024,
             l1_ttl_seconds: 30,
@@ -84,6 +113,8 @@ impl Default for Config {
             origin_host: None,
             hot_paths: Vec::new(),
             metrics_namespace: "EdgeCache/Origin".into(),
+            verify_header: "x-origin-verify".into(),
+            verify_secrets: Vec::new(),
         }
     }
 }
@@ -133,12 +164,33 @@ impl Config {
                 }
             },
         };
+        let l2_backend = match get("ORIGIN_L2_BACKEND").map(|v| v.to_ascii_lowercase()).as_deref() {
+            None | Some("dynamodb") => L2Backend::DynamoDb,
+            Some("redis") => L2Backend::Redis,
+            Some(v) => {
+                return Err(OriginError::Config {
+                    name: "ORIGIN_L2_BACKEND".into(),
+                    value: v.into(),
+                })
+            }
+        };
+        let redis_url = get("ORIGIN_REDIS_URL");
+        if l2_backend == L2Backend::Redis && redis_url.is_none() {
+            return Err(OriginError::Config {
+                name: "ORIGIN_REDIS_URL".into(),
+                value: String::new(),
+            });
+        }
         Ok(Config {
             catalogue_table: string("ORIGIN_CATALOGUE_TABLE", d.catalogue_table),
             cache_table: string("ORIGIN_CACHE_TABLE", d.cache_table),
             catalogue_endpoint: get("ORIGIN_CATALOGUE_ENDPOINT"),
             cache_endpoint: get("ORIGIN_CACHE_ENDPOINT"),
             l2_enabled: flag("ORIGIN_L2_ENABLED", d.l2_enabled)?,
+            l2_backend,
+            redis_url,
+            redis_command_timeout: millis("ORIGIN_REDIS_COMMAND_TIMEOUT_MS", d.redis_command_timeout)?,
+            redis_retries: number("ORIGIN_REDIS_RETRIES", u64::from(d.redis_retries))?.min(10) as u32,
             l1_max_entries: number("ORIGIN_L1_MAX_ENTRIES", d.l1_max_entries)?.max(1),
             l1_max_bytes: number("ORIGIN_L1_MAX_BYTES", d.l1_max_bytes)?.max(1),
             l1_ttl_seconds: number("ORIGIN_L1_TTL_SECONDS", d.l1_ttl_seconds)?,
@@ -156,6 +208,16 @@ impl Config {
             breaker_cooldown_ms: number("ORIGIN_BREAKER_COOLDOWN_MS", d.breaker_cooldown_ms)?,
             xfetch_beta: beta,
             origin_host: get("ORIGIN_HOST").map(|h| h.to_ascii_lowercase()),
+            verify_header: string("ORIGIN_VERIFY_HEADER", d.verify_header.clone()).to_ascii_lowercase(),
+            verify_secrets: get("ORIGIN_VERIFY_SECRET")
+                .map(|v| {
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default(),
             hot_paths: get("ORIGIN_HOT_PATHS")
                 .map(|v| {
                     v.split(',')
@@ -197,5 +259,26 @@ mod tests {
         let err = from(&[("ORIGIN_L1_MAX_BYTES", "lots")]).unwrap_err();
         assert!(err.to_string().contains("ORIGIN_L1_MAX_BYTES"));
         assert!(from(&[("ORIGIN_L2_ENABLED", "maybe")]).is_err());
+    }
+
+    #[test]
+    fn the_redis_backend_is_chosen_by_name_and_needs_a_url() {
+        assert_eq!(from(&[]).unwrap().l2_backend, L2Backend::DynamoDb);
+        let c = from(&[
+            ("ORIGIN_L2_BACKEND", "Redis"),
+            ("ORIGIN_REDIS_URL", "rediss://cache.example:6379"),
+            ("ORIGIN_REDIS_COMMAND_TIMEOUT_MS", "150"),
+            ("ORIGIN_REDIS_RETRIES", "1"),
+        ])
+        .unwrap();
+        assert_eq!(c.l2_backend, L2Backend::Redis);
+        assert_eq!(c.redis_url.as_deref(), Some("rediss://cache.example:6379"));
+        assert_eq!(
+            (c.redis_command_timeout, c.redis_retries),
+            (Duration::from_millis(150), 1)
+        );
+        let err = from(&[("ORIGIN_L2_BACKEND", "redis")]).unwrap_err();
+        assert!(err.to_string().contains("ORIGIN_REDIS_URL"));
+        assert!(from(&[("ORIGIN_L2_BACKEND", "memcached")]).is_err());
     }
 }

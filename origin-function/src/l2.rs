@@ -1,4 +1,6 @@
-//! L2: a DynamoDB cache table shared by every environment.
+//! L2: a cache shared by every environment, behind one trait ([`L2`]) with two backends:
+//! the DynamoDB table ([`DynamoL2`], the default) and Redis ([`redis::RedisL2`], for
+//! ElastiCache). Both store the same entry and are judged by the same [`classify`].
 //!
 //! Item schema (README.md, "L2 item schema"): `pk` = hex SHA-256 of the canonical key,
 //! `fullKey`, `status`, `body` (binary; gzip when `gz` is true), `contentType`, `etag`,
@@ -25,6 +27,8 @@ use sha2::{Digest, Sha256};
 
 use crate::l1::CachedResponse;
 use crate::OriginError;
+
+pub mod redis;
 
 /// A boxed future, so [`L2`] stays object-safe.
 pub type L2Future<'a, T> = Pin<Box<dyn Future<Output = Result<T, OriginError>> + Send + 'a>>;
@@ -92,12 +96,62 @@ pub fn classify(item: Option<L2Item>, key: &str, now_ms: u64) -> L2Read {
 pub trait L2: Send + Sync {
     /// Reads the item stored under `digest`.
     fn get<'a>(&'a self, digest: &'a str) -> L2Future<'a, Option<L2Item>>;
-    /// Writes `item` under `digest`, unless it is too large.
-    fn put<'a>(&'a self, digest: &'a str, item: &'a L2Item) -> L2Future<'a, WriteOutcome>;
+    /// Writes `item` under `digest`, unless it is too large. `owner` is the caller's lease
+    /// owner id: a backend whose lease runs on its own clock (Redis) gives the lease back in
+    /// the same call; DynamoDB's lease lapses at `leaseUntil` on the callers' clock.
+    fn put<'a>(&'a self, digest: &'a str, item: &'a L2Item, owner: &'a str) -> L2Future<'a, WriteOutcome>;
     /// Takes the load lease for `digest` unless another owner holds an unexpired one.
     fn try_lease<'a>(&'a self, digest: &'a str, owner: &'a str, now_ms: u64, lease_ms: u64) -> L2Future<'a, bool>;
     /// Gives the lease back if `owner` still holds it.
     fn release_lease<'a>(&'a self, digest: &'a str, owner: &'a str) -> L2Future<'a, ()>;
+    /// Opens the connection ahead of the first request (init phase). The default does
+    /// nothing: the SDK connects on first use.
+    fn connect(&self) -> L2Future<'_, ()> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// Attribute names and a margin for the per-attribute overhead (DynamoDB's item format; the
+/// same estimate guards the Redis hash).
+const ITEM_OVERHEAD_BYTES: usize = 256;
+
+/// The stored form of a body: `(bytes, compressed)`. Bodies of at least
+/// `compress_min_bytes` are gzip-compressed when that makes them smaller.
+pub fn encode_body(body: &str, compress_min_bytes: usize) -> (Vec<u8>, bool) {
+    if body.len() < compress_min_bytes {
+        return (body.as_bytes().to_vec(), false);
+    }
+    let mut enc = GzEncoder::new(Vec::with_capacity(body.len() / 3), Compression::new(6));
+    // Writing into a Vec cannot fail.
+    if enc.write_all(body.as_bytes()).is_ok() {
+        if let Ok(gz) = enc.finish() {
+            if gz.len() < body.len() {
+                return (gz, true);
+            }
+        }
+    }
+    (body.as_bytes().to_vec(), false)
+}
+
+/// The body back from its stored form; an unreadable body is an unreadable item (a miss).
+pub fn decode_body(raw: &[u8], gz: bool) -> Result<String, OriginError> {
+    let bytes = if gz {
+        let mut out = Vec::with_capacity(raw.len() * 3);
+        GzDecoder::new(raw)
+            .read_to_end(&mut out)
+            .map_err(|_| OriginError::L2Item("attribute body (gzip) malformed".into()))?;
+        out
+    } else {
+        raw.to_vec()
+    };
+    String::from_utf8(bytes).map_err(|_| OriginError::L2Item("attribute body (utf-8) malformed".into()))
+}
+
+/// The estimated stored size of `item` with its body encoded to `encoded_body_len` bytes,
+/// compared with the item limit before any write.
+pub fn estimated_item_bytes(item: &L2Item, encoded_body_len: usize) -> usize {
+    let r = &item.response;
+    encoded_body_len + item.full_key.len() + r.content_type.len() + r.etag.len() + ITEM_OVERHEAD_BYTES
 }
 
 /// The DynamoDB L2.
@@ -108,9 +162,6 @@ pub struct DynamoL2 {
     compress_min_bytes: usize,
     max_item_bytes: usize,
 }
-
-/// Attribute names and a margin for DynamoDB's per-attribute overhead.
-const ITEM_OVERHEAD_BYTES: usize = 256;
 
 fn fault<E: std::fmt::Debug, R: std::fmt::Debug>(op: &'static str, err: SdkError<E, R>) -> OriginError {
     let kind = match &err {
@@ -146,23 +197,6 @@ impl DynamoL2 {
         }
     }
 
-    /// The stored form of a body: `(bytes, compressed)`.
-    pub fn encode_body(&self, body: &str) -> (Vec<u8>, bool) {
-        if body.len() < self.compress_min_bytes {
-            return (body.as_bytes().to_vec(), false);
-        }
-        let mut enc = GzEncoder::new(Vec::with_capacity(body.len() / 3), Compression::new(6));
-        // Writing into a Vec cannot fail.
-        if enc.write_all(body.as_bytes()).is_ok() {
-            if let Ok(gz) = enc.finish() {
-                if gz.len() < body.len() {
-                    return (gz, true);
-                }
-            }
-        }
-        (body.as_bytes().to_vec(), false)
-    }
-
     fn decode(item: &std::collections::HashMap<String, AttributeValue>) -> Result<L2Item, OriginError> {
         let bad = |what: &str| OriginError::L2Item(format!("attribute {what} missing or malformed"));
         let get_s = |name: &str| {
@@ -183,16 +217,7 @@ impl DynamoL2 {
             .ok_or_else(|| bad("body"))?
             .as_ref();
         let gz = item.get("gz").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false);
-        let bytes = if gz {
-            let mut out = Vec::with_capacity(raw.len() * 3);
-            GzDecoder::new(raw)
-                .read_to_end(&mut out)
-                .map_err(|_| bad("body (gzip)"))?;
-            out
-        } else {
-            raw.to_vec()
-        };
-        let body = String::from_utf8(bytes).map_err(|_| bad("body (utf-8)"))?;
+        let body = decode_body(raw, gz)?;
         Ok(L2Item {
             full_key: get_s("fullKey")?,
             response: CachedResponse {
@@ -227,11 +252,11 @@ impl L2 for DynamoL2 {
         })
     }
 
-    fn put<'a>(&'a self, digest: &'a str, item: &'a L2Item) -> L2Future<'a, WriteOutcome> {
+    fn put<'a>(&'a self, digest: &'a str, item: &'a L2Item, _owner: &'a str) -> L2Future<'a, WriteOutcome> {
         Box::pin(async move {
             let r = &item.response;
-            let (body, gz) = self.encode_body(&r.body);
-            let bytes = body.len() + item.full_key.len() + r.content_type.len() + r.etag.len() + ITEM_OVERHEAD_BYTES;
+            let (body, gz) = encode_body(&r.body, self.compress_min_bytes);
+            let bytes = estimated_item_bytes(item, body.len());
             if bytes > self.max_item_bytes {
                 return Ok(WriteOutcome::TooLarge { bytes });
             }

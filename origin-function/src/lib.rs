@@ -1,5 +1,5 @@
 //! The origin Lambda behind CloudFront: the demo API, answered through an execution-context
-//! L1, a DynamoDB L2 and the source of truth (origin-cache.md).
+//! L1, an L2 (a DynamoDB table, or Redis) and the source of truth (origin-cache.md).
 //!
 //! - The canonical key and every `Cache-Control` come from [`edge_policy`], the library the
 //!   edge runs: no second implementation of a rule.
@@ -33,9 +33,10 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::breaker::{Breaker, Permit};
-use crate::config::Config;
+use crate::config::{Config, L2Backend};
 use crate::event::{FunctionUrlRequest, FunctionUrlResponse, Invocation};
 use crate::l1::{CachedResponse, L1Entry, LoadRole, L1};
+use crate::l2::redis::RedisL2;
 use crate::l2::{classify, digest, DynamoL2, L2Item, L2Read, MissReason, WriteOutcome, L2};
 use crate::metrics::{EmfFormat, Metrics};
 use crate::source::{Catalogue, SourceRequest, SourceResponse};
@@ -208,18 +209,39 @@ fn strong_etag(body: &str) -> String {
 }
 
 impl Origin {
-    /// An origin over a catalogue client and, unless `None`, an L2 client.
-    pub fn new(config: Config, catalogue: aws_sdk_dynamodb::Client, cache: Option<aws_sdk_dynamodb::Client>) -> Self {
-        let l2 = cache.filter(|_| config.l2_enabled).map(|client| {
-            Arc::new(DynamoL2::new(
-                client,
-                &config.cache_table,
-                config.l2_compress_min_bytes,
-                config.l2_max_item_bytes,
-            )) as Arc<dyn L2>
-        });
+    /// An origin over a catalogue client and the configured L2 (`config.l2_backend`): the
+    /// DynamoDB table through `cache` (no L2 when `None`), or Redis at `config.redis_url`
+    /// (`cache` unused; nothing is connected until [`Origin::connect_l2`] or the first call).
+    /// Only an unreadable Redis URL is an error.
+    pub fn new(
+        config: Config,
+        catalogue: aws_sdk_dynamodb::Client,
+        cache: Option<aws_sdk_dynamodb::Client>,
+    ) -> Result<Self, OriginError> {
+        let l2: Option<Arc<dyn L2>> = match (config.l2_enabled, config.l2_backend) {
+            (false, _) => None,
+            (true, L2Backend::DynamoDb) => cache.map(|client| {
+                Arc::new(DynamoL2::new(
+                    client,
+                    &config.cache_table,
+                    config.l2_compress_min_bytes,
+                    config.l2_max_item_bytes,
+                )) as Arc<dyn L2>
+            }),
+            (true, L2Backend::Redis) => Some(Arc::new(RedisL2::new(&config)?)),
+        };
         let catalogue = Catalogue::new(catalogue, &config.catalogue_table);
-        Self::with_parts(config, catalogue, l2)
+        Ok(Self::with_parts(config, catalogue, l2))
+    }
+
+    /// Opens the L2 connection now (the init phase, under the connect deadline) rather than
+    /// on the first request. A failure is only reported: the first L2 call tries again, and
+    /// the request fails open as usual.
+    pub async fn connect_l2(&self) -> Result<(), OriginError> {
+        match &self.l2 {
+            Some(l2) => l2.connect().await,
+            None => Ok(()),
+        }
     }
 
     /// An origin over explicit parts (tests substitute the L2).
@@ -350,8 +372,21 @@ impl Origin {
                 .find(|(n, _)| n.eq_ignore_ascii_case(name))
                 .map(|(_, v)| *v)
         };
-        let host = header("host").unwrap_or(&request.request_context.domain_name);
         let method = request.request_context.http.method.as_str();
+        // Only CloudFront knows the secret: a direct call to the Function URL is refused
+        // before any cache or source is touched.
+        if !self.config.verify_secrets.is_empty() {
+            let presented = header(&self.config.verify_header).unwrap_or("");
+            if !self
+                .config
+                .verify_secrets
+                .iter()
+                .any(|s| constant_time_eq(s.as_bytes(), presented.as_bytes()))
+            {
+                return self.forbidden(method, &request.raw_path, m);
+            }
+        }
+        let host = header("host").unwrap_or(&request.request_context.domain_name);
         let view = RequestView {
             method,
             uri: &request.raw_path,
@@ -386,6 +421,25 @@ impl Origin {
             return self.serve_unkeyed(&prepared, m).await;
         }
         self.serve_shared(&prepared, now_ms, m).await
+    }
+
+    fn forbidden(&self, method: &str, uri: &str, m: &mut Metrics) -> FunctionUrlResponse {
+        let response = SourceResponse {
+            status: 403,
+            content_type: "application/json".into(),
+            body: json!({ "error": "forbidden" }).to_string(),
+        };
+        m.bypass = 1;
+        self.respond(
+            method,
+            uri,
+            &[],
+            None,
+            &response,
+            None,
+            "origin; fwd=request; detail=unverified",
+            m,
+        )
     }
 
     fn refuse(
@@ -808,7 +862,10 @@ impl Origin {
             response: cached,
         };
         if let Some(l2) = l2 {
-            match self.l2_call(now_ms, m, &mut l2_down, l2.put(&digest, &item)).await {
+            match self
+                .l2_call(now_ms, m, &mut l2_down, l2.put(&digest, &item, &self.owner))
+                .await
+            {
                 Some(Ok(WriteOutcome::TooLarge { .. })) => {
                     m.l2_oversize = 1;
                     detail = "; detail=l2-oversize";
@@ -856,6 +913,11 @@ impl Origin {
         let s_maxage = u64::from(p.canonical.route.freshness.s_maxage.unwrap_or(0));
         L1Entry::new(response, now_ms, self.config.l1_ttl_seconds.min(s_maxage) * 1000)
     }
+}
+
+/// Compares secrets without an early exit on the first differing byte (only the length leaks).
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]

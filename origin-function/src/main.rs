@@ -12,7 +12,7 @@ use aws_config::BehaviorVersion;
 use aws_sdk_dynamodb::Client;
 use lambda_http::lambda_runtime::{self, Diagnostic};
 use lambda_http::{service_fn, LambdaEvent};
-use origin_function::config::Config;
+use origin_function::config::{Config, L2Backend};
 use origin_function::{l2_client_config, source_client_config, Origin};
 use serde_json::Value;
 
@@ -26,9 +26,16 @@ fn now_ms() -> u64 {
 async fn main() -> Result<(), lambda_runtime::Error> {
     let config = Config::from_env()?;
     let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
-    let cache = Client::from_conf(l2_client_config((&sdk).into(), &config));
     let catalogue = Client::from_conf(source_client_config((&sdk).into(), &config));
-    let origin = Arc::new(Origin::new(config, catalogue, Some(cache)));
+    let cache =
+        (config.l2_backend == L2Backend::DynamoDb).then(|| Client::from_conf(l2_client_config((&sdk).into(), &config)));
+    let origin = Arc::new(Origin::new(config, catalogue, cache)?);
+    // Redis: connect during init (connect deadline 1 s), not on the first request. A failure
+    // is logged; the first L2 call connects again, and requests fail open meanwhile.
+    if let Err(e) = origin.connect_l2().await {
+        let line = serde_json::json!({"level": "warn", "message": "L2 connect at init failed", "error": e.to_string()});
+        eprintln!("{line}");
+    }
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let origin = Arc::clone(&origin);
         async move {

@@ -202,3 +202,32 @@ async fn one_emf_line_per_invocation_with_the_documented_counters() {
     let _: FunctionUrlResponse =
         serde_json::from_value(serde_json::to_value(&second.invoked.response).unwrap()).unwrap();
 }
+
+#[tokio::test]
+async fn only_requests_carrying_the_cloudfront_secret_are_served() {
+    let (_server, mut cfg) = one_server().await;
+    cfg.verify_secrets = vec!["new-secret".into(), "old-secret".into()];
+    let origin = origin(cfg);
+    let direct = call(&origin, get("/api/products/4"), T0).await;
+    assert_eq!(
+        (direct.status, direct.cache_status()),
+        (403, "origin; fwd=request; detail=unverified")
+    );
+    let wrong = call(
+        &origin,
+        request("GET", "/api/products/4", &[("x-origin-verify", "guess")]),
+        T0,
+    )
+    .await;
+    assert_eq!(wrong.status, 403);
+    // Both secrets of a rotation are accepted.
+    for secret in ["new-secret", "old-secret"] {
+        let r = call(
+            &origin,
+            request("GET", "/api/products/4", &[("x-origin-verify", secret)]),
+            T0,
+        )
+        .await;
+        assert_eq!(r.status, 200, "{secret}");
+    }
+}

@@ -1,5 +1,7 @@
-//! L2 faults never fail a request: deadlines, the breaker, the source answers.
+//! L2 faults never fail a request: deadlines, the breaker, the source answers. Each test body
+//! runs on both L2 backends (`dynamodb::…` on dynalite, `redis::…` on redis-server).
 
+#[macro_use]
 mod common;
 
 use std::time::{Duration, Instant};
@@ -7,14 +9,24 @@ use std::time::{Duration, Instant};
 use common::*;
 use origin_function::breaker::BreakerState;
 
-#[tokio::test]
-async fn l2_stopped_mid_test_still_answers_then_the_breaker_opens_and_recovers() {
-    let catalogue = Dynalite::start();
-    let mut cache = Dynalite::start();
-    prepare(&catalogue.endpoint(), &cache.endpoint()).await;
-    let mut cfg = config(&catalogue.endpoint(), &cache.endpoint());
+on_both_backends!(
+    l2_stopped_mid_test_still_answers_then_the_breaker_opens_and_recovers,
+    a_blackholed_l2_costs_one_deadline_per_request_until_the_breaker_opens,
+    a_source_failure_is_a_503_that_no_cache_keeps,
+);
+
+/// Production deadlines for one L2 call: DynamoDB 100 ms per attempt and 300 ms in all,
+/// Redis 300 ms per call (each backend reads its own).
+fn production_deadlines(cfg: &mut origin_function::config::Config) {
     cfg.l2_attempt_timeout = Duration::from_millis(100);
     cfg.l2_operation_timeout = Duration::from_millis(300);
+    cfg.redis_command_timeout = Duration::from_millis(300);
+}
+
+async fn l2_stopped_mid_test_still_answers_then_the_breaker_opens_and_recovers(backend: Backend) {
+    let mut stack = Stack::split(backend).await;
+    let mut cfg = stack.config();
+    production_deadlines(&mut cfg);
     cfg.breaker_failures = 3;
     cfg.breaker_cooldown_ms = 10_000;
     let origin = origin(cfg);
@@ -23,7 +35,7 @@ async fn l2_stopped_mid_test_still_answers_then_the_breaker_opens_and_recovers()
         "origin; fwd=miss; stored"
     );
 
-    cache.stop();
+    stack.stop_l2();
     for id in 2..=4 {
         let started = Instant::now();
         let r = call(&origin, get(&format!("/api/products/{id}")), T0 + 1_000).await;
@@ -49,26 +61,19 @@ async fn l2_stopped_mid_test_still_answers_then_the_breaker_opens_and_recovers()
         (1, 0, 1)
     );
 
-    // The server comes back (empty: dynalite keeps data in memory) on the same port.
-    let cache = Dynalite::start_on(cache.port);
-    origin_function::tables::create_cache_table(&raw_client(&cache.endpoint()), CACHE)
-        .await
-        .unwrap();
+    // The server comes back (empty: both keep data in memory only) on the same port.
+    stack.restart_l2().await;
     let r = call(&origin, get("/api/products/6"), T0 + 12_000).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.cache_status(), "origin; fwd=miss; stored");
     assert_eq!(origin.breaker().state(T0 + 12_000), BreakerState::Closed);
-    assert_eq!(cache_items(&cache.endpoint()).await, 1);
+    assert_eq!(stack.cache_items().await, 1);
 }
 
-#[tokio::test]
-async fn a_blackholed_l2_costs_one_deadline_per_request_until_the_breaker_opens() {
-    let catalogue = Dynalite::start();
-    let hole = Blackhole::start();
-    prepare(&catalogue.endpoint(), &catalogue.endpoint()).await;
-    let mut cfg = config(&catalogue.endpoint(), &hole.endpoint());
-    cfg.l2_attempt_timeout = Duration::from_millis(100);
-    cfg.l2_operation_timeout = Duration::from_millis(300);
+async fn a_blackholed_l2_costs_one_deadline_per_request_until_the_breaker_opens(backend: Backend) {
+    let stack = Stack::blackholed(backend).await;
+    let mut cfg = stack.config();
+    production_deadlines(&mut cfg);
     cfg.breaker_failures = 2;
     let origin = origin(cfg);
     for id in 1..=2 {
@@ -93,18 +98,15 @@ async fn a_blackholed_l2_costs_one_deadline_per_request_until_the_breaker_opens(
     assert_eq!(r.invoked.metrics.l2_skipped, 1);
 }
 
-#[tokio::test]
-async fn a_source_failure_is_a_503_that_no_cache_keeps() {
-    let mut catalogue = Dynalite::start();
-    let cache = Dynalite::start();
-    prepare(&catalogue.endpoint(), &cache.endpoint()).await;
-    let mut cfg = config(&catalogue.endpoint(), &cache.endpoint());
+async fn a_source_failure_is_a_503_that_no_cache_keeps(backend: Backend) {
+    let mut stack = Stack::split(backend).await;
+    let mut cfg = stack.config();
     cfg.source_operation_timeout = Duration::from_millis(500);
     let origin = origin(cfg);
-    catalogue.stop();
+    stack.catalogue.stop();
     let r = call(&origin, get("/api/products/1"), T0).await;
     assert_eq!(r.status, 503);
     assert_eq!(r.header("cache-control"), "no-store");
     assert_eq!(r.invoked.metrics.source_errors, 1);
-    assert_eq!(cache_items(&cache.endpoint()).await, 0);
+    assert_eq!(stack.cache_items().await, 0);
 }

@@ -1,0 +1,402 @@
+//! L2 on Redis (ElastiCache for Redis or Valkey, cluster mode disabled): the same entry, the
+//! same judgement on read ([`super::classify`]) and the same fail-open as the DynamoDB table.
+//!
+//! Entry: one hash per digest key, with the DynamoDB item's attribute names and values
+//! (`fullKey`, `status`, `body` (bytes; gzip when `gz` is `1`), `gz`, `contentType`, `etag`,
+//! `storedAt`, `freshUntil`, `delta`, `expiresAt`). Lease: `SET lease#<digest> <owner> NX PX
+//! <ms>`, given back with a compare-and-delete script.
+//!
+//! Deliberate differences from the DynamoDB backend, each because Redis keeps time itself:
+//! - The key expires after `expiresAt × 1000 − storedAt` ms (`PEXPIRE`, relative), not at
+//!   the absolute `expiresAt` (`PEXPIREAT`): the entry's times are in the writer's clock, and
+//!   a relative expiry carries the stale window across any skew between that clock and the
+//!   server's (and lets tests move their clock). `expiresAt` is stored and checked on read.
+//! - The lease lapses on the server's clock (`PX`), not at `leaseUntil` on the callers'
+//!   clocks, so the store that ends a load also gives its lease back (same script, one round
+//!   trip): a lease that outlived its load would only hold back the next XFetch refresh.
+//!
+//! Deadlines: one multiplexed connection, opened once (at init, by [`L2::connect`]) with the
+//! connect deadline and reused by every invocation; each L2 call (its retries and a reconnect
+//! included) runs under `tokio::time::timeout(command_timeout)`; at most `retries` retries
+//! (10–50 ms backoff) for errors Redis calls retryable. A connection that failed or timed out
+//! is dropped, and the next call (a retry, or the breaker's probe) opens a new one.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use ::redis::aio::MultiplexedConnection;
+use ::redis::{AsyncConnectionConfig, Client, ErrorKind, RedisError, RedisResult, RetryMethod, Script};
+use tokio::sync::Mutex;
+
+use super::{decode_body, encode_body, estimated_item_bytes, L2Future, L2Item, WriteOutcome, L2};
+use crate::config::Config;
+use crate::l1::CachedResponse;
+use crate::OriginError;
+
+/// Deletes the lease only while `owner` still holds it.
+const RELEASE: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+";
+
+/// Replaces the entry, sets its relative expiry, and gives back the writer's lease.
+/// KEYS: entry, lease. ARGV: expiry ms, owner, then field/value pairs.
+const STORE: &str = r"
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+if redis.call('GET', KEYS[2]) == ARGV[2] then
+  redis.call('DEL', KEYS[2])
+end
+return 1
+";
+
+/// No connection was used yet (the generation of a connection is never this).
+const NO_GENERATION: u64 = u64::MAX;
+
+/// The Redis L2.
+pub struct RedisL2 {
+    client: Client,
+    /// The shared connection and its generation (bumped on each new connection).
+    connection: Mutex<Option<(u64, MultiplexedConnection)>>,
+    generations: AtomicU64,
+    connect_timeout: Duration,
+    command_timeout: Duration,
+    retries: u32,
+    compress_min_bytes: usize,
+    max_item_bytes: usize,
+    release: Script,
+    store: Script,
+}
+
+impl std::fmt::Debug for RedisL2 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The connection info may hold a password: never printed.
+        f.debug_struct("RedisL2")
+            .field("command_timeout", &self.command_timeout)
+            .field("retries", &self.retries)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lease_key(digest: &str) -> String {
+    format!("lease#{digest}")
+}
+
+fn fault(op: &'static str, err: &RedisError) -> OriginError {
+    let kind = if err.is_timeout() {
+        "timeout"
+    } else if err.is_io_error() {
+        "dispatch"
+    } else {
+        match err.kind() {
+            ErrorKind::Parse | ErrorKind::UnexpectedReturnType => "response",
+            ErrorKind::Server(_) => "service",
+            _ => "other",
+        }
+    };
+    OriginError::L2 {
+        op,
+        kind,
+        message: err.to_string().chars().take(300).collect(),
+    }
+}
+
+fn backoff(retry: u32) -> Duration {
+    Duration::from_millis((10u64 << retry.saturating_sub(1).min(3)).min(50))
+}
+
+impl RedisL2 {
+    /// A Redis L2 on `config.redis_url`; nothing is connected yet ([`L2::connect`] opens the
+    /// connection). Only an unreadable URL is an error.
+    pub fn new(config: &Config) -> Result<Self, OriginError> {
+        let url = config.redis_url.as_deref().unwrap_or_default();
+        let client = Client::open(url).map_err(|e| OriginError::Config {
+            name: "ORIGIN_REDIS_URL".into(),
+            // The URL may carry a password: name the problem, not the value.
+            value: format!("<unreadable: {}>", e.category()),
+        })?;
+        Ok(RedisL2 {
+            client,
+            connection: Mutex::new(None),
+            generations: AtomicU64::new(0),
+            connect_timeout: config.l2_connect_timeout,
+            command_timeout: config.redis_command_timeout,
+            retries: config.redis_retries,
+            compress_min_bytes: config.l2_compress_min_bytes,
+            max_item_bytes: config.l2_max_item_bytes,
+            release: Script::new(RELEASE),
+            store: Script::new(STORE),
+        })
+    }
+
+    /// The shared connection, opened if there is none (one opener at a time).
+    async fn connection(&self) -> RedisResult<(u64, MultiplexedConnection)> {
+        let mut slot = self.connection.lock().await;
+        if let Some((generation, conn)) = slot.as_ref() {
+            return Ok((*generation, conn.clone()));
+        }
+        let options = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(self.connect_timeout))
+            // Each call has its own deadline (`command_timeout`), retries included.
+            .set_response_timeout(None);
+        let conn = self
+            .client
+            .get_multiplexed_async_connection_with_config(&options)
+            .await?;
+        let generation = self.generations.fetch_add(1, Ordering::Relaxed);
+        *slot = Some((generation, conn.clone()));
+        Ok((generation, conn))
+    }
+
+    /// Drops the connection of `generation` (not a newer one another caller opened since).
+    async fn forget(&self, generation: u64) {
+        let mut slot = self.connection.lock().await;
+        if slot.as_ref().is_some_and(|(g, _)| *g == generation) {
+            *slot = None;
+        }
+    }
+
+    /// Runs `command` (given the connection and the retry number) under the call's deadline
+    /// and retry budget.
+    async fn call<T, F, Fut>(&self, op: &'static str, command: F) -> Result<T, OriginError>
+    where
+        F: Fn(MultiplexedConnection, u32) -> Fut,
+        Fut: Future<Output = RedisResult<T>>,
+    {
+        let used = AtomicU64::new(NO_GENERATION);
+        let attempts = async {
+            let mut retry = 0;
+            loop {
+                let result = match self.connection().await {
+                    Ok((generation, conn)) => {
+                        used.store(generation, Ordering::Relaxed);
+                        command(conn, retry).await
+                    }
+                    Err(e) => Err(e),
+                };
+                let err = match result {
+                    Ok(value) => return Ok(value),
+                    Err(err) => err,
+                };
+                let method = err.retry_method();
+                if err.is_io_error() || err.is_unrecoverable_error() {
+                    let generation = used.load(Ordering::Relaxed);
+                    if generation != NO_GENERATION {
+                        self.forget(generation).await;
+                    }
+                }
+                if retry >= self.retries || matches!(method, RetryMethod::NoRetry) {
+                    return Err(err);
+                }
+                retry += 1;
+                tokio::time::sleep(backoff(retry)).await;
+            }
+        };
+        match tokio::time::timeout(self.command_timeout, attempts).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(err)) => Err(fault(op, &err)),
+            Err(_) => {
+                // A connection that let a deadline pass (a silently dead peer after a
+                // failover, a black hole) is replaced rather than trusted again.
+                let generation = used.load(Ordering::Relaxed);
+                if generation != NO_GENERATION {
+                    self.forget(generation).await;
+                }
+                Err(OriginError::L2 {
+                    op,
+                    kind: "timeout",
+                    message: format!("no answer within {} ms", self.command_timeout.as_millis()),
+                })
+            }
+        }
+    }
+
+    fn decode(fields: &HashMap<String, Vec<u8>>) -> Result<L2Item, OriginError> {
+        let bad = |what: &str| OriginError::L2Item(format!("field {what} missing or malformed"));
+        let get_s = |name: &str| {
+            fields
+                .get(name)
+                .and_then(|v| String::from_utf8(v.clone()).ok())
+                .ok_or_else(|| bad(name))
+        };
+        let get_n = |name: &str| {
+            fields
+                .get(name)
+                .and_then(|v| std::str::from_utf8(v).ok())
+                .and_then(|v| v.parse::<u64>().ok())
+                .ok_or_else(|| bad(name))
+        };
+        let raw = fields.get("body").ok_or_else(|| bad("body"))?;
+        let gz = fields.get("gz").is_some_and(|v| v.as_slice() == b"1");
+        Ok(L2Item {
+            full_key: get_s("fullKey")?,
+            response: CachedResponse {
+                status: u16::try_from(get_n("status")?).map_err(|_| bad("status"))?,
+                content_type: get_s("contentType")?,
+                etag: get_s("etag")?,
+                body: decode_body(raw, gz)?,
+                stored_at_ms: get_n("storedAt")?,
+                fresh_until_ms: get_n("freshUntil")?,
+                expires_at_s: get_n("expiresAt")?,
+                delta_ms: get_n("delta")?,
+            },
+        })
+    }
+}
+
+impl L2 for RedisL2 {
+    fn get<'a>(&'a self, digest: &'a str) -> L2Future<'a, Option<L2Item>> {
+        Box::pin(async move {
+            let fields: HashMap<String, Vec<u8>> = self
+                .call("HGETALL", |mut conn, _| async move {
+                    ::redis::cmd("HGETALL").arg(digest).query_async(&mut conn).await
+                })
+                .await?;
+            if fields.is_empty() {
+                return Ok(None);
+            }
+            Self::decode(&fields).map(Some)
+        })
+    }
+
+    fn put<'a>(&'a self, digest: &'a str, item: &'a L2Item, owner: &'a str) -> L2Future<'a, WriteOutcome> {
+        Box::pin(async move {
+            let r = &item.response;
+            let (body, gz) = encode_body(&r.body, self.compress_min_bytes);
+            let bytes = estimated_item_bytes(item, body.len());
+            if bytes > self.max_item_bytes {
+                return Ok(WriteOutcome::TooLarge { bytes });
+            }
+            let expire_ms = r
+                .expires_at_s
+                .saturating_mul(1000)
+                .saturating_sub(r.stored_at_ms)
+                .max(1);
+            let lease = lease_key(digest);
+            let (body, lease) = (&body, &lease);
+            self.call("HSET", |mut conn, _| async move {
+                self.store
+                    .key(digest)
+                    .key(lease)
+                    .arg(expire_ms)
+                    .arg(owner)
+                    .arg("fullKey")
+                    .arg(&item.full_key)
+                    .arg("status")
+                    .arg(r.status)
+                    .arg("body")
+                    .arg(body.as_slice())
+                    .arg("gz")
+                    .arg(if gz { "1" } else { "0" })
+                    .arg("contentType")
+                    .arg(&r.content_type)
+                    .arg("etag")
+                    .arg(&r.etag)
+                    .arg("storedAt")
+                    .arg(r.stored_at_ms)
+                    .arg("freshUntil")
+                    .arg(r.fresh_until_ms)
+                    .arg("delta")
+                    .arg(r.delta_ms)
+                    .arg("expiresAt")
+                    .arg(r.expires_at_s)
+                    .invoke_async::<i64>(&mut conn)
+                    .await
+            })
+            .await?;
+            Ok(WriteOutcome::Written)
+        })
+    }
+
+    fn try_lease<'a>(&'a self, digest: &'a str, owner: &'a str, _now_ms: u64, lease_ms: u64) -> L2Future<'a, bool> {
+        Box::pin(async move {
+            let key = lease_key(digest);
+            let key = &key;
+            self.call("SET(lease)", |mut conn, retry| async move {
+                let set: Option<String> = ::redis::cmd("SET")
+                    .arg(key)
+                    .arg(owner)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(lease_ms.max(1))
+                    .query_async(&mut conn)
+                    .await?;
+                if set.is_some() {
+                    return Ok(true);
+                }
+                // A retry after a lost answer may find the lease its first attempt took.
+                if retry > 0 {
+                    let holder: Option<String> = ::redis::cmd("GET").arg(key).query_async(&mut conn).await?;
+                    return Ok(holder.as_deref() == Some(owner));
+                }
+                Ok(false)
+            })
+            .await
+        })
+    }
+
+    fn release_lease<'a>(&'a self, digest: &'a str, owner: &'a str) -> L2Future<'a, ()> {
+        Box::pin(async move {
+            let key = lease_key(digest);
+            let key = &key;
+            self.call("EVALSHA(release)", |mut conn, _| async move {
+                self.release.key(key).arg(owner).invoke_async::<i64>(&mut conn).await
+            })
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn connect(&self) -> L2Future<'_, ()> {
+        Box::pin(async move { self.connection().await.map(|_| ()).map_err(|e| fault("connect", &e)) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(url: &str) -> Config {
+        Config {
+            redis_url: Some(url.into()),
+            ..Config::default()
+        }
+    }
+
+    #[test]
+    fn plain_and_tls_urls_are_accepted_and_a_bad_one_is_named_without_its_value() {
+        assert!(RedisL2::new(&config("redis://127.0.0.1:6379")).is_ok());
+        assert!(RedisL2::new(&config("rediss://master.cache.example.amazonaws.com:6379")).is_ok());
+        let err = RedisL2::new(&config("http://user:secret@host")).unwrap_err();
+        assert!(err.to_string().contains("ORIGIN_REDIS_URL"));
+        assert!(!err.to_string().contains("secret"));
+    }
+
+    #[test]
+    fn backoff_is_10_to_50_ms() {
+        assert_eq!(backoff(1), Duration::from_millis(10));
+        assert_eq!(backoff(2), Duration::from_millis(20));
+        assert_eq!(backoff(3), Duration::from_millis(40));
+        assert_eq!(backoff(9), Duration::from_millis(50));
+    }
+
+    #[tokio::test]
+    async fn nothing_listening_is_a_fault_within_the_deadline() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap();
+        let mut cfg = config(&format!("redis://127.0.0.1:{port}"));
+        cfg.redis_command_timeout = Duration::from_millis(200);
+        let l2 = RedisL2::new(&cfg).unwrap();
+        let started = std::time::Instant::now();
+        let err = l2.get("d").await.unwrap_err();
+        assert!(matches!(err, OriginError::L2 { .. }), "{err}");
+        assert!(started.elapsed() < Duration::from_millis(400));
+    }
+}
