@@ -519,7 +519,7 @@ impl Origin {
         let cache_control = origin_response(self.rules, &view).cache_control;
         self.build(
             p.method,
-            response,
+            Body::of(response),
             etag.as_deref(),
             cache_control,
             p.if_none_match,
@@ -567,14 +567,22 @@ impl Origin {
             headers: &[],
         };
         let cache_control = origin_response(self.rules, &view).cache_control;
-        self.build(method, response, etag, cache_control, if_none_match, cache_status, m)
+        self.build(
+            method,
+            Body::of(response),
+            etag,
+            cache_control,
+            if_none_match,
+            cache_status,
+            m,
+        )
     }
 
     #[allow(clippy::too_many_arguments)]
     fn build(
         &self,
         method: &str,
-        response: &SourceResponse,
+        response: Body<'_>,
         etag: Option<&str>,
         cache_control: String,
         if_none_match: Option<&str>,
@@ -594,13 +602,13 @@ impl Origin {
         let (status, body) = if not_modified {
             (304, String::new())
         } else {
-            headers.insert("content-type".to_owned(), response.content_type.clone());
+            headers.insert("content-type".to_owned(), response.content_type.to_owned());
             (
                 response.status,
                 if method == "HEAD" {
                     String::new()
                 } else {
-                    response.body.clone()
+                    response.body.to_owned()
                 },
             )
         };
@@ -629,32 +637,20 @@ impl Origin {
             headers: &[],
         };
         let cache_control = origin_response(self.rules, &view).cache_control;
-        let mut headers = BTreeMap::new();
-        headers.insert("cache-control".to_owned(), cache_control);
-        headers.insert("cache-status".to_owned(), cache_status.to_owned());
-        headers.insert("etag".to_owned(), c.etag.clone());
-        let not_modified = c.status == 200 && p.if_none_match.is_some_and(|inm| if_none_match_matches(inm, &c.etag));
-        let (status, body) = if not_modified {
-            (304, String::new())
-        } else {
-            headers.insert("content-type".to_owned(), c.content_type.clone());
-            (
-                c.status,
-                if p.method == "HEAD" {
-                    String::new()
-                } else {
-                    c.body.clone()
-                },
-            )
+        let body = Body {
+            status: c.status,
+            content_type: &c.content_type,
+            body: &c.body,
         };
-        m.status = status;
-        m.cache_status = cache_status.to_owned();
-        FunctionUrlResponse {
-            status_code: status,
-            headers,
+        self.build(
+            p.method,
             body,
-            is_base64_encoded: false,
-        }
+            Some(&c.etag),
+            cache_control,
+            p.if_none_match,
+            cache_status,
+            m,
+        )
     }
 
     async fn serve_shared(&self, p: &Prepared<'_>, now_ms: u64, m: &mut Metrics) -> FunctionUrlResponse {
@@ -912,6 +908,24 @@ impl Origin {
     fn l1_entry(&self, p: &Prepared<'_>, response: Arc<CachedResponse>, now_ms: u64) -> L1Entry {
         let s_maxage = u64::from(p.canonical.route.freshness.s_maxage.unwrap_or(0));
         L1Entry::new(response, now_ms, self.config.l1_ttl_seconds.min(s_maxage) * 1000)
+    }
+}
+
+/// What a response carries, whether it comes from the source or from a cache.
+#[derive(Clone, Copy)]
+struct Body<'a> {
+    status: u16,
+    content_type: &'a str,
+    body: &'a str,
+}
+
+impl<'a> Body<'a> {
+    fn of(response: &'a SourceResponse) -> Self {
+        Body {
+            status: response.status,
+            content_type: &response.content_type,
+            body: &response.body,
+        }
     }
 }
 
