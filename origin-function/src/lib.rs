@@ -170,6 +170,18 @@ struct Prepared<'a> {
     if_none_match: Option<&'a str>,
 }
 
+impl Prepared<'_> {
+    /// The request as the source sees it (the canonical path and query).
+    fn source_request(&self) -> SourceRequest<'_> {
+        SourceRequest {
+            path: &self.canonical.uri,
+            query: &self.canonical.querystring,
+            link_host: self.link_host,
+            authorization: self.authorization,
+        }
+    }
+}
+
 /// What answered a shared request, for `Cache-Status` and the metrics.
 #[derive(Debug, Default)]
 struct Outcome {
@@ -474,24 +486,12 @@ impl Origin {
 
     async fn serve_private(&self, p: &Prepared<'_>, m: &mut Metrics) -> FunctionUrlResponse {
         m.bypass = 1;
-        let request = SourceRequest {
-            path: &p.canonical.uri,
-            query: &p.canonical.querystring,
-            link_host: p.link_host,
-            authorization: p.authorization,
-        };
-        let response = self.load_source(&request, m).await;
+        let response = self.load_source(&p.source_request(), m).await;
         self.respond_private(p, &response, m)
     }
 
     async fn serve_unkeyed(&self, p: &Prepared<'_>, m: &mut Metrics) -> FunctionUrlResponse {
-        let request = SourceRequest {
-            path: &p.canonical.uri,
-            query: &p.canonical.querystring,
-            link_host: p.link_host,
-            authorization: p.authorization,
-        };
-        let response = self.load_source(&request, m).await;
+        let response = self.load_source(&p.source_request(), m).await;
         let etag = (response.status == 200).then(|| strong_etag(&response.body));
         let cache_status = "origin; fwd=request; detail=unkeyed-input";
         self.respond(
