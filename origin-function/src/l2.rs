@@ -47,6 +47,35 @@ pub struct L2Item {
     pub response: CachedResponse,
 }
 
+impl L2Item {
+    /// Reads an entry from its stored fields, whatever the backend's representation: the field
+    /// names here are the schema (ARCHITECTURE.md), shared by the DynamoDB item and the Redis
+    /// hash. `text`/`number` read one field; `body` and `gz` are the stored body and its flag.
+    fn from_fields(
+        text: impl Fn(&str) -> Option<String>,
+        number: impl Fn(&str) -> Option<u64>,
+        body: Option<&[u8]>,
+        gz: bool,
+    ) -> Result<L2Item, OriginError> {
+        let bad = |what: &str| OriginError::L2Item(format!("field {what} missing or malformed"));
+        let get_s = |name: &str| text(name).ok_or_else(|| bad(name));
+        let get_n = |name: &str| number(name).ok_or_else(|| bad(name));
+        Ok(L2Item {
+            full_key: get_s("fullKey")?,
+            response: CachedResponse {
+                status: u16::try_from(get_n("status")?).map_err(|_| bad("status"))?,
+                content_type: get_s("contentType")?,
+                etag: get_s("etag")?,
+                body: decode_body(body.ok_or_else(|| bad("body"))?, gz)?,
+                stored_at_ms: get_n("storedAt")?,
+                fresh_until_ms: get_n("freshUntil")?,
+                expires_at_s: get_n("expiresAt")?,
+                delta_ms: get_n("delta")?,
+            },
+        })
+    }
+}
+
 /// What a write did. Too large is a decision, not a fault.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteOutcome {
@@ -198,39 +227,12 @@ impl DynamoL2 {
     }
 
     fn decode(item: &std::collections::HashMap<String, AttributeValue>) -> Result<L2Item, OriginError> {
-        let bad = |what: &str| OriginError::L2Item(format!("attribute {what} missing or malformed"));
-        let get_s = |name: &str| {
-            item.get(name)
-                .and_then(|v| v.as_s().ok())
-                .cloned()
-                .ok_or_else(|| bad(name))
-        };
-        let get_n = |name: &str| {
-            item.get(name)
-                .and_then(|v| v.as_n().ok())
-                .and_then(|v| v.parse::<u64>().ok())
-                .ok_or_else(|| bad(name))
-        };
-        let raw = item
-            .get("body")
-            .and_then(|v| v.as_b().ok())
-            .ok_or_else(|| bad("body"))?
-            .as_ref();
-        let gz = item.get("gz").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false);
-        let body = decode_body(raw, gz)?;
-        Ok(L2Item {
-            full_key: get_s("fullKey")?,
-            response: CachedResponse {
-                status: u16::try_from(get_n("status")?).map_err(|_| bad("status"))?,
-                content_type: get_s("contentType")?,
-                etag: get_s("etag")?,
-                body,
-                stored_at_ms: get_n("storedAt")?,
-                fresh_until_ms: get_n("freshUntil")?,
-                expires_at_s: get_n("expiresAt")?,
-                delta_ms: get_n("delta")?,
-            },
-        })
+        L2Item::from_fields(
+            |name| item.get(name).and_then(|v| v.as_s().ok()).cloned(),
+            |name| item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()),
+            item.get("body").and_then(|v| v.as_b().ok()).map(|b| b.as_ref()),
+            item.get("gz").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
+        )
     }
 }
 

@@ -30,9 +30,8 @@ use ::redis::aio::MultiplexedConnection;
 use ::redis::{AsyncConnectionConfig, Client, ErrorKind, RedisError, RedisResult, RetryMethod, Script};
 use tokio::sync::Mutex;
 
-use super::{decode_body, encode_body, estimated_item_bytes, L2Future, L2Item, WriteOutcome, L2};
+use super::{encode_body, estimated_item_bytes, L2Future, L2Item, WriteOutcome, L2};
 use crate::config::Config;
-use crate::l1::CachedResponse;
 use crate::OriginError;
 
 /// Deletes the lease only while `owner` still holds it.
@@ -217,35 +216,17 @@ impl RedisL2 {
     }
 
     fn decode(fields: &HashMap<String, Vec<u8>>) -> Result<L2Item, OriginError> {
-        let bad = |what: &str| OriginError::L2Item(format!("field {what} missing or malformed"));
-        let get_s = |name: &str| {
-            fields
-                .get(name)
-                .and_then(|v| String::from_utf8(v.clone()).ok())
-                .ok_or_else(|| bad(name))
-        };
-        let get_n = |name: &str| {
-            fields
-                .get(name)
-                .and_then(|v| std::str::from_utf8(v).ok())
-                .and_then(|v| v.parse::<u64>().ok())
-                .ok_or_else(|| bad(name))
-        };
-        let raw = fields.get("body").ok_or_else(|| bad("body"))?;
-        let gz = fields.get("gz").is_some_and(|v| v.as_slice() == b"1");
-        Ok(L2Item {
-            full_key: get_s("fullKey")?,
-            response: CachedResponse {
-                status: u16::try_from(get_n("status")?).map_err(|_| bad("status"))?,
-                content_type: get_s("contentType")?,
-                etag: get_s("etag")?,
-                body: decode_body(raw, gz)?,
-                stored_at_ms: get_n("storedAt")?,
-                fresh_until_ms: get_n("freshUntil")?,
-                expires_at_s: get_n("expiresAt")?,
-                delta_ms: get_n("delta")?,
+        L2Item::from_fields(
+            |name| fields.get(name).and_then(|v| String::from_utf8(v.clone()).ok()),
+            |name| {
+                fields
+                    .get(name)
+                    .and_then(|v| std::str::from_utf8(v).ok())
+                    .and_then(|v| v.parse().ok())
             },
-        })
+            fields.get("body").map(Vec::as_slice),
+            fields.get("gz").is_some_and(|v| v.as_slice() == b"1"),
+        )
     }
 }
 
