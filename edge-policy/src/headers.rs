@@ -21,6 +21,45 @@ pub fn is_unkeyed(name: &str) -> bool {
     UNKEYED_HEADERS.contains(&name)
 }
 
+/// The header the viewer's credential travels in from the edge to the origin
+/// (origin-cache.md): Origin Access Control overwrites `Authorization` with CloudFront's own
+/// SigV4 signature on every origin request, so viewer-request copies the viewer's
+/// `Authorization` here on bypass requests.
+pub const VIEWER_AUTHORIZATION: &str = "x-viewer-authorization";
+
+/// Whether an `Authorization` value is an AWS Signature Version 4 (`AWS4-HMAC-SHA256 …`),
+/// as CloudFront's Origin Access Control sends: CloudFront's, never a viewer's credential.
+/// The scheme is compared ASCII case-insensitively (RFC 9110 §11.1: "It uses a
+/// case-insensitive token to identify the authentication scheme").
+pub fn is_aws_signature(authorization: &str) -> bool {
+    const SCHEME: &str = "AWS4-HMAC-SHA256";
+    let value = authorization.trim_start_matches([' ', '\t']);
+    value.len() >= SCHEME.len()
+        && value.as_bytes()[..SCHEME.len()].eq_ignore_ascii_case(SCHEME.as_bytes())
+        && value
+            .as_bytes()
+            .get(SCHEME.len())
+            .is_none_or(|b| *b == b' ' || *b == b'\t')
+}
+
+/// The viewer's credential as the origin sees it (origin-cache.md, "The viewer's
+/// credential"): the first `X-Viewer-Authorization` value when present, else the first
+/// `Authorization` value unless it is an AWS signature. `headers` are lower-case name and
+/// value pairs. A present but empty value still counts: its presence alone makes a request
+/// private (fail closed).
+pub fn viewer_credential<'a>(headers: impl IntoIterator<Item = (&'a str, &'a str)>) -> Option<&'a str> {
+    let mut authorization = None;
+    for (name, value) in headers {
+        if name == VIEWER_AUTHORIZATION {
+            return Some(value);
+        }
+        if name == "authorization" && authorization.is_none() && !is_aws_signature(value) {
+            authorization = Some(value);
+        }
+    }
+    authorization
+}
+
 /// What CloudFront's compression-aware cache policy makes of `Accept-Encoding`:
 /// `Some("br,gzip")`, `Some("gzip")`, `Some("br")`, or `None` (the header is deleted).
 ///
@@ -163,6 +202,30 @@ mod tests {
         );
         assert_eq!(filter_cookies(["session=s"], &allowed), None);
         assert_eq!(filter_cookies(["theme=dark"], &[]), None);
+    }
+
+    #[test]
+    fn an_aws_signature_is_never_the_viewers_credential() {
+        let sig = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261129/us-east-1/lambda/aws4_request, SignedHeaders=host, Signature=abc";
+        assert!(is_aws_signature(sig));
+        assert!(is_aws_signature("aws4-hmac-sha256 Credential=x"));
+        assert!(!is_aws_signature("Bearer user-7"));
+        assert!(!is_aws_signature("AWS4-HMAC-SHA256x"));
+        assert_eq!(viewer_credential([("authorization", sig)]), None);
+        assert_eq!(
+            viewer_credential([("authorization", "Bearer user-7")]),
+            Some("Bearer user-7")
+        );
+        assert_eq!(
+            viewer_credential([("authorization", sig), (VIEWER_AUTHORIZATION, "Bearer user-8")]),
+            Some("Bearer user-8")
+        );
+        assert_eq!(
+            viewer_credential([("authorization", "Bearer a"), (VIEWER_AUTHORIZATION, "Bearer b")]),
+            Some("Bearer b")
+        );
+        assert_eq!(viewer_credential([(VIEWER_AUTHORIZATION, "")]), Some(""));
+        assert_eq!(viewer_credential([("host", "h")]), None);
     }
 
     #[test]

@@ -10,6 +10,8 @@
 //! - [`RuleSet::embedded`]: the route rules from `rules.toml`, embedded at build time.
 //! - [`cloudfront`]: what CloudFront accepts from a function.
 //! - `event` (feature `events`): serde types for Lambda@Edge events and a native handler.
+//! - `http_views` (feature `http`): the views from `http` types, edits applied back.
+//! - [`cache_control::freshness`]: how long a cache keeps a response; fresh, stale or gone.
 #![warn(missing_docs)]
 
 pub mod cache_control;
@@ -18,6 +20,8 @@ mod error;
 #[cfg(feature = "events")]
 pub mod event;
 pub mod headers;
+#[cfg(feature = "http")]
+pub mod http_views;
 mod key;
 mod path;
 mod percent;

@@ -128,7 +128,7 @@ pub fn viewer_request_reads() -> impl Iterator<Item = &'static str> {
 pub const ORIGIN_RESPONSE_READS: &[&str] = &["cache-control", "set-cookie", "vary"];
 
 /// The request headers [`origin_response`] reads.
-pub const ORIGIN_RESPONSE_REQUEST_READS: &[&str] = &["authorization"];
+pub const ORIGIN_RESPONSE_REQUEST_READS: &[&str] = &["authorization", crate::headers::VIEWER_AUTHORIZATION];
 
 /// The viewer-request rewrite (cache-key.md): path, query and header rules.
 pub fn viewer_request<'a, 'r>(rules: &'r RuleSet, request: &RequestView<'a>) -> ViewerOutcome<'a, 'r> {
@@ -216,30 +216,32 @@ pub struct ResponseRewrite<'a> {
 /// the origin's directives (on one line), or get `no-store` where it sent none.
 pub fn origin_response<'a>(rules: &RuleSet, response: &ResponseView<'a>) -> ResponseRewrite<'a> {
     let headers = response.headers;
-    let origin = CacheControl::parse(values(headers, "cache-control"));
     let (cache_control, rule, strip_set_cookie) =
         if response.request_method == "GET" || response.request_method == "HEAD" {
             let route = rules.route_for(&normalize_path(response.request_uri, true));
-            let facts = ResponseFacts {
-                status: response.status.trim().parse().ok(),
-                cache_control: origin,
-                has_set_cookie: has(headers, "set-cookie"),
-                vary: values(headers, "vary").collect(),
-                request_had_authorization: has(response.request_headers, "authorization"),
-            };
+            // The view carries no clock yet: `now_ms` is read only for `Expires` without `Date`.
+            let facts = ResponseFacts::read(
+                response.status.trim().parse().ok(),
+                headers,
+                response.request_headers,
+                0,
+            );
             let decision = decide(&facts, route);
             (decision.cache_control, Some(decision.rule), decision.strip_set_cookie)
-        } else if origin.is_empty() {
-            (
-                CacheControl {
-                    no_store: true,
-                    ..CacheControl::default()
-                },
-                None,
-                false,
-            )
         } else {
-            (origin, None, false)
+            let origin = CacheControl::parse(values(headers, "cache-control"));
+            if origin.is_empty() {
+                (
+                    CacheControl {
+                        no_store: true,
+                        ..CacheControl::default()
+                    },
+                    None,
+                    false,
+                )
+            } else {
+                (origin, None, false)
+            }
         };
     let value = cache_control.to_header_value();
     // Always written, so the entry's `key` is `Cache-Control` whatever the origin sent.

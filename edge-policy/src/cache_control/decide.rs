@@ -2,7 +2,9 @@
 //! "Deciding": the first rule that applies wins).
 
 use super::CacheControl;
+use crate::headers::viewer_credential;
 use crate::rules::Route;
+use crate::trigger::HeaderField;
 
 /// Status codes that are heuristically cacheable (RFC 9110 §15.1: "200, 203, 204, 206,
 /// 300, 301, 308, 404, 405, 410, 414, and 501"), less 206: CloudFront caches ranges itself.
@@ -19,8 +21,38 @@ pub struct ResponseFacts<'a> {
     pub has_set_cookie: bool,
     /// The `Vary` field lines.
     pub vary: Vec<&'a str>,
-    /// Whether the request carried `Authorization`.
+    /// Whether the request carried the viewer's credential
+    /// ([`crate::headers::viewer_credential`]: never an AWS signature).
     pub request_had_authorization: bool,
+    /// When the response is decided, ms since the Unix epoch (the clock a missing `Date`
+    /// stands in for).
+    pub now_ms: u64,
+}
+
+impl<'a> ResponseFacts<'a> {
+    /// Reads the facts from a response's and its request's header fields (lower-case names,
+    /// one entry per value). `status` is `None` when it is not a number.
+    pub fn read(
+        status: Option<u16>,
+        response_headers: &[HeaderField<'a>],
+        request_headers: &[HeaderField<'_>],
+        now_ms: u64,
+    ) -> Self {
+        let values = |name: &'static str| {
+            response_headers
+                .iter()
+                .filter(move |(n, _)| *n == name)
+                .map(|(_, v)| *v)
+        };
+        ResponseFacts {
+            status,
+            cache_control: CacheControl::parse(values("cache-control")),
+            has_set_cookie: values("set-cookie").next().is_some(),
+            vary: values("vary").collect(),
+            request_had_authorization: viewer_credential(request_headers.iter().copied()).is_some(),
+            now_ms,
+        }
+    }
 }
 
 /// Which rule decided (for logs and tests; "not shared" is a decision, not an error).
@@ -34,7 +66,8 @@ pub enum Rule {
     SetCookie,
     /// Rule 3: `Vary: *` or a `Vary` header outside the cache key.
     VaryOutsideKey,
-    /// Rule 4: the request carried `Authorization` and the origin didn't say `public`/`s-maxage`.
+    /// Rule 4: the request carried the viewer's credential and the origin didn't say
+    /// `public`/`s-maxage`.
     Authorization,
     /// Rule 5: a status that is not heuristically cacheable.
     StatusNotCacheable,

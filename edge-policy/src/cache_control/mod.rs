@@ -2,12 +2,15 @@
 //!
 //! [`parse_directives`] reads the field lines, [`CacheControl`] interprets them, [`decide`]
 //! applies the first rule that fits, and [`CacheControl::to_header_value`] writes the one
-//! line that leaves the edge.
+//! line that leaves the edge. [`freshness`] says how long a cache keeps that line's response
+//! and what a stored copy may do at a given moment.
 
 mod decide;
+pub mod freshness;
 mod parse;
 
 pub use decide::{decide, Decision, ResponseFacts, Rule};
+pub use freshness::{FreshnessState, Lifetime, TtlBounds};
 pub use parse::{parse_directives, RawDirective};
 
 /// RFC 9111 §1.2.2: "If a cache receives a delta-seconds value greater than the greatest
