@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use crate::headers::filter_cookies;
+use crate::headers::{filter_cookies, viewer_credential};
 use crate::rules::{Route, RuleSet};
 use crate::trigger::{viewer_request, HeaderField, Passthrough, RequestView, ViewerOutcome};
 
@@ -35,7 +35,8 @@ pub struct CanonicalRequest<'r> {
     pub querystring: String,
     /// The route that applies.
     pub route: &'r Route,
-    /// Private by rule or by `Authorization`: never read from or written to a shared cache.
+    /// Private by rule or by the viewer's credential ([`crate::headers::viewer_credential`]):
+    /// never read from or written to a shared cache.
     pub bypass: bool,
     /// The canonical key.
     pub key: CacheKey,
@@ -65,6 +66,9 @@ pub fn canonical_request<'r>(
         ViewerOutcome::Passthrough(p) => return Err(p),
     };
     let route = rewrite.route;
+    // At the origin the viewer's credential may also arrive as `X-Viewer-Authorization`
+    // (relayed by viewer-request because Origin Access Control overwrites `Authorization`).
+    let bypass = rewrite.bypass || viewer_credential(request.headers.iter().copied()).is_some();
     let mut key = host.to_ascii_lowercase();
     key.push_str(&rewrite.uri);
     if !rewrite.querystring.is_empty() {
@@ -72,7 +76,7 @@ pub fn canonical_request<'r>(
         key.push_str(&rewrite.querystring);
     }
     let mut keyed: Vec<(&str, String)> = Vec::new();
-    if !rewrite.bypass {
+    if !bypass {
         let cookies = request.headers.iter().filter(|(n, _)| *n == "cookie").map(|(_, v)| *v);
         if let Some(kept) = filter_cookies(cookies, &route.cookies) {
             keyed.push(("cookie", kept));
@@ -100,7 +104,7 @@ pub fn canonical_request<'r>(
         uri: rewrite.uri,
         querystring: rewrite.querystring,
         route,
-        bypass: rewrite.bypass,
+        bypass,
         key: CacheKey(key),
     })
 }

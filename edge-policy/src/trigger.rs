@@ -4,7 +4,7 @@
 
 use crate::cache_control::{decide, CacheControl, ResponseFacts, Rule};
 use crate::cloudfront::{self, MAX_URL_BYTES};
-use crate::headers::{filter_cookies, is_unkeyed, normalize_accept_encoding};
+use crate::headers::{filter_cookies, is_aws_signature, is_unkeyed, normalize_accept_encoding};
 use crate::path::normalize_path;
 use crate::query::normalize_query;
 use crate::rules::{Route, RuleSet};
@@ -92,10 +92,6 @@ fn values<'h, 'a: 'h>(headers: &'h [HeaderField<'a>], name: &'h str) -> impl Ite
     headers.iter().filter(move |(n, _)| *n == name).map(|(_, v)| *v)
 }
 
-fn has(headers: &[HeaderField<'_>], name: &str) -> bool {
-    headers.iter().any(|(n, _)| *n == name)
-}
-
 /// Replace `name` by one value unless it already holds exactly that value.
 fn set_unless_equal<'a>(
     edits: &mut Vec<HeaderEdit<'a>>,
@@ -147,7 +143,9 @@ pub fn viewer_request<'a, 'r>(rules: &'r RuleSet, request: &RequestView<'a>) -> 
     };
     let query = normalize_query(request.querystring, &route.query);
     let headers = request.headers;
-    let bypass = route.is_bypass() || has(headers, "authorization");
+    // The viewer's credential at the edge: an `Authorization` that is not an AWS signature
+    // (origin-cache.md; a viewer-sent `X-Viewer-Authorization` is not one here).
+    let bypass = route.is_bypass() || values(headers, "authorization").any(|v| !is_aws_signature(v));
 
     let mut edits: Vec<HeaderEdit<'a>> = Vec::new();
     for (name, _) in headers {
