@@ -257,6 +257,6 @@ mod tests {
     fn reads_lists_name_the_policy_inputs() {
         assert!(viewer_request_reads().split(',').any(|h| h == "x-forwarded-host"));
         assert_eq!(origin_response_reads(), "cache-control,set-cookie,vary");
-        assert_eq!(origin_response_request_reads(), "authorization");
+        assert_eq!(origin_response_request_reads(), "authorization,x-viewer-authorization");
     }
 }
