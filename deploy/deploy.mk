@@ -4,6 +4,7 @@
 #   deploy-tools    pip-install the pinned tools of deploy/requirements.txt (skipped when present)
 #   test-deploy     offline: cfn-lint + `sam validate --lint` on both templates, then
 #                   deploy/test_template.py (the templates agree with rules.toml)
+#   check-edge-zip  fail when the edge zip is over Lambda@Edge's 1,048,576-byte limit
 #   package-origin  dist/origin-function.zip (arm64 `bootstrap`, via cargo-lambda)
 #   deploy          sam deploy deploy/template.yaml to us-east-1 (needs AWS credentials;
 #                   never run in CI). `make package package-origin` first.
@@ -28,12 +29,16 @@ PRICE_CLASS ?= PriceClass_100
 DEFAULT_TTL ?= 60
 MAX_TTL ?= 31536000
 ORIGIN_ZIP := $(DEPLOY_DIST)/origin-function.zip
+# The root Makefile sets EDGE_ZIP first; this default serves `make -f deploy/deploy.mk`.
+EDGE_ZIP ?= $(DEPLOY_DIST)/edge-worker-lambda.zip
+# Lambda@Edge's cap on a viewer-trigger function's zipped package (lambda-edge-rules.md).
+EDGE_ZIP_LIMIT := 1048576
 CARGO_LAMBDA_DIR ?= $(if $(CARGO_TARGET_DIR),$(CARGO_TARGET_DIR),target)/lambda
 
-.PHONY: deploy-help deploy-tools test-deploy package-origin deploy deploy-apigw deploy-outputs deploy-curl teardown
+.PHONY: deploy-help deploy-tools test-deploy check-edge-zip package-origin deploy deploy-apigw deploy-outputs deploy-curl teardown
 
 deploy-help:
-	@sed -n '4,12p' $(DEPLOY_DIR)/deploy.mk | sed 's/^# \{0,1\}//'
+	@sed -n '4,13p' $(DEPLOY_DIR)/deploy.mk | sed 's/^# \{0,1\}//'
 
 deploy-tools:
 	@$(DEPLOY_PYTHON) $(DEPLOY_DIR)/tools.py cfn-lint aws-sam-cli pytest
@@ -43,6 +48,15 @@ test-deploy: deploy-tools
 	for t in template apigw-cache elasticache; do \
 		$(DEPLOY_ENV) $(DEPLOY_BIN)/sam validate --lint --template $(DEPLOY_DIR)/$$t.yaml; done
 	$(DEPLOY_PYTHON) -m pytest -q -p no:cacheprovider $(DEPLOY_DIR)
+
+# `make package` runs this after zipping; `make deploy` again before uploading.
+check-edge-zip:
+	@test -f "$(EDGE_ZIP)" || { echo "check-edge-zip: missing $(EDGE_ZIP): run 'make package' first"; exit 1; }
+	@size=$$(wc -c < "$(EDGE_ZIP)" | tr -d ' '); \
+	if [ "$$size" -gt $(EDGE_ZIP_LIMIT) ]; then \
+		echo "$(EDGE_ZIP): $$size bytes, over Lambda@Edge's viewer-trigger limit of $(EDGE_ZIP_LIMIT) bytes (zipped): CloudFront would refuse it"; \
+		exit 1; fi; \
+	echo "$(EDGE_ZIP): $$size bytes (Lambda@Edge viewer-trigger limit: $(EDGE_ZIP_LIMIT))"
 
 # Cross-compiles offline (cargo-lambda bundles zig; ~6 min cold). Not part of test-deploy.
 package-origin:
@@ -55,7 +69,7 @@ package-origin:
 
 # The shared secret CloudFront sends as X-Origin-Verify: $ORIGIN_VERIFY_SECRET, else the one
 # kept in deploy/.origin-verify-secret (git-ignored), else a new one written there.
-deploy: deploy-tools
+deploy: deploy-tools check-edge-zip
 	@for z in $(DEPLOY_DIST)/edge-worker-lambda.zip $(ORIGIN_ZIP); do \
 		test -f "$$z" || { echo "missing $$z: run 'make package' and 'make package-origin' first"; exit 1; }; done
 	@secret="$${ORIGIN_VERIFY_SECRET:-}"; \
