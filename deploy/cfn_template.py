@@ -196,3 +196,21 @@ class Stack:
         """CacheBehaviors in order, then the default behaviour (PathPattern "*")."""
         config = self.distribution_config()
         return config.get("CacheBehaviors", []) + [dict(config["DefaultCacheBehavior"], PathPattern="*")]
+
+    _POLICIES = {
+        "CachePolicyId": ("AWS::CloudFront::CachePolicy", "CachePolicyConfig"),
+        "OriginRequestPolicyId": ("AWS::CloudFront::OriginRequestPolicy", "OriginRequestPolicyConfig"),
+    }
+
+    def policy(self, behaviour, id_key):
+        """A behaviour's CachePolicyId or OriginRequestPolicyId: ('managed', id),
+        ('custom', the policy resource's config) or ('none', None)."""
+        pid = behaviour.get(id_key)
+        if pid is None:
+            return "none", None
+        if isinstance(pid, str):
+            return "managed", pid
+        type_name, config_key = self._POLICIES[id_key]
+        res = self.resource(ref_name(pid))
+        assert res["Type"] == type_name, pid
+        return "custom", res["Properties"][config_key]

@@ -68,12 +68,12 @@ def names_config(config, behavior_key, names_key):
     return out
 
 
-def cache_policy_settings(stack, policy_id):
-    """A behaviour's CachePolicyId as the table describes a cache policy."""
-    if isinstance(policy_id, str):
-        assert policy_id in MANAGED_CACHE_POLICIES, f"managed cache policy {policy_id}: settings not known"
-        return dict(MANAGED_CACHE_POLICIES[policy_id], managed_id=policy_id)
-    config = stack.resource(ref_name(policy_id))["Properties"]["CachePolicyConfig"]
+def cache_policy_settings(stack, behaviour):
+    """A behaviour's cache policy as the table describes one."""
+    kind, config = stack.policy(behaviour, "CachePolicyId")
+    if kind == "managed":
+        assert config in MANAGED_CACHE_POLICIES, f"managed cache policy {config}: settings not known"
+        return dict(MANAGED_CACHE_POLICIES[config], managed_id=config)
     params = config["ParametersInCacheKeyAndForwardedToOrigin"]
     return {
         "min_ttl": stack.value(config["MinTTL"]),
@@ -87,11 +87,13 @@ def cache_policy_settings(stack, policy_id):
     }
 
 
-def origin_request_policy_settings(stack, policy_id):
-    if isinstance(policy_id, str):
-        assert policy_id in MANAGED_ORIGIN_REQUEST_POLICIES, f"managed origin request policy {policy_id}: not known"
-        return dict(MANAGED_ORIGIN_REQUEST_POLICIES[policy_id], managed_id=policy_id)
-    config = stack.resource(ref_name(policy_id))["Properties"]["OriginRequestPolicyConfig"]
+def origin_request_policy_settings(stack, behaviour):
+    """A behaviour's origin request policy as the table describes one."""
+    kind, config = stack.policy(behaviour, "OriginRequestPolicyId")
+    assert kind != "none", f"{behaviour['PathPattern']}: no origin request policy"
+    if kind == "managed":
+        assert config in MANAGED_ORIGIN_REQUEST_POLICIES, f"managed origin request policy {config}: not known"
+        return dict(MANAGED_ORIGIN_REQUEST_POLICIES[config], managed_id=config)
     return {
         "query_strings": names_config(config["QueryStringsConfig"], "QueryStringBehavior", "QueryStrings"),
         "headers": names_config(config["HeadersConfig"], "HeaderBehavior", "Headers"),
@@ -105,8 +107,8 @@ def template_behaviours(stack):
     for b in stack.behaviours():
         out.append({
             "path_pattern": b["PathPattern"],
-            "cache_policy": cache_policy_settings(stack, b["CachePolicyId"]),
-            "origin_request_policy": origin_request_policy_settings(stack, b["OriginRequestPolicyId"]),
+            "cache_policy": cache_policy_settings(stack, b),
+            "origin_request_policy": origin_request_policy_settings(stack, b),
             "allowed_methods": sorted(b["AllowedMethods"]),
             "cached_methods": sorted(b["CachedMethods"]),
             "compress": b["Compress"],
@@ -148,7 +150,8 @@ def test_behaviour_order_and_patterns(table, stack):
                                    "compress", "triggers"])
 def test_every_behaviour_setting(table, stack, field):
     for want, got in zip(table_behaviours(table), template_behaviours(stack), strict=True):
-        assert want[field] == got[field], f"{want['path_pattern']}: {field}: table {want[field]} != template {got[field]}"
+        where = f"{want['path_pattern']}: {field}"
+        assert want[field] == got[field], f"{where}: table {want[field]} != template {got[field]}"
 
 
 def test_the_whole_behaviour_list(table, stack):

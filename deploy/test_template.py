@@ -124,24 +124,12 @@ def behaviour_for(stack, path):
 
 def cache_policy(stack, behaviour):
     """('managed', id) or ('custom', CachePolicyConfig)."""
-    pid = behaviour["CachePolicyId"]
-    if isinstance(pid, str):
-        return "managed", pid
-    res = stack.resource(ref_name(pid))
-    assert res["Type"] == "AWS::CloudFront::CachePolicy", pid
-    return "custom", res["Properties"]["CachePolicyConfig"]
+    return stack.policy(behaviour, "CachePolicyId")
 
 
 def origin_request_policy(stack, behaviour):
     """('managed', id), ('custom', OriginRequestPolicyConfig) or ('none', None)."""
-    oid = behaviour.get("OriginRequestPolicyId")
-    if oid is None:
-        return "none", None
-    if isinstance(oid, str):
-        return "managed", oid
-    res = stack.resource(ref_name(oid))
-    assert res["Type"] == "AWS::CloudFront::OriginRequestPolicy", oid
-    return "custom", res["Properties"]["OriginRequestPolicyConfig"]
+    return stack.policy(behaviour, "OriginRequestPolicyId")
 
 
 def is_uncached(stack, behaviour):
@@ -383,8 +371,10 @@ def test_errors_that_must_not_stick_are_not_cached_and_the_rest_keep_cloudfronts
         # Each is a parameter, and a change to it reaches the distribution.
         name = ref_name(r["ErrorCachingMinTTL"])
         assert tpl["Parameters"][name]["Type"] == "Number"
-        changed = deployed(tpl, **{name: 30}).distribution_config()["CustomErrorResponses"]
-        assert {x["ErrorCode"]: deployed(tpl, **{name: 30}).value(x["ErrorCachingMinTTL"]) for x in changed}[status] == 30
+        changed = deployed(tpl, **{name: 30})
+        ttls = {x["ErrorCode"]: changed.value(x["ErrorCachingMinTTL"])
+                for x in changed.distribution_config()["CustomErrorResponses"]}
+        assert ttls[status] == 30
 
 
 # --------------------------------------------------------------------------------------------
@@ -572,7 +562,8 @@ def test_only_cloudfront_may_call_the_function_url(stack):
     assert url["AuthType"] == "AWS_IAM" and ref_name(url["TargetFunctionArn"]) == "OriginFunction"
     assert "Qualifier" not in url
     (origin,) = stack.distribution_config()["Origins"]
-    assert origin["DomainName"] == {"Fn::Select": [2, {"Fn::Split": ["/", {"Fn::GetAtt": ["OriginFunctionUrl", "FunctionUrl"]}]}]}
+    url_domain = {"Fn::Split": ["/", {"Fn::GetAtt": ["OriginFunctionUrl", "FunctionUrl"]}]}
+    assert origin["DomainName"] == {"Fn::Select": [2, url_domain]}
     oac = stack.resource(ref_name(origin["OriginAccessControlId"]))
     assert oac["Type"] == "AWS::CloudFront::OriginAccessControl"
     assert origin["OriginAccessControlId"] == {"Fn::GetAtt": ["OriginAccessControl", "Id"]}
@@ -589,7 +580,8 @@ def test_only_cloudfront_may_call_the_function_url(stack):
         else:
             assert p["FunctionUrlAuthType"] == "AWS_IAM"
     # Nobody else may invoke the unqualified function through a URL.
-    others = [p for p in permissions(stack) if p["Principal"] not in ("cloudfront.amazonaws.com", "events.amazonaws.com")]
+    services = ("cloudfront.amazonaws.com", "events.amazonaws.com")
+    others = [p for p in permissions(stack) if p["Principal"] not in services]
     assert others == [], others
 
 
@@ -636,7 +628,8 @@ def test_second_edge_url_is_public_only_on_its_alias(tpl):
     assert s.outputs()["SecondEdgeUrl"]["Value"] == {"Fn::GetAtt": ["SecondEdgeFunctionUrl", "FunctionUrl"]}
     # The origin checks the secret on every Function URL request, whichever URL it came by.
     assert origin_env(s)["ORIGIN_VERIFY_SECRET"] == {"Ref": "OriginVerifySecret"}
-    assert s.resource("OriginFunction")["Properties"]["ReservedConcurrentExecutions"] == {"Ref": "OriginReservedConcurrency"}
+    reserved = s.resource("OriginFunction")["Properties"]["ReservedConcurrentExecutions"]
+    assert reserved == {"Ref": "OriginReservedConcurrency"}
 
 
 def test_second_edge_url_needs_reserved_concurrency(tpl):
@@ -679,7 +672,10 @@ def test_redis_backend_runs_the_origin_in_the_vpc_with_its_url(tpl):
     s = deployed(tpl, **REDIS)
     assert s.failed_rules() == []
     p = s.resource("OriginFunction")["Properties"]
-    assert p["VpcConfig"] == {"SubnetIds": {"Ref": "OriginSubnetIds"}, "SecurityGroupIds": {"Ref": "OriginSecurityGroupIds"}}
+    assert p["VpcConfig"] == {
+        "SubnetIds": {"Ref": "OriginSubnetIds"},
+        "SecurityGroupIds": {"Ref": "OriginSecurityGroupIds"},
+    }
     env = p["Environment"]["Variables"]
     assert s.value(env["ORIGIN_L2_BACKEND"]) == "redis"
     assert s.value(env["ORIGIN_REDIS_URL"]) == REDIS["RedisUrl"]
@@ -777,7 +773,8 @@ def method_path(apigw, method):
 
 
 def apigw_methods(apigw):
-    return {method_path(apigw, m): m["Properties"] for m in resources_of_type(apigw, "AWS::ApiGateway::Method").values()}
+    methods = resources_of_type(apigw, "AWS::ApiGateway::Method").values()
+    return {method_path(apigw, m): m["Properties"] for m in methods}
 
 
 def stage_settings(apigw):
