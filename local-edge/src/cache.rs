@@ -258,24 +258,10 @@ impl EdgeCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::distribution::{CustomErrorResponse, KeyedHeaders, Selection};
+    use crate::distribution::fixtures::caching_policy as policy;
+    use crate::distribution::CustomErrorResponse;
     use bytes::Bytes;
     use http::{HeaderMap, HeaderValue};
-
-    fn policy() -> CachePolicy {
-        CachePolicy {
-            managed_id: None,
-            caching: true,
-            min_ttl: 0,
-            default_ttl: 60,
-            max_ttl: 600,
-            accept_encoding_gzip: true,
-            accept_encoding_brotli: true,
-            query_strings: Selection::All,
-            headers: KeyedHeaders::None,
-            cookies: Selection::None,
-        }
-    }
 
     fn errors() -> ErrorCaching {
         ErrorCaching {

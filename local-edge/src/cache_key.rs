@@ -104,38 +104,22 @@ pub fn cache_key(policy: &CachePolicy, request: &EdgeRequest) -> EdgeKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::distribution::fixtures::caching_policy;
     use crate::distribution::{KeyedHeaders, Selection};
-    use bytes::Bytes;
-    use http::HeaderValue;
+    use crate::message::fixtures::get;
 
     fn policy(query: Selection, headers: KeyedHeaders, cookies: Selection) -> CachePolicy {
         CachePolicy {
-            managed_id: None,
-            caching: true,
-            min_ttl: 0,
-            default_ttl: 60,
-            max_ttl: 600,
-            accept_encoding_gzip: true,
             accept_encoding_brotli: false,
             query_strings: query,
             headers,
             cookies,
+            ..caching_policy()
         }
     }
 
     fn request(query: &str, headers: &[(&'static str, &'static str)]) -> EdgeRequest {
-        let mut map = HeaderMap::new();
-        for (n, v) in headers {
-            map.append(*n, HeaderValue::from_static(v));
-        }
-        EdgeRequest {
-            method: Method::GET,
-            uri: "/a//b/../c".into(),
-            querystring: query.into(),
-            headers: map,
-            client_ip: "1.2.3.4".into(),
-            body: Bytes::new(),
-        }
+        get("/a//b/../c", query, headers)
     }
 
     fn names(n: &[&str]) -> Vec<String> {

@@ -475,14 +475,37 @@ pub fn path_pattern_matches(pattern: &str, path: &str) -> bool {
     p[pi..].iter().all(|c| *c == '*')
 }
 
+/// Builders for unit tests.
 #[cfg(test)]
-mod tests {
+pub(crate) mod fixtures {
     use super::*;
 
-    fn deployed() -> Distribution {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/behaviours.toml");
-        Distribution::load(&path).unwrap()
+    /// `deploy/behaviours.toml`.
+    pub(crate) fn deployed() -> Distribution {
+        Distribution::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/behaviours.toml")).unwrap()
     }
+
+    /// A caching policy: TTL 0/60/600, both encodings, every query string, no header or cookie.
+    pub(crate) fn caching_policy() -> CachePolicy {
+        CachePolicy {
+            managed_id: None,
+            caching: true,
+            min_ttl: 0,
+            default_ttl: 60,
+            max_ttl: 600,
+            accept_encoding_gzip: true,
+            accept_encoding_brotli: true,
+            query_strings: Selection::All,
+            headers: KeyedHeaders::None,
+            cookies: Selection::None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::deployed;
+    use super::*;
 
     #[test]
     fn patterns_are_literal_and_case_sensitive() {

@@ -211,13 +211,9 @@ fn oac_signature(request: &EdgeRequest, amz_date: &str, payload_hash: &str, secr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::distribution::Distribution;
+    use crate::distribution::fixtures::deployed;
+    use crate::message::fixtures::get;
     use edge_policy::headers::is_aws_signature;
-    use std::path::Path;
-
-    fn deployed() -> Distribution {
-        Distribution::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/behaviours.toml")).unwrap()
-    }
 
     fn edge() -> EdgeIdentity {
         EdgeIdentity {
@@ -227,18 +223,7 @@ mod tests {
     }
 
     fn viewer(uri: &str, headers: &[(&'static str, &'static str)]) -> EdgeRequest {
-        let mut map = HeaderMap::new();
-        for (n, v) in headers {
-            map.append(*n, HeaderValue::from_static(v));
-        }
-        EdgeRequest {
-            method: Method::GET,
-            uri: uri.into(),
-            querystring: "b=1&a=2".into(),
-            headers: map,
-            client_ip: "203.0.113.9".into(),
-            body: Bytes::from_static(b"fat get"),
-        }
+        get(uri, "b=1&a=2", headers)
     }
 
     const HOSTILE: &[(&str, &str)] = &[

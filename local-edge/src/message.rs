@@ -3,7 +3,9 @@
 //! write a `uri` that `http::Uri` would refuse; CloudFront's own checks decide instead).
 
 use bytes::Bytes;
-use http::header::{HeaderMap, HeaderName, HeaderValue};
+use edge_policy::http_views::apply_edits;
+use edge_policy::HeaderEdit;
+use http::header::{HeaderMap, HeaderValue};
 use http::{Method, StatusCode};
 
 /// A request on its way through the edge.
@@ -58,16 +60,38 @@ pub fn first<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     values(headers, name).next()
 }
 
-/// Replaces every value of `name` with `value`; a value `http` refuses removes the header
-/// (never shares more than the write would have).
+/// Replaces every value of `name` (lower-case) with `value`; a value `http` refuses removes
+/// the header (never shares more than the write would have), exactly as the policy's own
+/// edits are applied.
 pub fn set(headers: &mut HeaderMap, name: &'static str, value: &str) {
-    let name = HeaderName::from_static(name);
-    match HeaderValue::from_str(value) {
-        Ok(v) => {
-            headers.insert(name, v);
+    apply_edits(
+        headers,
+        &[HeaderEdit::Set {
+            name,
+            key: name,
+            value: value.to_owned(),
+        }],
+    );
+}
+
+/// Builders for unit tests.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::*;
+
+    /// A `GET uri?querystring` from 203.0.113.9 with `headers`, carrying a body ("fat GET").
+    pub(crate) fn get(uri: &str, querystring: &str, headers: &[(&'static str, &'static str)]) -> EdgeRequest {
+        let mut map = HeaderMap::new();
+        for (n, v) in headers {
+            map.append(*n, HeaderValue::from_static(v));
         }
-        Err(_) => {
-            headers.remove(name);
+        EdgeRequest {
+            method: Method::GET,
+            uri: uri.into(),
+            querystring: querystring.into(),
+            headers: map,
+            client_ip: "203.0.113.9".into(),
+            body: Bytes::from_static(b"fat get"),
         }
     }
 }

@@ -76,6 +76,11 @@ mod tests {
         assert!(!name(me).is_empty());
         let mut child = std::process::Command::new("sleep").arg("5").spawn().unwrap();
         assert!(descendants(me).contains(&child.id()));
+        // Between fork and exec the name is not known yet.
+        let started = std::time::Instant::now();
+        while name(child.id()) != "sleep" && started.elapsed() < std::time::Duration::from_secs(5) {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         assert_eq!(name(child.id()), "sleep");
         child.kill().unwrap();
         child.wait().unwrap();

@@ -49,6 +49,11 @@ async fn hold_the_only_environment(stack: &Stack) -> tokio::task::JoinHandle<u16
     busy
 }
 
+/// Viewer `i` is user `i % 8 + 1`.
+fn eight_users(i: usize) -> Vec<(String, String)> {
+    vec![("authorization".into(), format!("Bearer user-{}", i % 8 + 1))]
+}
+
 fn one_environment_behind_proxies(distribution: Option<Distribution>) -> Options {
     Options {
         environments: 1,
@@ -63,10 +68,7 @@ fn one_environment_behind_proxies(distribution: Option<Distribution>) -> Options
 async fn sixteen_concurrent_me_requests_from_eight_users_each_get_their_own_body() {
     let stack = Stack::with(one_environment_behind_proxies(None)).await;
     let busy = hold_the_only_environment(&stack).await;
-    let replies = concurrently(&stack, "/api/me", 16, |i| {
-        vec![("authorization".into(), format!("Bearer user-{}", i % 8 + 1))]
-    })
-    .await;
+    let replies = concurrently(&stack, "/api/me", 16, eight_users).await;
     assert_eq!(busy.await.unwrap(), 200);
     for (i, reply) in &replies {
         let user = i % 8 + 1;
@@ -84,10 +86,7 @@ async fn sixteen_concurrent_me_requests_from_eight_users_each_get_their_own_body
 async fn a_caching_disabled_behaviour_never_collapses() {
     let stack = Stack::with(one_environment_behind_proxies(None)).await;
     let busy = hold_the_only_environment(&stack).await;
-    let replies = concurrently(&stack, "/api/me", 16, |i| {
-        vec![("authorization".into(), format!("Bearer user-{}", i % 8 + 1))]
-    })
-    .await;
+    let replies = concurrently(&stack, "/api/me", 16, eight_users).await;
     assert_eq!(busy.await.unwrap(), 200);
     for (_, reply) in &replies {
         // 401 (the credential reaches the origin only through the relay, issue 11).
