@@ -211,3 +211,43 @@ async fn start_node(host_script: &Path, package: &Path, generation: u64) -> Resu
         pending,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A package whose handler never answers `{"hang": true}` and echoes anything else.
+    fn package() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("local-edge-host-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("index.js"),
+            "exports.handler = async (e) => e.hang ? new Promise(() => {}) : { echo: e.n };\n",
+        )
+        .unwrap();
+        dir
+    }
+
+    #[tokio::test]
+    async fn a_timed_out_process_is_replaced_and_a_late_retire_never_ends_its_successor() {
+        let dir = package();
+        let host = NodeHost::new(&dir);
+        let limit = Duration::from_secs(5);
+        assert_eq!(host.invoke(&json!({"n": 1}), limit).await, Ok(json!({"echo": 1})));
+        let first = host.current.lock().await.as_ref().unwrap().generation;
+        let timed_out = host.invoke(&json!({"hang": true}), Duration::from_millis(200)).await;
+        assert!(timed_out.unwrap_err().0.contains("did not answer"));
+        assert!(
+            host.current.lock().await.is_none(),
+            "the process that timed out is gone"
+        );
+        assert_eq!(host.invoke(&json!({"n": 2}), limit).await, Ok(json!({"echo": 2})));
+        // A failure reported late by a call made on the first process…
+        host.retire(first).await;
+        // …leaves its successor running.
+        assert_eq!(host.invoke(&json!({"n": 3}), limit).await, Ok(json!({"echo": 3})));
+        assert_eq!(host.starts.load(Ordering::Relaxed), 2);
+        host.shutdown().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

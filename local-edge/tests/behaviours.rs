@@ -339,6 +339,25 @@ async fn a_spinning_handler_is_replaced_and_the_next_request_succeeds() {
         started.elapsed()
     );
     assert_eq!(stack.stats().await["handler_starts"], 2);
+
+    // Calls caught on a spinning process fail with it (or were answered before it spun);
+    // their failures, however many, end that process only, never the one replacing it.
+    let mut caught = tokio::task::JoinSet::new();
+    for path in ["/spin", "/api/products/3", "/api/products/4", "/api/products/5"] {
+        let (client, url) = (stack.client.clone(), format!("{}{path}", stack.base));
+        caught.spawn(async move { client.get(url).send().await.unwrap().status().as_u16() });
+    }
+    while let Some(status) = caught.join_next().await {
+        assert!(matches!(status.unwrap(), 200 | 503));
+    }
+    for id in 6..=10 {
+        assert_eq!(stack.get(&format!("/api/products/{id}")).await.status, 200);
+    }
+    assert_eq!(
+        stack.stats().await["handler_starts"],
+        3,
+        "one replacement per spinning process"
+    );
     stack.stop().await;
 }
 
