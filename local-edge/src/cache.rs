@@ -60,7 +60,7 @@ pub fn lifetime(cache_control: &str, bounds: TtlBounds) -> Option<Lifetime> {
     if cc.forbids_sharing() && bounds.min == 0 {
         return None;
     }
-    let ttl = if cc.forbids_sharing() || cc.no_cache.is_some() {
+    let ttl = if cc.forbids_sharing() || cc.no_cache {
         bounds.min
     } else {
         cc.s_maxage
