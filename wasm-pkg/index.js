@@ -80,7 +80,7 @@ function originResponse(request, response) {
   const [block, count] = headerBlock(response.headers, loaded.originResponseReads);
   const input = text(request.method, 'method') + '\0' + text(request.uri, 'uri') + '\0' +
     String(response.status) + '\0' + requestBlock + block;
-  const answer = loaded.core.origin_response(input, requestCount, count);
+  const answer = loaded.core.origin_response(input, requestCount, count, Date.now());
   if (answer.charCodeAt(0) !== 126 /* ~ */) {
     if (answer.length > 1) console.log(answer.slice(1));
     return response;

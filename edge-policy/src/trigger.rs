@@ -121,7 +121,7 @@ pub fn viewer_request_reads() -> impl Iterator<Item = &'static str> {
 }
 
 /// The response headers [`origin_response`] reads.
-pub const ORIGIN_RESPONSE_READS: &[&str] = &["cache-control", "set-cookie", "vary"];
+pub const ORIGIN_RESPONSE_READS: &[&str] = &["cache-control", "set-cookie", "vary", "expires", "date"];
 
 /// The request headers [`origin_response`] reads.
 pub const ORIGIN_RESPONSE_REQUEST_READS: &[&str] = &["authorization", crate::headers::VIEWER_AUTHORIZATION];
@@ -195,6 +195,10 @@ pub struct ResponseView<'a> {
     pub request_headers: &'a [HeaderField<'a>],
     /// The response's header values.
     pub headers: &'a [HeaderField<'a>],
+    /// When the response is decided, ms since the Unix epoch: what a missing `Date` stands
+    /// for when `Expires` is read (read once by the caller; the Wasm handler has no clock of
+    /// its own, so the glue sends `Date.now()`).
+    pub now_ms: u64,
 }
 
 /// What `origin-response` does: the header edits and the rule that decided.
@@ -213,33 +217,21 @@ pub struct ResponseRewrite<'a> {
 /// Responses to methods other than `GET` and `HEAD` are never cached by CloudFront; they keep
 /// the origin's directives (on one line), or get `no-store` where it sent none.
 pub fn origin_response<'a>(rules: &RuleSet, response: &ResponseView<'a>) -> ResponseRewrite<'a> {
-    let headers = response.headers;
+    let facts = ResponseFacts::read(
+        response.status.trim().parse().ok(),
+        response.headers,
+        response.request_headers,
+        response.now_ms,
+    );
     let (cache_control, rule, strip_set_cookie) =
         if response.request_method == "GET" || response.request_method == "HEAD" {
             let route = rules.route_for(&normalize_path(response.request_uri, true));
-            // The view carries no clock yet: `now_ms` is read only for `Expires` without `Date`.
-            let facts = ResponseFacts::read(
-                response.status.trim().parse().ok(),
-                headers,
-                response.request_headers,
-                0,
-            );
             let decision = decide(&facts, route);
             (decision.cache_control, Some(decision.rule), decision.strip_set_cookie)
+        } else if facts.cache_control.is_empty() {
+            (CacheControl::no_store(), None, false)
         } else {
-            let origin = CacheControl::parse(values(headers, "cache-control"));
-            if origin.is_empty() {
-                (
-                    CacheControl {
-                        no_store: true,
-                        ..CacheControl::default()
-                    },
-                    None,
-                    false,
-                )
-            } else {
-                (origin, None, false)
-            }
+            (facts.cache_control, None, false)
         };
     let value = cache_control.to_header_value();
     // Always written, so the entry's `key` is `Cache-Control` whatever the origin sent.
@@ -304,6 +296,7 @@ mod tests {
             request_uri: "/api/products/1",
             request_headers,
             headers,
+            now_ms: 0,
         };
         let kept: Vec<HeaderField<'_>> = response
             .iter()

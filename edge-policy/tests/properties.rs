@@ -111,6 +111,7 @@ fn response_pass(response: &OwnedResponse) -> (String, Vec<OwnedEdit>) {
         request_uri: &response.request_uri,
         request_headers: &request_fields,
         headers: &response_fields,
+        now_ms: 1_795_953_600_000,
     };
     let rewrite = origin_response(RuleSet::embedded(), &view);
     (rewrite.cache_control, owned_edits(&rewrite.headers))

@@ -156,7 +156,7 @@ pub fn viewer_request(input: &str, count: i32) -> String {
 /// The origin-response trigger: the one `Cache-Control` (and `Set-Cookie` removal) as an
 /// answer string.
 #[wasm_bindgen]
-pub fn origin_response(input: &str, request_count: i32, count: i32) -> String {
+pub fn origin_response(input: &str, request_count: i32, count: i32, now_ms: f64) -> String {
     let mut parts = input.split('\0');
     let decoded = take_three(&mut parts).and_then(|first| {
         // A request without headers reads as one without `Authorization`, and a response
@@ -177,6 +177,7 @@ pub fn origin_response(input: &str, request_count: i32, count: i32) -> String {
         request_uri: uri,
         request_headers: &request_fields,
         headers: &fields,
+        now_ms: now_ms as u64,
     };
     let rewrite = policy_origin_response(RuleSet::embedded(), &view);
     let mut out = String::with_capacity(rewrite.cache_control.len() + 64);
@@ -244,19 +245,20 @@ mod tests {
             "GET\0/static/a.js\x00200\0set-cookie\0a=1\0cache-control\0max-age=5\0",
             0,
             2,
+            0.0,
         );
         assert_eq!(
             out,
             "~+cache-control\0Cache-Control\0public, immutable, max-age=5, s-maxage=31536000\0-set-cookie\0"
         );
-        let none = origin_response("GET\0/x\x00500\0", -1, -1);
+        let none = origin_response("GET\0/x\x00500\0", -1, -1, 0.0);
         assert_eq!(none, "~+cache-control\0Cache-Control\0no-store\0");
     }
 
     #[test]
     fn reads_lists_name_the_policy_inputs() {
         assert!(viewer_request_reads().split(',').any(|h| h == "x-forwarded-host"));
-        assert_eq!(origin_response_reads(), "cache-control,set-cookie,vary");
+        assert_eq!(origin_response_reads(), "cache-control,set-cookie,vary,expires,date");
         assert_eq!(origin_response_request_reads(), "authorization,x-viewer-authorization");
     }
 }

@@ -38,7 +38,7 @@ fn malformed_input_never_traps() {
 #[wasm_bindgen_test]
 fn origin_response_crosses_the_boundary() {
     let input = "GET\0/api/products/1\x00200\0cache-control\0public, max-age=3600\0cache-control\0s-maxage=600\0";
-    let out = origin_response(input, 0, 2);
+    let out = origin_response(input, 0, 2, 0.0);
     assert_eq!(
         out,
         "~+cache-control\0Cache-Control\0public, max-age=3600, s-maxage=600, stale-while-revalidate=86400, stale-if-error=86400\0"

@@ -9,7 +9,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(event) = serde_json::from_slice::<Event>(data) else {
         return;
     };
-    if let Ok((result, _)) = handle(RuleSet::embedded(), &event) {
+    if let Ok((result, _)) = handle(RuleSet::embedded(), &event, 0) {
         let _ = serde_json::to_vec(&result);
     }
 });

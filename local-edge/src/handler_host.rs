@@ -67,7 +67,10 @@ impl EdgeHandler {
             Runner::Native => {
                 let event: edge_policy::event::Event =
                     serde_json::from_value(event.clone()).map_err(|e| ExecutionError(format!("event: {e}")))?;
-                match edge_policy::event::handle(edge_policy::RuleSet::embedded(), &event) {
+                let now_ms = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as u64);
+                match edge_policy::event::handle(edge_policy::RuleSet::embedded(), &event, now_ms) {
                     Ok((result, _)) => serde_json::to_value(result).map_err(|e| ExecutionError(e.to_string())),
                     Err(e) => Err(ExecutionError(e.to_string())),
                 }
