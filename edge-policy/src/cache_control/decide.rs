@@ -18,7 +18,7 @@ pub struct ResponseFacts<'a> {
     /// The status, `None` when it is not a number.
     pub status: Option<u16>,
     /// The origin's `Cache-Control`, every line read as one list, with a `max-age` from
-    /// `Expires` when it sent none.
+    /// `Expires` when it sent none (and does not forbid sharing).
     pub cache_control: CacheControl,
     /// Whether the response carries `Set-Cookie`.
     pub has_set_cookie: bool,
@@ -48,7 +48,10 @@ impl<'a> ResponseFacts<'a> {
                 .map(|(_, v)| *v)
         };
         let mut cache_control = CacheControl::parse(values("cache-control"));
-        if cache_control.max_age.is_none() {
+        // `Expires` only matters to a cache that may store the response: under `private` or
+        // `no-store` the browser reads the `Expires` left as it came, and the edge's output
+        // stays the same when run on itself (a written `private, no-store` has no max-age).
+        if cache_control.max_age.is_none() && !cache_control.forbids_sharing() {
             if let Some(expires) = values("expires").next() {
                 cache_control.max_age = Some(expires_max_age(expires, values("date").next(), now_ms));
             }
@@ -78,13 +81,17 @@ fn http_date_secs(value: &str) -> Option<u64> {
 /// RFC 9111 §5.3: "A cache recipient MUST interpret invalid date formats, especially the
 /// value "0", as representing a time in the past (i.e., "already expired")": `0`. An
 /// invalid `Date` counts as absent (RFC 9110 §6.6.1: a recipient "MUST record the time it
-/// was received"): the `now` passed in stands for it. The first `Expires` line counts, as
-/// for every directive (§4.2.1).
+/// was received"): the `now` passed in stands for it, and without a clock either (`now_ms`
+/// 0) the lifetime cannot be known: `0`. The first `Expires` line counts, as for every
+/// directive (§4.2.1).
 fn expires_max_age(expires: &str, date: Option<&str>, now_ms: u64) -> u64 {
     let Some(expires) = http_date_secs(expires) else {
         return 0;
     };
-    let date = date.and_then(http_date_secs).unwrap_or(now_ms / 1000);
+    let clock = (now_ms > 0).then_some(now_ms / 1000);
+    let Some(date) = date.and_then(http_date_secs).or(clock) else {
+        return 0;
+    };
     expires.saturating_sub(date).min(DELTA_SECONDS_MAX)
 }
 
@@ -401,6 +408,12 @@ mod tests {
             written(200, &[("expires", "Sunday, 29-Nov-26 12:00:30 GMT")], &[], &route),
             "public, max-age=30, s-maxage=60, stale-while-revalidate=300"
         );
+        // Under private or no-store, Expires is the browser's to read.
+        let private = [
+            ("cache-control", "private"),
+            ("expires", "Sun, 29 Nov 2026 12:10:00 GMT"),
+        ];
+        assert_eq!(written(200, &private, &[], &route), "private");
         // A max-age wins over Expires (RFC 9111 §5.3).
         let both = [("cache-control", "max-age=7"), ("expires", "0")];
         assert_eq!(
