@@ -26,6 +26,7 @@ mod key;
 mod path;
 mod percent;
 pub mod query;
+mod request_headers;
 pub mod rules;
 mod trigger;
 
