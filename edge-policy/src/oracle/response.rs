@@ -172,7 +172,8 @@ pub fn check_origin_response(rules: &RuleSet, response: &OwnedResponse) -> Resul
         || format!("{lines:?}"),
     )?;
     ensure(
-        !written.is_empty() && !written.bytes().any(|b| b < b' ' || b == 0x7f),
+        // RFC 9110 §5.5: field-content is VCHAR, obs-text, SP and HTAB.
+        !written.is_empty() && !written.bytes().any(|b| (b < b' ' && b != b'\t') || b == 0x7f),
         "the written Cache-Control is a valid field value",
         || format!("{written:?}"),
     )?;
