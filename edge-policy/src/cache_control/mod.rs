@@ -108,8 +108,11 @@ pub struct CacheControl {
     pub stale_while_revalidate: Option<u64>,
     /// `stale-if-error` (RFC 5861 §4), seconds.
     pub stale_if_error: Option<u64>,
-    /// Directives this policy doesn't know, in the order received, name and argument as written.
-    pub extensions: Vec<(String, Option<String>)>,
+    /// Directives this policy doesn't know, as written (name, then `=` and the argument if
+    /// any), the first occurrence of each name in the order received, joined with `, `:
+    /// what is written back after the known ones. One string, so reading and copying a
+    /// header of many unknown directives costs one allocation, not one per directive.
+    pub extensions: String,
 }
 
 /// Which of the directives read first-occurrence-wins have been seen (RFC 9111 §4.2.1).
@@ -143,7 +146,7 @@ impl CacheControl {
     pub fn parse<'a>(lines: impl IntoIterator<Item = &'a str>) -> Self {
         let mut cc = CacheControl::default();
         let mut seen = Seen::default();
-        let mut extensions: Vec<(&'a str, Option<&'a str>)> = Vec::new();
+        let mut extensions: Vec<(&'a str, &'a str)> = Vec::new();
         for line in lines {
             if line.contains('\0') {
                 cc.no_store = true;
@@ -157,7 +160,7 @@ impl CacheControl {
                         }
                         match Known::of(d.name) {
                             Some(known) => cc.apply(known, Some(&d), &mut seen),
-                            None => extensions.push((d.name, d.value)),
+                            None => extensions.push((d.name, d.text)),
                         }
                     }
                     Element::Malformed(text) => {
@@ -169,16 +172,25 @@ impl CacheControl {
                 }
             }
         }
-        cc.extensions = first_occurrences(extensions)
-            .into_iter()
-            .map(|(name, value)| (name.to_owned(), value.map(str::to_owned)))
-            .collect();
+        let kept = first_occurrences(&extensions);
+        let mut written = String::with_capacity(kept.iter().map(|text| text.len() + 2).sum());
+        for text in kept {
+            if !written.is_empty() {
+                written.push_str(", ");
+            }
+            written.push_str(text);
+        }
+        cc.extensions = written;
         cc
     }
 
     /// `private` or `no-store` as a word of `text` reads as that directive.
     fn mark_words(&mut self, text: &str) {
-        for word in words(text) {
+        // Only a 7- or 8-byte run of word bytes can be either word.
+        if text.len() < 7 {
+            return;
+        }
+        for word in words(text).filter(|w| matches!(w.len(), 7 | 8)) {
             if word.eq_ignore_ascii_case("private") {
                 self.private = true;
             } else if word.eq_ignore_ascii_case("no-store") {
@@ -303,11 +315,19 @@ impl CacheControl {
                 push(name, Some(&v.to_string()));
             }
         }
-        for (name, arg) in &self.extensions {
-            push(name, arg.as_deref());
+        if !self.extensions.is_empty() {
+            push(&self.extensions, None);
         }
         out
     }
+}
+
+/// Up to eight bytes, lower-cased, as one integer.
+fn fold8(bytes: &[u8]) -> u64 {
+    bytes
+        .iter()
+        .take(8)
+        .fold(0, |v, b| v << 8 | u64::from(b.to_ascii_lowercase()))
 }
 
 /// Compares two names ASCII case-insensitively, without allocating.
@@ -317,25 +337,38 @@ fn cmp_ignore_ascii_case(a: &str, b: &str) -> Ordering {
         .cmp(b.bytes().map(|c| c.to_ascii_lowercase()))
 }
 
-/// Keeps the first occurrence of every name (case-insensitive), in the order received.
-/// Sorting indices makes this O(n log n) whatever the input: no hashing an origin could
-/// aim collisions at, and no scan of earlier elements per element.
-fn first_occurrences<'a>(items: Vec<(&'a str, Option<&'a str>)>) -> Vec<(&'a str, Option<&'a str>)> {
-    if items.len() < 2 {
-        return items;
-    }
-    let mut order: Vec<usize> = (0..items.len()).collect();
-    order.sort_unstable_by(|&a, &b| cmp_ignore_ascii_case(items[a].0, items[b].0).then(a.cmp(&b)));
+/// Keeps the first occurrence of every name (case-insensitive) of `(name, text)` pairs, in
+/// the order received, and answers their texts. O(n log n) whatever the input, with no
+/// hashing an origin could aim collisions at and no scan of earlier elements per element:
+/// positions are sorted by a cheap key (length, first and last eight bytes lower-cased),
+/// which equal names share and which tells names of up to 16 bytes apart on its own; only
+/// a run of longer names with one key is compared byte by byte.
+fn first_occurrences<'a>(items: &[(&'a str, &'a str)]) -> Vec<&'a str> {
+    let key = |name: &str| {
+        let b = name.as_bytes();
+        (b.len(), fold8(b), fold8(&b[b.len().saturating_sub(8)..]))
+    };
+    let mut order: Vec<((usize, u64, u64), usize)> = items
+        .iter()
+        .enumerate()
+        .map(|(at, (name, _))| (key(name), at))
+        .collect();
+    order.sort_unstable();
     let mut keep = vec![true; items.len()];
-    for pair in order.windows(2) {
-        if items[pair[0]].0.eq_ignore_ascii_case(items[pair[1]].0) {
-            keep[pair[1]] = false;
+    for run in order.chunk_by_mut(|a, b| a.0 == b.0).filter(|run| run.len() > 1) {
+        if run[0].0 .0 > 16 {
+            run.sort_unstable_by(|a, b| cmp_ignore_ascii_case(items[a.1].0, items[b.1].0).then(a.1.cmp(&b.1)));
+        }
+        for pair in run.windows(2) {
+            if items[pair[0].1].0.eq_ignore_ascii_case(items[pair[1].1].0) {
+                keep[pair[1].1] = false;
+            }
         }
     }
     items
-        .into_iter()
+        .iter()
         .zip(keep)
-        .filter_map(|(item, keep)| keep.then_some(item))
+        .filter_map(|((_, text), keep)| keep.then_some(*text))
         .collect()
 }
 
@@ -447,6 +480,11 @@ mod tests {
     #[test]
     fn unknown_directives_keep_their_first_occurrence_in_order() {
         assert_eq!(round(&["b=1, a, B=2, c, A=3, b"]), "b=1, a, c");
+        // Long names that share their first and last eight bytes are told apart byte by byte.
+        assert_eq!(
+            round(&["abcdefgh-1-ijklmnop=1, ABCDEFGH-2-IJKLMNOP=2, abcdefgh-1-IJKLMNOP=3, abcdefgh-2-ijklmnop"]),
+            "abcdefgh-1-ijklmnop=1, ABCDEFGH-2-IJKLMNOP=2"
+        );
     }
 
     #[test]

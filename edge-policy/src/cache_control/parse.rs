@@ -20,6 +20,8 @@ use std::borrow::Cow;
 /// written (a quoted string keeps its quotes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RawDirective<'a> {
+    /// The whole element as written (name, then `=` and the argument if any).
+    pub text: &'a str,
     /// The name as written (a `token`).
     pub name: &'a str,
     /// The argument as written (a `token` or a `quoted-string`, quotes included).
@@ -78,13 +80,25 @@ impl<'a> Element<'a> {
     }
 }
 
+/// RFC 9110 §5.6.2 `tchar`, as a table (every element's name is checked byte by byte).
+const TCHAR: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~'
+            );
+        b += 1;
+    }
+    table
+};
+
 /// RFC 9110 §5.6.2 `tchar`.
 pub(crate) fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~'
-        )
+    TCHAR[usize::from(b)]
 }
 
 fn is_token(s: &str) -> bool {
@@ -145,10 +159,15 @@ impl<'a> Iterator for LineElements<'a> {
             let start = self.pos;
             let mut i = start;
             let end = loop {
+                // Jump to the next byte that matters.
+                i += bytes[i..]
+                    .iter()
+                    .position(|b| *b == b',' || *b == b'"')
+                    .unwrap_or(bytes.len() - i);
                 match bytes.get(i) {
                     None => break bytes.len(),
                     Some(b',') => break i,
-                    Some(b'"') if !self.unterminated => match closing_quote(bytes, i + 1) {
+                    Some(_) if !self.unterminated => match closing_quote(bytes, i + 1) {
                         Some(close) => i = close + 1,
                         None => {
                             self.unterminated = true;
@@ -172,12 +191,17 @@ impl<'a> Iterator for LineElements<'a> {
 /// Classifies one trimmed element. No whitespace is allowed around `=` (RFC 9111 §5.2
 /// has none): `max-age = 5` is malformed.
 fn classify(element: &str) -> Element<'_> {
-    let (name, value) = match element.split_once('=') {
-        Some((name, value)) => (name, Some(value)),
+    let (name, value) = match element.bytes().position(|b| b == b'=') {
+        // `=` is ASCII: both sides are char boundaries.
+        Some(at) => (&element[..at], Some(&element[at + 1..])),
         None => (element, None),
     };
     if is_token(name) && value.is_none_or(|v| is_token(v) || is_quoted_string(v)) {
-        Element::Directive(RawDirective { name, value })
+        Element::Directive(RawDirective {
+            text: element,
+            name,
+            value,
+        })
     } else {
         Element::Malformed(element)
     }
@@ -202,8 +226,12 @@ pub fn parse_elements<'a>(lines: impl IntoIterator<Item = &'a str>) -> impl Iter
 /// "contains `private` as a word" means in cache-control.md: `private;`, `x.private` and
 /// `no-store=` hold one, `x-private` and `privately` don't.
 pub fn words(text: &str) -> impl Iterator<Item = &str> {
-    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+    // Every separator is a single byte or part of a non-ASCII char, so splitting the bytes
+    // at non-word bytes cuts at char boundaries around ASCII words.
+    text.as_bytes()
+        .split(|b| !(b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_'))
         .filter(|w| !w.is_empty())
+        .map(|w| std::str::from_utf8(w).unwrap_or_default())
 }
 
 #[cfg(test)]
@@ -213,8 +241,10 @@ mod tests {
     fn shown(lines: &[&str]) -> Vec<String> {
         parse_elements(lines.iter().copied())
             .map(|e| match e {
-                Element::Directive(RawDirective { name, value: Some(v) }) => format!("{name}={v}"),
-                Element::Directive(RawDirective { name, value: None }) => name.to_owned(),
+                Element::Directive(RawDirective {
+                    name, value: Some(v), ..
+                }) => format!("{name}={v}"),
+                Element::Directive(RawDirective { name, value: None, .. }) => name.to_owned(),
                 Element::Malformed(text) => format!("!{text}"),
             })
             .collect()
@@ -297,6 +327,7 @@ mod tests {
     #[test]
     fn unquoting_removes_escapes() {
         let d = RawDirective {
+            text: "x=\"a\\\"b\"",
             name: "x",
             value: Some("\"a\\\"b\""),
         };
