@@ -6,7 +6,7 @@
 //! UTF-16 (or not a string) in JavaScript: the glue sends it as `0!`.
 
 use edge_policy::headers::UNREADABLE_VALUE;
-use edge_policy::oracle::OwnedRequest;
+use edge_policy::oracle::{apply_edits, OwnedRequest};
 
 use crate::wire::{push_field, Reader};
 
@@ -74,24 +74,22 @@ pub fn apply_viewer_request_answer(request: &OwnedRequest, answer: &str) -> Resu
         }
         _ => return Err(format!("no URL marker in {answer:?}")),
     };
+    let mut edits = Vec::new();
     loop {
         let rest = reader.rest();
         let Some(op) = rest.chars().next() else { break };
         reader = Reader::new(&rest[1..]);
         let name = reader.field().map_err(bad)?.text.to_owned();
         match op {
-            '-' => after.headers.retain(|(n, _)| *n != name),
+            '-' => edits.push((name, None)),
             '+' => {
                 reader.field().map_err(bad)?;
-                let value = reader.field().map_err(bad)?.text.to_owned();
-                // A JavaScript header map: the name's one entry, where the first one was.
-                let first = after.headers.iter().position(|(n, _)| *n == name);
-                after.headers.retain(|(n, _)| *n != name);
-                let at = first.unwrap_or(after.headers.len()).min(after.headers.len());
-                after.headers.insert(at, (name, value));
+                edits.push((name, Some(reader.field().map_err(bad)?.text.to_owned())));
             }
             _ => return Err(format!("unknown edit {op:?} in {answer:?}")),
         }
     }
+    // A JavaScript header map: `Set` leaves the name's one entry where the first one was.
+    after.headers = apply_edits(&after.headers, &edits);
     Ok((after, url_kept))
 }

@@ -36,7 +36,8 @@ pub struct ViewerPass {
     pub bypass: bool,
 }
 
-fn owned_edits(edits: &[HeaderEdit<'_>]) -> Vec<OwnedEdit> {
+/// The policy's edits, owned.
+pub(super) fn owned_edits(edits: &[HeaderEdit<'_>]) -> Vec<OwnedEdit> {
     edits
         .iter()
         .map(|e| match e {

@@ -3,9 +3,9 @@
 use super::{ensure, fields, is_aws_signature, Breach};
 use crate::cloudfront::{self, Trigger};
 use crate::headers::VIEWER_AUTHORIZATION;
-use crate::oracle::request::{apply_edits, OwnedEdit};
+use crate::oracle::request::{apply_edits, owned_edits, OwnedEdit};
 use crate::rules::RuleSet;
-use crate::{normalize_path, origin_response, HeaderEdit, ResponseView};
+use crate::{normalize_path, origin_response, ResponseView};
 
 /// An origin response (and the request it answers) the oracle owns.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,15 +37,7 @@ pub fn response_pass(rules: &RuleSet, response: &OwnedResponse) -> (String, Vec<
         now_ms: response.now_ms,
     };
     let rewrite = origin_response(rules, &view);
-    let edits = rewrite
-        .headers
-        .iter()
-        .map(|e| match e {
-            HeaderEdit::Remove(name) => ((*name).to_owned(), None),
-            HeaderEdit::Set { name, value, .. } => ((*name).to_owned(), Some(value.clone())),
-        })
-        .collect();
-    (rewrite.cache_control, edits)
+    (rewrite.cache_control, owned_edits(&rewrite.headers))
 }
 
 /// RFC 9110 §5.6.2 `tchar`, decided here.
