@@ -3,6 +3,7 @@
 //! a public route reaches the origin, and the viewer's credential is relayed on bypass
 //! requests. They apply to every `GET`/`HEAD`, whatever happens to its URL.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 use crate::cloudfront::Trigger;
@@ -19,31 +20,26 @@ pub(crate) struct HeaderRules<'a> {
     pub(crate) bypass: bool,
 }
 
-fn values<'h, 'a: 'h>(headers: &'h [HeaderField<'a>], name: &'h str) -> impl Iterator<Item = &'a str> + Clone + 'h {
-    headers.iter().filter(move |(n, _)| *n == name).map(|(_, v)| *v)
-}
-
 /// Whether a header is unreadable: its name or a value holds a NUL (cache-key.md: "a header
 /// value holding one is deleted"; the boundaries hand a value that is not UTF-8 over as a
 /// NUL, `headers::UNREADABLE_VALUE`). Read-only headers are never edited (lambda-edge-rules.md).
 fn unreadable(name: &str, value: &str) -> bool {
-    (name.contains('\0') || value.contains('\0')) && !Trigger::ViewerRequest.read_only_headers().contains(&name)
+    (name.as_bytes().contains(&0) || value.as_bytes().contains(&0))
+        && !Trigger::ViewerRequest.read_only_headers().contains(&name)
 }
 
-/// Makes `name` hold exactly `wanted`: one value, or none.
+/// Makes a header whose values are `current` hold exactly `wanted`: one value, or none.
 fn set_exactly<'a>(
     edits: &mut Vec<HeaderEdit<'a>>,
-    headers: &[HeaderField<'a>],
+    current: &[&str],
     name: &'static str,
     key: &'static str,
     wanted: Option<String>,
 ) {
-    let mut current = values(headers, name);
-    let (first, more) = (current.next(), current.next().is_some());
-    match (wanted, first) {
-        (None, None) => {}
-        (None, Some(_)) => edits.push(HeaderEdit::Remove(name)),
-        (Some(value), Some(only)) if !more && only == value => {}
+    match (wanted, current) {
+        (None, []) => {}
+        (None, _) => edits.push(HeaderEdit::Remove(name)),
+        (Some(value), [only]) if *only == value => {}
         (Some(value), _) => edits.push(HeaderEdit::Set { name, key, value }),
     }
 }
@@ -56,32 +52,45 @@ pub(crate) fn header_rules<'a>(route: &Route, headers: &[HeaderField<'a>]) -> He
         .filter(|(n, v)| unreadable(n, v))
         .map(|(n, _)| *n)
         .collect();
-    let readable: Vec<HeaderField<'a>> = if removed.is_empty() {
-        headers.to_vec()
+    let readable: Cow<'_, [HeaderField<'a>]> = if removed.is_empty() {
+        Cow::Borrowed(headers)
     } else {
-        headers.iter().copied().filter(|(n, _)| !removed.contains(n)).collect()
+        Cow::Owned(headers.iter().copied().filter(|(n, _)| !removed.contains(n)).collect())
     };
-    removed.extend(readable.iter().map(|(n, _)| *n).filter(|n| is_unkeyed(n)));
 
+    // One pass reads what every rule needs.
+    let (mut accept_encoding, mut cookies, mut relayed) = (Vec::new(), Vec::new(), Vec::new());
     // The viewer's credential at the edge: an `Authorization` that is not an AWS signature
     // (origin-cache.md; a viewer-sent `X-Viewer-Authorization` is never one here).
-    let credential = values(&readable, "authorization").find(|v| !is_aws_signature(v));
+    let mut credential = None;
+    for &(name, value) in readable.iter() {
+        match name {
+            "accept-encoding" => accept_encoding.push(value),
+            "cookie" => cookies.push(value),
+            VIEWER_AUTHORIZATION => relayed.push(value),
+            "authorization" if credential.is_none() && !is_aws_signature(value) => credential = Some(value),
+            name if is_unkeyed(name) => {
+                removed.insert(name);
+            }
+            _ => {}
+        }
+    }
     let bypass = route.is_bypass() || credential.is_some();
 
     let mut edits: Vec<HeaderEdit<'a>> = removed.into_iter().map(HeaderEdit::Remove).collect();
-    let accept_encoding = normalize_accept_encoding(values(&readable, "accept-encoding")).map(str::to_owned);
-    if values(&readable, "accept-encoding").next().is_some() {
+    if !accept_encoding.is_empty() {
+        let normalized = normalize_accept_encoding(accept_encoding.iter().copied()).map(str::to_owned);
         set_exactly(
             &mut edits,
-            &readable,
+            &accept_encoding,
             "accept-encoding",
             "Accept-Encoding",
-            accept_encoding,
+            normalized,
         );
     }
     if !bypass {
-        let cookies = filter_cookies(values(&readable, "cookie"), &route.cookies);
-        set_exactly(&mut edits, &readable, "cookie", "Cookie", cookies);
+        let kept = filter_cookies(cookies.iter().copied(), &route.cookies);
+        set_exactly(&mut edits, &cookies, "cookie", "Cookie", kept);
     }
     // Origin Access Control overwrites `Authorization` on the way to the origin, so the
     // viewer's credential travels in `X-Viewer-Authorization` (cache-key.md, "Which
@@ -89,7 +98,7 @@ pub(crate) fn header_rules<'a>(route: &Route, headers: &[HeaderField<'a>]) -> He
     let relay = if bypass { credential.map(str::to_owned) } else { None };
     set_exactly(
         &mut edits,
-        &readable,
+        &relayed,
         VIEWER_AUTHORIZATION,
         "X-Viewer-Authorization",
         relay,
