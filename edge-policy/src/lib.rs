@@ -12,8 +12,10 @@
 //! - `event` (feature `events`): serde types for Lambda@Edge events and a native handler.
 //! - `http_views` (feature `http`): the views from `http` types, edits applied back.
 //! - [`cache_control::freshness`]: how long a cache keeps a response; fresh, stale or gone.
+//! - [`cache_api`]: the same policy over Cloudflare's Cache API (the Worker, workers.md).
 #![warn(missing_docs)]
 
+pub mod cache_api;
 pub mod cache_control;
 pub mod cloudfront;
 mod error;

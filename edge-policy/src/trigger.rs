@@ -208,6 +208,20 @@ pub struct ResponseRewrite<'a> {
     pub rule: Option<Rule>,
 }
 
+/// The directives of a response to a method other than `GET`/`HEAD`, which no cache of the
+/// project stores: the origin's, on one line, or `no-store` where it sent none.
+pub(crate) fn unnormalized_method_cache_control(headers: &[HeaderField<'_>]) -> CacheControl {
+    let origin = CacheControl::parse(values(headers, "cache-control"));
+    if origin.is_empty() {
+        CacheControl {
+            no_store: true,
+            ..CacheControl::default()
+        }
+    } else {
+        origin
+    }
+}
+
 /// The origin-response rewrite (cache-control.md): exactly one `Cache-Control`.
 ///
 /// Responses to methods other than `GET` and `HEAD` are never cached by CloudFront; they keep
@@ -227,19 +241,7 @@ pub fn origin_response<'a>(rules: &RuleSet, response: &ResponseView<'a>) -> Resp
             let decision = decide(&facts, route);
             (decision.cache_control, Some(decision.rule), decision.strip_set_cookie)
         } else {
-            let origin = CacheControl::parse(values(headers, "cache-control"));
-            if origin.is_empty() {
-                (
-                    CacheControl {
-                        no_store: true,
-                        ..CacheControl::default()
-                    },
-                    None,
-                    false,
-                )
-            } else {
-                (origin, None, false)
-            }
+            (unnormalized_method_cache_control(headers), None, false)
         };
     let value = cache_control.to_header_value();
     // Always written, so the entry's `key` is `Cache-Control` whatever the origin sent.
