@@ -59,9 +59,11 @@ wasm: tools
 # cargo-lambda: ~6-8 min cold, so `make test` builds only the edge zip).
 package: package-edge package-origin
 
+# Fails when the zip is over Lambda@Edge's 1,048,576-byte viewer-trigger limit
+# (check-edge-zip, deploy/deploy.mk): CloudFront would refuse the association at deploy time.
 package-edge: wasm
 	python3 scripts/zip_package.py $(EDGE_ZIP) wasm-pkg $(EDGE_FILES)
-	@echo "$(EDGE_ZIP): $$(stat -c %s $(EDGE_ZIP)) bytes (Lambda@Edge viewer-trigger limit: 1,048,576)"
+	@$(MAKE) --no-print-directory check-edge-zip EDGE_ZIP=$(EDGE_ZIP)
 
 lint:
 	cargo fmt --all -- --check
