@@ -167,8 +167,18 @@ lint-worker: worker-tools
 # The built bundle under miniflare (tests/cf-worker/, all on loopback), the glue's unit tests,
 # and `wrangler deploy --dry-run` (no credentials) held against Cloudflare's size limits.
 test-worker: worker
+	cargo build --bins -p origin-function -p local-edge
 	cargo test --manifest-path cf-worker/Cargo.toml --lib
 	WORKER_BUILD_DIR=$(ROOT)/$(WORKER_BUILD) node --test --test-concurrency=1 tests/cf-worker/
+
+# The origin stack of `make run` exposed as a Lambda function URL on loopback (local-edge
+# --function-url-only), and the built Worker in miniflare on 127.0.0.1:8787 in front of it.
+# Prints both URLs; Ctrl-C or SIGTERM stops everything. Options: RUN_WORKERS_ARGS="--port 9000".
+RUN_WORKERS_ARGS ?=
+run-workers: worker
+	cargo build --bins -p origin-function -p local-edge
+	node scripts/run-workers.mjs --local-edge $(CARGO_TARGET_DIR)/debug/local-edge \
+		--origin-bin $(CARGO_TARGET_DIR)/debug/origin-function --seed-bin $(CARGO_TARGET_DIR)/debug/seed $(RUN_WORKERS_ARGS)
 
 # Deployment: templates, offline checks (test-deploy), package-origin, deploy, teardown.
 include deploy/deploy.mk

@@ -100,33 +100,16 @@ impl Exchange<'_> {
         let Some(found) = store::lookup(&cache, &url).await? else {
             return self.miss(origin, url, fields).await;
         };
-        let copy = found.copy.clone();
-        let ttl = copy.ttl_secs(self.now_ms);
-        match copy.state(self.now_ms) {
+        let ttl = found.copy.ttl_secs(self.now_ms);
+        match found.copy.state(self.now_ms) {
             FreshnessState::Fresh => {
                 let outcome = Outcome::Hit { ttl };
-                respond::stored_to_viewer(
-                    found.status,
-                    found.headers.clone(),
-                    &copy,
-                    found.body().as_ref(),
-                    outcome,
-                    self.head,
-                    self.now_ms,
-                )
+                respond::stored_to_viewer(&found, outcome, self.head, self.now_ms)
             }
             FreshnessState::StaleWhileRevalidate => {
                 let revalidating = self.revalidate_in_background(origin, &url, &found)?;
                 let outcome = Outcome::StaleWhileRevalidate { ttl, revalidating };
-                respond::stored_to_viewer(
-                    found.status,
-                    found.headers.clone(),
-                    &copy,
-                    found.body().as_ref(),
-                    outcome,
-                    self.head,
-                    self.now_ms,
-                )
+                respond::stored_to_viewer(&found, outcome, self.head, self.now_ms)
             }
             FreshnessState::StaleIfError => self.stale_if_error(origin, url, found, fields).await,
             FreshnessState::Expired => self.miss(origin, url, fields).await,
@@ -191,20 +174,11 @@ impl Exchange<'_> {
                 })
             }
             Revalidated::Failed(failure) => {
-                let copy = stale.copy.clone();
                 let outcome = Outcome::StaleIfError {
-                    ttl: copy.ttl_secs(self.now_ms),
+                    ttl: stale.copy.ttl_secs(self.now_ms),
                     failure,
                 };
-                respond::stored_to_viewer(
-                    stale.status,
-                    stale.headers.clone(),
-                    &copy,
-                    stale.body().as_ref(),
-                    outcome,
-                    self.head,
-                    self.now_ms,
-                )
+                respond::stored_to_viewer(&stale, outcome, self.head, self.now_ms)
             }
         }
     }

@@ -14,6 +14,7 @@ use web_sys::{ReadableStream, Response};
 use crate::header_list::HeaderList;
 use crate::outcome::{OriginFailure, Outcome};
 use crate::runtime;
+use crate::store::Found;
 
 /// An origin answer, decided once.
 #[derive(Debug)]
@@ -120,18 +121,11 @@ pub fn to_viewer(
 
 /// A stored copy as the viewer gets it: the policy's header instead of the storage line,
 /// and its `Age`.
-pub fn stored_to_viewer(
-    status: u16,
-    mut stored: HeaderList,
-    copy: &StoredCopy,
-    body: Option<&ReadableStream>,
-    outcome: Outcome,
-    head: bool,
-    now_ms: u64,
-) -> Result<Response, JsValue> {
-    stored.set("cache-control", copy.viewer_cache_control());
-    stored.set("age", copy.age_secs(now_ms).to_string());
-    to_viewer(status, stored, body, outcome, head)
+pub fn stored_to_viewer(found: &Found, outcome: Outcome, head: bool, now_ms: u64) -> Result<Response, JsValue> {
+    let mut headers = found.headers.clone();
+    headers.set("cache-control", found.copy.viewer_cache_control());
+    headers.set("age", found.copy.age_secs(now_ms).to_string());
+    to_viewer(found.status, headers, found.body().as_ref(), outcome, head)
 }
 
 /// The Worker's own answer when the origin failed and nothing stale may stand in: `504` on a
