@@ -11,7 +11,7 @@ pub const CACHE_NAME: &str = "cf-worker";
 /// Why an origin request brought no usable answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OriginFailure {
-    /// A server error (RFC 5861 §4's 500, 502, 503, 504).
+    /// A server error (any 5xx).
     Status(u16),
     /// The connection failed (refused, reset, DNS).
     Unreachable,

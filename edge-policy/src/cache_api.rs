@@ -267,11 +267,13 @@ pub fn decide_response(
     }
 }
 
-/// RFC 5861 §4: "An error is any situation that would result in a 500, 502, 503, or 504 HTTP
-/// response status code being returned." Such an answer lets a copy inside `stale-if-error`
-/// be served instead (as does a network error or a timeout, which the Worker sees itself).
+/// Whether an origin answer is an error that lets a copy inside `stale-if-error` be served
+/// instead (as a network error or a timeout does, which the Worker sees itself): any `5xx`
+/// (workers.md step 4). RFC 5861 §4 names fewer: "An error is any situation that would result
+/// in a 500, 502, 503, or 504 HTTP response status code being returned"; serving the last good
+/// shared copy for a `501` or `505` too shares nothing new, and a `5xx` is never stored.
 pub fn is_origin_error(status: u16) -> bool {
-    matches!(status, 500 | 502 | 503 | 504)
+    (500..=599).contains(&status)
 }
 
 /// Why a decided response is not put in the Cache API (workers.md, "Never").
@@ -656,11 +658,11 @@ mod tests {
     }
 
     #[test]
-    fn only_rfc_5861_errors_count_as_origin_errors() {
-        for s in [500, 502, 503, 504] {
+    fn every_5xx_counts_as_an_origin_error() {
+        for s in [500, 501, 502, 503, 504, 505, 599] {
             assert!(is_origin_error(s), "{s}");
         }
-        for s in [200, 304, 404, 501, 505] {
+        for s in [200, 304, 404, 499, 600] {
             assert!(!is_origin_error(s), "{s}");
         }
     }

@@ -110,6 +110,7 @@ test("stale-if-error serves the stale copy on a 503 and on a timeout, and passes
   origin.on("/api/products/sie", async (r) => {
     if (r.n === 1) return { headers: sieHeaders, body: "good" };
     if (mode === "503") return { status: 503, headers: { "cache-control": "public, max-age=60" }, body: "down" };
+    if (mode === "501") return { status: 501, body: "not implemented" };
     if (mode === "hang") {
       await hold.passed;
       return { status: 503, body: "late" };
@@ -125,6 +126,11 @@ test("stale-if-error serves the stale copy on a 503 and on a timeout, and passes
   assert.equal(on503.body, "good");
   assert.match(ownStatus(on503.headers), /^cf-worker; fwd=stale; ttl=-?\d+; fwd-status=503$/);
   assertViewerHeaders(on503, "stale-if-error");
+
+  mode = "501";
+  const on501 = await edge.get("/api/products/sie");
+  assert.equal(on501.body, "good");
+  assert.match(ownStatus(on501.headers), /fwd-status=501$/);
 
   mode = "hang";
   const onTimeout = await edge.get("/api/products/sie");
