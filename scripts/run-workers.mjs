@@ -3,15 +3,16 @@
 // binary behind a local Lambda Runtime API) exposed as a Lambda function URL on loopback
 // (`local-edge --function-url-only`), and the BUILT Cloudflare Worker (cf-worker/build) served
 // by miniflare in front of it. Prints both URLs; Ctrl-C, SIGTERM, SIGHUP or the parent going
-// away stops everything it started.
+// away stops everything it started (exit status 128+signal after a signal, as miniflare exits).
 //
 // Options: --port P (the Worker, default 8787; 0 picks a free one), --host H (127.0.0.1),
 // --local-edge BIN, --origin-bin BIN, --seed-bin BIN, --products N, --environments N,
 // --build DIR (the Worker bundle), --log-dir DIR.
 
 import { spawn } from "node:child_process";
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
-import readline from "node:readline";
 import { fileURLToPath } from "node:url";
 import { Log, LogLevel, Miniflare } from "miniflare";
 
@@ -53,8 +54,15 @@ function options(argv) {
   return opts;
 }
 
-/** Starts `local-edge --function-url-only` and resolves with its URL and secret. */
+/**
+ * Starts `local-edge --function-url-only` and resolves with its URL and secret. Its stdout
+ * goes to a file, not a pipe: it prints on the way out too, when this process may be gone
+ * (a closed pipe would fail it). The file is unlinked once read; later lines go nowhere.
+ */
 function startFunctionUrl(opts) {
+  const outDir = mkdtempSync(path.join(os.tmpdir(), "run-workers-"));
+  const outPath = path.join(outDir, "local-edge.out");
+  const out = openSync(outPath, "w");
   const child = spawn(
     opts.localEdge,
     [
@@ -72,20 +80,26 @@ function startFunctionUrl(opts) {
       "--log-dir",
       opts.logDir,
     ],
-    { cwd: root, stdio: ["ignore", "pipe", "inherit"] },
+    { cwd: root, stdio: ["ignore", out, "inherit"] },
   );
+  closeSync(out);
   return new Promise((resolve, reject) => {
-    let url;
-    const lines = readline.createInterface({ input: child.stdout });
-    lines.on("line", (line) => {
-      const urlMatch = line.match(/function URL: (\S+)/);
-      const secretMatch = line.match(/X-Origin-Verify: (\S+)/);
-      if (urlMatch) url = urlMatch[1];
-      if (secretMatch && url) resolve({ child, url, secret: secretMatch[1] });
-      if (!urlMatch && !secretMatch && !/Ctrl-C/.test(line)) console.log(`  origin: ${line}`);
-    });
+    let exited = false;
     child.once("error", reject);
-    child.once("exit", (code, signal) => reject(new Error(`local-edge exited (${code ?? signal}) before serving`)));
+    child.once("exit", (code, signal) => {
+      exited = true;
+      reject(new Error(`local-edge exited (${code ?? signal}) before serving; see ${outPath}`));
+    });
+    const poll = setInterval(() => {
+      const text = readFileSync(outPath, "utf8");
+      const url = text.match(/function URL: (\S+)/);
+      const secret = text.match(/X-Origin-Verify: (\S+)/);
+      if ((url && secret) || exited) {
+        clearInterval(poll);
+        rmSync(outDir, { recursive: true, force: true });
+      }
+      if (url && secret) resolve({ child, url: url[1], secret: secret[1] });
+    }, 50);
   });
 }
 
@@ -99,6 +113,8 @@ async function serveWorker(opts, origin) {
     modulesRoot: opts.build,
     compatibilityDate: "2026-04-01",
     cache: true,
+    // The Request.cf placeholder: fetching the real one needs the internet.
+    cf: false,
     host: opts.host,
     port: opts.port,
     log: new Log(LogLevel.INFO),
@@ -112,6 +128,12 @@ async function main() {
   const opts = options(process.argv.slice(2));
   console.log("starting the origin as a function URL: dynalite, seeding, origin environments…");
   const origin = await startFunctionUrl(opts);
+  // However this process ends (miniflare's own exit hook answers SIGINT/SIGTERM by disposing
+  // workerd and exiting 128+signal before an async handler could run), the stack goes too:
+  // local-edge stops dynalite and the origin environments on SIGTERM.
+  process.on("exit", () => {
+    if (origin.child.exitCode === null) origin.child.kill("SIGTERM");
+  });
   let mf;
   try {
     mf = await serveWorker(opts, origin);

@@ -140,6 +140,7 @@ export class Edge {
       modulesRoot: BUILD,
       compatibilityDate: "2026-04-01",
       cache: true,
+      cf: false,
       bindings: vars,
     });
     await mf.ready;

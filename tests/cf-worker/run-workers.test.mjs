@@ -116,7 +116,8 @@ test("make run-workers: curl through the Worker to the real origin, then SIGTERM
   const exited = new Promise((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
   child.kill("SIGTERM");
   const status = await exited;
-  assert.equal(status.code, 0, JSON.stringify(status));
+  // 128 + SIGTERM: miniflare's exit hook stops workerd and exits so; local-edge gets SIGTERM.
+  assert.ok(status.code === 143 || status.code === 0, JSON.stringify(status));
   await until(() => below.every((pid) => !alive(pid)), {
     timeoutMs: 15_000,
     what: `no process left of ${below.join(", ")}`,
