@@ -2,7 +2,7 @@
 //! policy decides once (lookup or bypass), then the stored copy's state picks the path —
 //! fresh, stale-while-revalidate, stale-if-error, or a miss.
 
-use edge_policy::cache_api::{cache_api_request, CacheApiRequest, OriginRequest};
+use edge_policy::cache_api::{cache_api_request, BypassReason, CacheApiRequest, OriginRequest};
 use edge_policy::cache_control::FreshnessState;
 use edge_policy::{HeaderField, RequestView, RuleSet};
 use wasm_bindgen::JsValue;
@@ -49,46 +49,61 @@ pub async fn handle(request: &Request, config: &Config, ctx: &Context, now_ms: u
         headers: &fields,
     };
     let response = match cache_api_request(RuleSet::embedded(), url.authority, &view) {
-        CacheApiRequest::Bypass { origin, reason } => {
-            let body = if matches!(method.as_str(), "GET" | "HEAD") {
-                None
-            } else {
-                request.body()
-            };
-            let headers = origin::headers(config, &exchange.viewer, &origin, None)?;
-            let answered = origin::ask(
-                config,
-                origin.method,
-                &origin.uri,
-                &origin.querystring,
-                &headers,
-                body.as_ref(),
-            )
-            .await?;
-            match answered {
-                Answered::Response(response) | Answered::Failed(OriginFailure::Status(_), Some(response)) => {
-                    let decided = respond::decide(
-                        origin.route,
-                        response.status(),
-                        HeaderList::of(&response.headers())?,
-                        &fields,
-                        false,
-                        now_ms,
-                    );
-                    let outcome = Outcome::Bypass(reason);
-                    respond::to_viewer(decided.status, decided.viewer, response.body().as_ref(), outcome, false)?
-                }
-                Answered::Failed(failure, _) => {
-                    respond::origin_failed(failure, origin.route, &fields, exchange.head, now_ms)?
-                }
-            }
-        }
+        CacheApiRequest::Bypass { origin, reason } => exchange.bypass(request, &origin, reason, &fields).await?,
         CacheApiRequest::Lookup { origin, url, .. } => exchange.lookup(&origin, url, &fields).await?,
     };
     Ok(response)
 }
 
 impl Exchange<'_> {
+    /// Never looked up nor stored: forwarded (with its body, for methods that have one).
+    async fn bypass(
+        &self,
+        request: &Request,
+        origin: &OriginRequest<'_, '_>,
+        reason: BypassReason,
+        fields: &[HeaderField<'_>],
+    ) -> Result<Response, JsValue> {
+        let safe = matches!(origin.method, "GET" | "HEAD");
+        let body = if safe { None } else { request.body() };
+        let headers = origin::headers(self.config, &self.viewer, origin, None)?;
+        let answered = origin::ask(
+            self.config,
+            origin.method,
+            &origin.uri,
+            &origin.querystring,
+            &headers,
+            body.as_ref(),
+        )
+        .await?;
+        let response = match answered {
+            Answered::Response(response) | Answered::Failed(OriginFailure::Status(_), Some(response)) => response,
+            Answered::Failed(failure, _) => {
+                return respond::origin_failed(failure, origin.route, fields, self.head, self.now_ms);
+            }
+        };
+        let passed_on = HeaderList::of(&response.headers()).and_then(|headers| {
+            let decided = respond::decide(origin.route, response.status(), headers, fields, false, self.now_ms);
+            let outcome = Outcome::Bypass(reason);
+            respond::to_viewer(decided.status, decided.viewer, response.body().as_ref(), outcome, false)
+        });
+        match passed_on {
+            Ok(response) => Ok(response),
+            // The origin has the request already: a method that isn't safe is never sent twice
+            // (the fallback would), so a failure from here on is the Worker's own 502.
+            Err(e) if !safe => {
+                let reason = e.as_string().unwrap_or_else(|| format!("{e:?}"));
+                runtime::log(
+                    "error",
+                    "internal failure after the origin answered",
+                    &[("reason", &reason)],
+                );
+                crate::fallback::unavailable(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// A lookup: the stored copy's state decides.
     async fn lookup(
         &self,
