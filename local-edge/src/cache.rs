@@ -1,190 +1,252 @@
-//! The edge cache, keyed and timed the way a CloudFront cache policy does it.
+//! The edge cache: entries keyed by [`EdgeKey`], each stored with the [`Lifetime`] the
+//! freshness model (`edge_policy::cache_control::freshness`) gave it. This module does no
+//! window arithmetic: a lookup asks the entry's `Lifetime::state` with the edge's `now`.
 //!
-//! Time is a parameter (`now_ms`): the server reads its clock once per request, and tests
-//! move that clock instead of sleeping.
-//!
-//! **`s-maxage` with `stale-while-revalidate`/`stale-if-error`.** RFC 9111 §5.2.2.10 says
-//! `s-maxage` "incorporates the semantics of the proxy-revalidate response directive", which
-//! would forbid a shared cache from serving the response stale. RFC 5861's explicit windows
-//! are honoured anyway, because CloudFront does so (since May 2023) and the origin asked for
-//! them in the same header: within `stale-while-revalidate` the stale copy is served at once
-//! while one background request revalidates it; within `stale-if-error` it is served when the
-//! origin fails (5xx, timeout, crash).
+//! Storage is `moka` (bounded, LRU eviction, no full scan; updates are atomic per key).
+//! Moka's own expiry only frees memory: an entry is kept for its last window plus
+//! [`VALIDATOR_GRACE`] of wall time, so an expired copy can still lend its `ETag` to a
+//! conditional request. Whether a copy is fresh, stale or gone is decided by the freshness
+//! model against the edge's clock, which tests move.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use edge_policy::cache_control::CacheControl;
+use edge_policy::cache_control::{CacheControl, FreshnessState, Lifetime};
+use http::StatusCode;
+use moka::ops::compute::Op;
+use moka::policy::EvictionPolicy;
+use moka::Expiry;
 
-/// The cache policy's TTL bounds, seconds (CloudFront's minimum, default and maximum TTL).
-#[derive(Debug, Clone, Copy)]
-pub struct TtlBounds {
-    /// Minimum TTL. Keep 0: above 0 CloudFront caches even `no-store`/`private` responses.
-    pub min: u64,
-    /// TTL when the response has no `s-maxage`/`max-age`.
-    pub default: u64,
-    /// Upper bound on any TTL.
-    pub max: u64,
-}
+use crate::cache_key::EdgeKey;
+use crate::distribution::{CachePolicy, ErrorCaching};
+use crate::message::{first, EdgeResponse};
 
-impl Default for TtlBounds {
-    fn default() -> Self {
-        TtlBounds {
-            min: 0,
-            default: 86_400,
-            max: 31_536_000,
-        }
-    }
-}
+/// How long past its last window an entry is kept for its validator, wall time.
+pub const VALIDATOR_GRACE: Duration = Duration::from_secs(3600);
 
-/// How long a stored response stays fresh and how long it may be served stale.
+/// Statuses CloudFront caches as errors, for the Error Caching Minimum TTL (CloudFront
+/// Developer Guide, "HTTP 4xx and 5xx status codes that CloudFront caches"; 416 is listed
+/// there but never cached; 410 is cached as the spec's exception list implies). Any other
+/// 4xx/5xx is not stored.
+const CACHED_ERRORS: &[u16] = &[400, 403, 404, 405, 410, 414, 500, 501, 502, 503, 504];
+
+/// Errors that a `no-store`, `no-cache` or `private` keeps out of the cache
+/// (`lambda-edge-rules.md`, "Error responses").
+const ERRORS_HONOURING_NO_STORE: &[u16] = &[404, 410, 414, 501];
+
+/// Why an answer is not stored (a decision, not an error).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Lifetime {
-    /// Fresh for this many seconds.
-    pub ttl: u64,
-    /// Served stale while revalidating for this many seconds after `ttl`.
-    pub stale_while_revalidate: u64,
-    /// Served stale on origin errors for this many seconds after `ttl`.
-    pub stale_if_error: u64,
+pub enum NotStored {
+    /// The behaviour's cache policy is CachingDisabled, or the method is not cached.
+    CachingDisabled,
+    /// `private` or `no-store` with a minimum TTL of 0.
+    ForbidsSharing,
+    /// An error whose Error Caching Minimum TTL (and directives) come to 0.
+    ErrorCachingOff,
+    /// A status CloudFront does not cache.
+    StatusNotCached,
 }
 
-/// Whether and how long to store a response, from its one `Cache-Control` line.
+/// What the cache does with an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Storing {
+    /// Store it for this lifetime.
+    Store {
+        /// How long it is fresh and servable stale.
+        lifetime: Lifetime,
+        /// Whether it is an error cached under the error-caching settings.
+        error: bool,
+    },
+    /// Do not store it.
+    Skip(NotStored),
+}
+
+impl Storing {
+    /// Whether concurrent misses may share this answer: only a stored answer whose computed
+    /// TTL is above 0 ([`Lifetime::collapses`]).
+    pub fn collapses(&self) -> bool {
+        matches!(self, Storing::Store { lifetime, .. } if lifetime.collapses())
+    }
+}
+
+/// Whether and how long the edge keeps an answer with status `status` and the (already
+/// parsed, decided) `cache_control`, under `policy` and the distribution's error caching.
 ///
-/// With a minimum TTL of 0: `no-store` and `private` are not stored; `s-maxage`, else
-/// `max-age`, bounded by the policy; neither: the default TTL; `no-cache`: stored but never
-/// fresh (every use revalidates). With a minimum TTL above 0 CloudFront stores everything for
-/// at least that long, which is why the deploy template keeps it 0.
-pub fn lifetime(cache_control: &str, bounds: TtlBounds) -> Option<Lifetime> {
-    let cc = CacheControl::parse([cache_control]);
-    if cc.forbids_sharing() && bounds.min == 0 {
-        return None;
+/// Errors (CloudFront's list): the Error Caching Minimum TTL for the status, raised by a
+/// `s-maxage`/`max-age` on the error, even with `no-store`/`private`, except 404, 410, 414
+/// and 501 with `no-store`, `no-cache` or `private`; no stale windows.
+pub fn storing(
+    status: StatusCode,
+    cache_control: &CacheControl,
+    policy: &CachePolicy,
+    errors: &ErrorCaching,
+) -> Storing {
+    if !policy.caching {
+        return Storing::Skip(NotStored::CachingDisabled);
     }
-    let ttl = if cc.forbids_sharing() || cc.no_cache.is_some() {
-        bounds.min
-    } else {
-        cc.s_maxage
-            .or(cc.max_age)
-            .map_or(bounds.default, |t| t.clamp(bounds.min, bounds.max.max(bounds.min)))
-    };
-    Some(Lifetime {
-        ttl,
-        stale_while_revalidate: cc.stale_while_revalidate.unwrap_or(0),
-        stale_if_error: cc.stale_if_error.unwrap_or(0),
-    })
-}
-
-/// A response as the cache stores it.
-#[derive(Debug, Clone)]
-pub struct StoredResponse {
-    /// The status.
-    pub status: u16,
-    /// The headers (lower-case names), after the origin-response trigger.
-    pub headers: Vec<(String, String)>,
-    /// The body.
-    pub body: Bytes,
-}
-
-impl StoredResponse {
-    /// The first value of a header.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    let code = status.as_u16();
+    if code >= 400 {
+        if !CACHED_ERRORS.contains(&code) {
+            return Storing::Skip(NotStored::StatusNotCached);
+        }
+        let forbids = cache_control.forbids_sharing() || cache_control.no_cache.is_some();
+        if forbids && ERRORS_HONOURING_NO_STORE.contains(&code) {
+            return Storing::Skip(NotStored::ForbidsSharing);
+        }
+        let bounds = policy.ttl_bounds();
+        let directive = if cache_control.forbids_sharing() {
+            0
+        } else {
+            cache_control
+                .s_maxage
+                .or(cache_control.max_age)
+                .map_or(0, |t| t.min(bounds.max.max(bounds.min)))
+        };
+        let ttl = errors.min_ttl_secs(code).max(directive);
+        if ttl == 0 {
+            return Storing::Skip(NotStored::ErrorCachingOff);
+        }
+        return Storing::Store {
+            lifetime: Lifetime {
+                ttl,
+                stale_while_revalidate: 0,
+                stale_if_error: 0,
+            },
+            error: true,
+        };
+    }
+    match Lifetime::from_cache_control(cache_control, policy.ttl_bounds()) {
+        Some(lifetime) => Storing::Store { lifetime, error: false },
+        None => Storing::Skip(NotStored::ForbidsSharing),
     }
 }
 
-/// A cache entry.
+/// A stored answer.
 #[derive(Debug, Clone)]
 pub struct Entry {
-    /// The response.
-    pub response: Arc<StoredResponse>,
-    /// When it was stored or last revalidated, ms on the edge clock.
+    /// The answer as stored (after origin-response).
+    pub response: Arc<EdgeResponse>,
+    /// When it was stored or last revalidated, ms on the edge's clock.
     pub stored_at_ms: u64,
-    /// Its lifetime.
+    /// How long it stays fresh and servable stale.
     pub lifetime: Lifetime,
+    /// An error cached under the error-caching settings.
+    pub error: bool,
 }
 
 impl Entry {
-    /// Seconds since stored, for `Age`.
-    pub fn age(&self, now_ms: u64) -> u64 {
+    /// What the copy may do at `now_ms`.
+    pub fn state(&self, now_ms: u64) -> FreshnessState {
+        self.lifetime.state(self.stored_at_ms, now_ms)
+    }
+
+    /// Seconds since it was stored, for `Age`.
+    pub fn age_secs(&self, now_ms: u64) -> u64 {
         now_ms.saturating_sub(self.stored_at_ms) / 1000
+    }
+
+    /// Its `ETag`, the validator the edge revalidates it with.
+    pub fn etag(&self) -> Option<&str> {
+        first(&self.response.headers, "etag")
     }
 }
 
-/// What a lookup found.
-#[derive(Debug, Clone)]
-pub enum Lookup {
-    /// Fresh: serve it.
-    Fresh(Entry),
-    /// Stale but inside `stale-while-revalidate`: serve it and revalidate in the background.
-    StaleWhileRevalidate(Entry),
-    /// Stale: go to the origin; the entry may still answer if the origin fails (`stale-if-error`)
-    /// and lends its `ETag` to a conditional request.
-    Stale(Entry),
-    /// Nothing stored.
-    Miss,
+struct KeepForWindows;
+
+impl KeepForWindows {
+    fn keep(entry: &Entry) -> Duration {
+        Duration::from_secs(entry.lifetime.keep_secs()).saturating_add(VALIDATOR_GRACE)
+    }
 }
 
-/// The cache: a bounded map from key to entry.
-#[derive(Debug)]
+impl Expiry<EdgeKey, Arc<Entry>> for KeepForWindows {
+    fn expire_after_create(&self, _key: &EdgeKey, value: &Arc<Entry>, _created_at: Instant) -> Option<Duration> {
+        Some(Self::keep(value))
+    }
+
+    fn expire_after_update(
+        &self,
+        _key: &EdgeKey,
+        value: &Arc<Entry>,
+        _updated_at: Instant,
+        _duration_until_expiry: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(Self::keep(value))
+    }
+}
+
+/// The cache.
 pub struct EdgeCache {
-    entries: Mutex<HashMap<String, Entry>>,
-    capacity: usize,
+    entries: moka::sync::Cache<EdgeKey, Arc<Entry>>,
 }
 
 impl EdgeCache {
-    /// A cache holding at most `capacity` entries (the oldest stored is evicted first).
-    pub fn new(capacity: usize) -> Self {
+    /// A cache holding at most `capacity` entries (least recently used evicted first).
+    pub fn new(capacity: u64) -> Self {
         EdgeCache {
-            entries: Mutex::new(HashMap::new()),
-            capacity: capacity.max(1),
+            entries: moka::sync::Cache::builder()
+                .max_capacity(capacity.max(1))
+                .eviction_policy(EvictionPolicy::lru())
+                .expire_after(KeepForWindows)
+                .build(),
         }
     }
 
-    /// Looks a key up at `now_ms`.
-    pub fn lookup(&self, key: &str, now_ms: u64) -> Lookup {
-        let entries = self.entries.lock().expect("cache lock");
-        let Some(entry) = entries.get(key) else {
-            return Lookup::Miss;
-        };
-        let age_ms = now_ms.saturating_sub(entry.stored_at_ms);
-        let ttl_ms = entry.lifetime.ttl * 1000;
-        if age_ms < ttl_ms {
-            Lookup::Fresh(entry.clone())
-        } else if age_ms < ttl_ms + entry.lifetime.stale_while_revalidate * 1000 {
-            Lookup::StaleWhileRevalidate(entry.clone())
-        } else {
-            Lookup::Stale(entry.clone())
-        }
+    /// The entry for `key` and what it may do at `now_ms`.
+    pub fn lookup(&self, key: &EdgeKey, now_ms: u64) -> Option<(Arc<Entry>, FreshnessState)> {
+        self.entries.get(key).map(|e| {
+            let state = e.state(now_ms);
+            (e, state)
+        })
     }
 
-    /// Whether a stale entry may still answer an origin failure at `now_ms`.
-    pub fn usable_on_error(entry: &Entry, now_ms: u64) -> bool {
-        now_ms.saturating_sub(entry.stored_at_ms) < (entry.lifetime.ttl + entry.lifetime.stale_if_error) * 1000
+    /// Stores an answer, replacing what was there.
+    pub fn store(&self, key: EdgeKey, entry: Entry) {
+        self.entries.insert(key, Arc::new(entry));
     }
 
-    /// Stores (or replaces) an entry.
-    pub fn store(&self, key: &str, entry: Entry) {
-        let mut entries = self.entries.lock().expect("cache lock");
-        if entries.len() >= self.capacity && !entries.contains_key(key) {
-            if let Some(oldest) = entries
-                .iter()
-                .min_by_key(|(_, e)| e.stored_at_ms)
-                .map(|(k, _)| k.clone())
-            {
-                entries.remove(&oldest);
+    /// Stores an error unless the copy already there can still answer an origin error at
+    /// `now_ms` (a cached error never replaces a copy inside `stale-if-error`). Whether it
+    /// was stored.
+    pub fn store_error(&self, key: EdgeKey, entry: Entry, now_ms: u64) -> bool {
+        let result = self.entries.entry(key).and_compute_with(|current| match current {
+            Some(c) if c.value().state(now_ms).usable_on_error() => Op::Nop,
+            _ => Op::Put(Arc::new(entry)),
+        });
+        !matches!(result, moka::ops::compute::CompResult::Unchanged(_))
+    }
+
+    /// Applies a `304` to the copy it validates: only when the entry for `key` still
+    /// carries the `ETag` the edge sent (`sent_etag`), `refreshed` gives its replacement
+    /// (`None`: no longer storable, removed). The refreshed copy, or `None` when the entry
+    /// was no longer the one validated (it changed or went meanwhile).
+    pub fn refresh(
+        &self,
+        key: EdgeKey,
+        sent_etag: &str,
+        refreshed: impl FnOnce(&Entry) -> (Entry, bool),
+    ) -> Option<Arc<Entry>> {
+        let mut out = None;
+        self.entries.entry(key).and_compute_with(|current| match current {
+            Some(c) if c.value().etag() == Some(sent_etag) => {
+                let (entry, keep) = refreshed(c.value());
+                let entry = Arc::new(entry);
+                out = Some(entry.clone());
+                if keep {
+                    Op::Put(entry)
+                } else {
+                    Op::Remove
+                }
             }
-        }
-        entries.insert(key.to_owned(), entry);
-    }
-
-    /// Drops a key (the origin said the response may no longer be stored).
-    pub fn remove(&self, key: &str) {
-        self.entries.lock().expect("cache lock").remove(key);
+            _ => Op::Nop,
+        });
+        out
     }
 
     /// How many entries are stored.
-    pub fn len(&self) -> usize {
-        self.entries.lock().expect("cache lock").len()
+    pub fn len(&self) -> u64 {
+        self.entries.run_pending_tasks();
+        self.entries.entry_count()
     }
 
     /// Whether nothing is stored.
@@ -196,87 +258,176 @@ impl EdgeCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::distribution::fixtures::caching_policy as policy;
+    use crate::distribution::CustomErrorResponse;
+    use bytes::Bytes;
+    use http::{HeaderMap, HeaderValue};
 
-    fn b() -> TtlBounds {
-        TtlBounds {
-            min: 0,
-            default: 100,
-            max: 1000,
+    fn errors() -> ErrorCaching {
+        ErrorCaching {
+            default_min_ttl_secs: 10,
+            custom: vec![CustomErrorResponse {
+                status: 503,
+                min_ttl_secs: 0,
+            }],
+        }
+    }
+
+    fn decide(status: u16, cc: &str) -> Storing {
+        storing(
+            StatusCode::from_u16(status).unwrap(),
+            &CacheControl::parse([cc]),
+            &policy(),
+            &errors(),
+        )
+    }
+
+    fn ttl(s: Storing) -> Option<u64> {
+        match s {
+            Storing::Store { lifetime, .. } => Some(lifetime.ttl),
+            Storing::Skip(_) => None,
         }
     }
 
     #[test]
-    fn s_maxage_wins_over_max_age_and_is_bounded() {
-        assert_eq!(lifetime("max-age=10, s-maxage=20", b()).unwrap().ttl, 20);
-        assert_eq!(lifetime("max-age=10", b()).unwrap().ttl, 10);
-        assert_eq!(lifetime("s-maxage=5000", b()).unwrap().ttl, 1000);
-        assert_eq!(lifetime("public", b()).unwrap().ttl, 100);
-    }
-
-    #[test]
-    fn private_and_no_store_are_not_stored_while_min_ttl_is_zero() {
-        assert_eq!(lifetime("private, max-age=60", b()), None);
-        assert_eq!(lifetime("no-store", b()), None);
-        let min = TtlBounds { min: 30, ..b() };
-        assert_eq!(lifetime("no-store", min).unwrap().ttl, 30);
-    }
-
-    #[test]
-    fn no_cache_is_stored_but_never_fresh() {
-        assert_eq!(lifetime("no-cache, s-maxage=60", b()).unwrap().ttl, 0);
-    }
-
-    #[test]
-    fn windows_follow_the_ttl() {
-        let cache = EdgeCache::new(10);
-        let lifetime = lifetime("s-maxage=10, stale-while-revalidate=5, stale-if-error=20", b()).unwrap();
-        let response = Arc::new(StoredResponse {
-            status: 200,
-            headers: vec![],
-            body: Bytes::new(),
-        });
-        cache.store(
-            "k",
-            Entry {
-                response,
-                stored_at_ms: 0,
-                lifetime,
-            },
+    fn answers_are_kept_as_the_freshness_model_says() {
+        assert_eq!(ttl(decide(200, "s-maxage=30, max-age=5")), Some(30));
+        assert_eq!(ttl(decide(200, "")), Some(60));
+        assert_eq!(
+            decide(200, "private, max-age=60"),
+            Storing::Skip(NotStored::ForbidsSharing)
         );
-        assert!(matches!(cache.lookup("k", 9_999), Lookup::Fresh(_)));
-        assert!(matches!(cache.lookup("k", 10_000), Lookup::StaleWhileRevalidate(_)));
-        let Lookup::Stale(e) = cache.lookup("k", 15_000) else {
-            panic!()
+        assert!(
+            !decide(200, "no-cache").collapses(),
+            "stored, revalidated every time, never shared"
+        );
+        assert_eq!(ttl(decide(200, "no-cache")), Some(0));
+        assert!(decide(200, "max-age=0, s-maxage=60").collapses());
+        let off = CachePolicy {
+            caching: false,
+            ..policy()
         };
-        assert!(EdgeCache::usable_on_error(&e, 29_999));
-        assert!(!EdgeCache::usable_on_error(&e, 30_000));
-        assert!(matches!(cache.lookup("x", 0), Lookup::Miss));
+        let s = storing(StatusCode::OK, &CacheControl::parse(["s-maxage=60"]), &off, &errors());
+        assert_eq!(s, Storing::Skip(NotStored::CachingDisabled));
     }
 
     #[test]
-    fn the_oldest_entry_is_evicted_at_capacity() {
-        let cache = EdgeCache::new(2);
-        let lifetime = Lifetime {
-            ttl: 10,
-            stale_while_revalidate: 0,
-            stale_if_error: 0,
-        };
-        let response = Arc::new(StoredResponse {
-            status: 200,
+    fn errors_follow_the_error_caching_settings() {
+        assert_eq!(
+            ttl(decide(400, "no-store")),
+            Some(10),
+            "even no-store, for the minimum TTL"
+        );
+        assert_eq!(ttl(decide(403, "private")), Some(10));
+        assert_eq!(
+            ttl(decide(404, "public, s-maxage=60")),
+            Some(60),
+            "a directive raises it"
+        );
+        assert_eq!(decide(404, "no-store"), Storing::Skip(NotStored::ForbidsSharing));
+        assert_eq!(decide(503, "no-store"), Storing::Skip(NotStored::ErrorCachingOff));
+        assert_eq!(
+            decide(401, "public, s-maxage=60"),
+            Storing::Skip(NotStored::StatusNotCached)
+        );
+        assert_eq!(decide(416, ""), Storing::Skip(NotStored::StatusNotCached));
+        match decide(500, "s-maxage=5, stale-if-error=60") {
+            Storing::Store { lifetime, error } => {
+                assert!(error);
+                assert_eq!((lifetime.ttl, lifetime.stale_if_error), (10, 0));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn entry(etag: &'static str, stored_at_ms: u64, header: &str) -> Entry {
+        let mut headers = HeaderMap::new();
+        headers.insert("etag", HeaderValue::from_static(etag));
+        Entry {
+            response: Arc::new(EdgeResponse {
+                status: StatusCode::OK,
+                headers,
+                body: Bytes::from_static(b"body"),
+            }),
+            stored_at_ms,
+            lifetime: Lifetime::from_cache_control(&CacheControl::parse([header]), policy().ttl_bounds()).unwrap(),
+            error: false,
+        }
+    }
+
+    fn key(path: &str) -> EdgeKey {
+        EdgeKey {
+            head: false,
+            host: "h".into(),
+            path: path.into(),
+            query: String::new(),
             headers: vec![],
-            body: Bytes::new(),
-        });
-        for (i, k) in ["a", "b", "c"].iter().enumerate() {
-            cache.store(
-                k,
+            cookies: vec![],
+            accept_encoding: None,
+        }
+    }
+
+    #[test]
+    fn lookups_ask_the_freshness_model() {
+        let cache = EdgeCache::new(10);
+        cache.store(
+            key("/a"),
+            entry("\"1\"", 0, "s-maxage=10, stale-while-revalidate=5, stale-if-error=20"),
+        );
+        let state = |now| cache.lookup(&key("/a"), now).map(|(_, s)| s);
+        assert_eq!(state(9_999), Some(FreshnessState::Fresh));
+        assert_eq!(state(10_000), Some(FreshnessState::StaleWhileRevalidate));
+        assert_eq!(state(15_000), Some(FreshnessState::StaleIfError));
+        assert_eq!(state(30_000), Some(FreshnessState::Expired));
+        assert!(cache.lookup(&key("/b"), 0).is_none());
+    }
+
+    #[test]
+    fn an_error_never_replaces_a_copy_inside_stale_if_error() {
+        let cache = EdgeCache::new(10);
+        cache.store(key("/a"), entry("\"1\"", 0, "s-maxage=10, stale-if-error=20"));
+        let error = Entry {
+            error: true,
+            ..entry("\"e\"", 15_000, "s-maxage=10")
+        };
+        assert!(!cache.store_error(key("/a"), error.clone(), 15_000));
+        assert_eq!(cache.lookup(&key("/a"), 15_000).unwrap().0.etag(), Some("\"1\""));
+        assert!(cache.store_error(key("/a"), error, 30_000), "past the window it may");
+        assert_eq!(cache.lookup(&key("/a"), 30_000).unwrap().0.etag(), Some("\"e\""));
+    }
+
+    #[test]
+    fn a_304_refreshes_only_the_copy_it_validates() {
+        let cache = EdgeCache::new(10);
+        cache.store(key("/a"), entry("\"new\"", 5_000, "s-maxage=10"));
+        let stale = cache.refresh(key("/a"), "\"old\"", |e| (e.clone(), true));
+        assert!(
+            stale.is_none(),
+            "a 304 for an older copy must not re-mark the newer one"
+        );
+        let fresh = cache.refresh(key("/a"), "\"new\"", |e| {
+            (
                 Entry {
-                    response: response.clone(),
-                    stored_at_ms: i as u64,
-                    lifetime,
+                    stored_at_ms: 99_000,
+                    ..e.clone()
                 },
-            );
+                true,
+            )
+        });
+        assert_eq!(fresh.unwrap().stored_at_ms, 99_000);
+        assert_eq!(cache.lookup(&key("/a"), 99_000).unwrap().1, FreshnessState::Fresh);
+        cache.refresh(key("/a"), "\"new\"", |e| (e.clone(), false));
+        assert!(cache.lookup(&key("/a"), 0).is_none(), "no longer storable: removed");
+    }
+
+    #[test]
+    fn the_least_recently_used_entry_is_evicted_at_capacity() {
+        let cache = EdgeCache::new(2);
+        for (i, k) in ["/a", "/b", "/c"].iter().enumerate() {
+            cache.store(key(k), entry("\"x\"", i as u64, "s-maxage=10"));
+            cache.len();
         }
         assert_eq!(cache.len(), 2);
-        assert!(matches!(cache.lookup("a", 0), Lookup::Miss));
+        assert!(cache.lookup(&key("/a"), 0).is_none());
     }
 }

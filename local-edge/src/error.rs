@@ -20,6 +20,9 @@ pub enum EdgeError {
         /// The underlying I/O error.
         source: std::io::Error,
     },
+    /// The behaviour table is unreadable or breaks a rule.
+    #[error("behaviour table {0}")]
+    Behaviours(String),
     /// A setup step failed (seeding, waiting for a port, a bad option).
     #[error("{0}")]
     Setup(String),

@@ -1,9 +1,16 @@
-//! Building the events CloudFront and Lambda send, and reading the origin's answer.
+//! The events CloudFront and Lambda send, built from the edge's typed request and response,
+//! and the answers read back. This is the one place headers take the Lambda@Edge event form
+//! (lower-case name → `[{key, value}]`) or the function-URL form.
 
-use std::collections::BTreeMap;
-
-use edge_policy::event::{HeaderValue, Headers, Request, Response};
+use bytes::Bytes;
+use edge_policy::event::{HeaderValue as EventValue, Headers, Request, Response};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+use http::{Method, StatusCode};
 use serde_json::{json, Map, Value};
+
+use crate::clock::Utc;
+use crate::distribution::CustomHeader;
+use crate::message::{EdgeRequest, EdgeResponse};
 
 /// `x-forwarded-host` → `X-Forwarded-Host`: the `key` CloudFront puts beside each header
 /// (HTTP/1 parsers here lower-case names, so the viewer's own case is not known).
@@ -17,14 +24,31 @@ pub fn title_case(name: &str) -> String {
     out
 }
 
-/// Adds one header value under its lower-case name.
-pub fn push_header(headers: &mut Headers, name: &str, value: &str) {
-    let name = name.to_ascii_lowercase();
-    let key = title_case(&name);
-    headers.entry(name).or_default().push(HeaderValue {
-        key: Some(key),
-        value: value.to_owned(),
-    });
+/// A header map in the event form. A value that is not UTF-8 is carried lossily (the event
+/// is JSON text).
+pub fn event_headers(map: &HeaderMap) -> Headers {
+    let mut headers = Headers::new();
+    for (name, value) in map {
+        headers.entry(name.as_str().to_owned()).or_default().push(EventValue {
+            key: Some(title_case(name.as_str())),
+            value: String::from_utf8_lossy(value.as_bytes()).into_owned(),
+        });
+    }
+    headers
+}
+
+/// An event-form header map back as a `HeaderMap`; a name or value HTTP cannot carry is a
+/// function answer CloudFront rejects.
+pub fn header_map(headers: Option<&Headers>) -> Result<HeaderMap, String> {
+    let mut map = HeaderMap::new();
+    for (name, values) in headers.into_iter().flatten() {
+        let header = HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("invalid header name {name:?}"))?;
+        for v in values {
+            let value = HeaderValue::from_str(&v.value).map_err(|_| format!("invalid value for header {name}"))?;
+            map.append(header.clone(), value);
+        }
+    }
+    Ok(map)
 }
 
 /// The `config` part of a Lambda@Edge event.
@@ -37,6 +61,31 @@ pub fn config(distribution_domain: &str, event_type: &str, request_id: &str) -> 
     })
 }
 
+/// The event form of a request; `origin` is set for origin triggers.
+pub fn event_request(request: &EdgeRequest, origin: Option<Value>) -> Request {
+    Request {
+        client_ip: request.client_ip.clone(),
+        method: request.method.as_str().to_owned(),
+        uri: request.uri.clone(),
+        querystring: request.querystring.clone(),
+        headers: Some(event_headers(&request.headers)),
+        origin,
+        body: None,
+        extra: Default::default(),
+    }
+}
+
+/// The event form of a response (an origin-response function cannot read the body).
+pub fn event_response(response: &EdgeResponse) -> Response {
+    Response {
+        status: response.status.as_u16().to_string(),
+        status_description: response.status.canonical_reason().map(str::to_owned),
+        headers: Some(event_headers(&response.headers)),
+        body: None,
+        body_encoding: None,
+    }
+}
+
 /// A Lambda@Edge event for a request trigger.
 pub fn request_event(config: Value, request: &Request) -> Value {
     json!({"Records": [{"cf": {"config": config, "request": request}}]})
@@ -47,54 +96,111 @@ pub fn response_event(config: Value, request: &Request, response: &Response) -> 
     json!({"Records": [{"cf": {"config": config, "request": request, "response": response}}]})
 }
 
-/// The `origin` object of origin events (a custom origin: the function URL).
-pub fn custom_origin(domain: &str) -> Value {
-    json!({"custom": {"customHeaders": {}, "domainName": domain, "keepaliveTimeout": 5, "path": "", "port": 443,
-        "protocol": "https", "readTimeout": 30, "sslProtocols": ["TLSv1.2"]}})
+/// The `origin` object of origin events: a custom origin (the function URL) with its
+/// custom headers, as CloudFront shows them to the function.
+pub fn custom_origin(domain: &str, read_timeout_secs: u64, custom_headers: &[(CustomHeader, String)]) -> Value {
+    let mut headers = Map::new();
+    for (header, value) in custom_headers {
+        headers.insert(
+            header.name.to_ascii_lowercase(),
+            json!([{"key": header.name, "value": value}]),
+        );
+    }
+    json!({"custom": {"customHeaders": headers, "domainName": domain, "keepaliveTimeout": 5, "path": "",
+        "port": 443, "protocol": "https", "readTimeout": read_timeout_secs, "sslProtocols": ["TLSv1.2"]}})
 }
 
-/// The Lambda function-URL event (payload format 2.0) CloudFront's request turns into.
+/// A request trigger's answer back as the edge's request.
+pub fn request_from_event(request: Request, body: Bytes) -> Result<EdgeRequest, String> {
+    let method =
+        Method::from_bytes(request.method.as_bytes()).map_err(|_| format!("invalid method {:?}", request.method))?;
+    Ok(EdgeRequest {
+        method,
+        headers: header_map(request.headers.as_ref())?,
+        uri: request.uri,
+        querystring: request.querystring,
+        client_ip: request.client_ip,
+        body,
+    })
+}
+
+/// A response from its event form, with `body` (a generated response's own, decoded, or
+/// the origin's).
+pub fn response_from_event(response: &Response, body: Bytes) -> Result<EdgeResponse, String> {
+    let status = response
+        .status
+        .trim()
+        .parse::<u16>()
+        .ok()
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .ok_or_else(|| format!("invalid status {:?}", response.status))?;
+    Ok(EdgeResponse {
+        status,
+        headers: header_map(response.headers.as_ref())?,
+        body,
+    })
+}
+
+/// A generated response's body, decoded per `bodyEncoding`.
+pub fn generated_body(response: &Response) -> Result<Bytes, String> {
+    match (response.body.as_deref(), response.body_encoding.as_deref()) {
+        (None, _) => Ok(Bytes::new()),
+        (Some(b), Some("base64")) => decode_base64(b)
+            .map(Bytes::from)
+            .ok_or_else(|| "body is not base64".into()),
+        (Some(b), _) => Ok(Bytes::from(b.to_owned())),
+    }
+}
+
+/// The Lambda function-URL event (payload format 2.0) a request becomes.
 ///
-/// `Host` is the function URL's domain, as CloudFront sends it to a function-URL origin;
-/// `cookie` travels in `cookies`; multiple values of a header are joined with `,`.
-pub fn function_url_event(request: &Request, origin_domain: &str, request_id: &str, time_epoch_ms: u64) -> Value {
+/// `cookie` travels in `cookies`; several values of a header are joined with `,`; a body is
+/// sent base64-encoded.
+pub fn function_url_event(request: &EdgeRequest, origin_domain: &str, request_id: &str, time_epoch_ms: u64) -> Value {
     let mut headers = Map::new();
     let mut cookies = Vec::new();
-    for (name, values) in request.headers.iter().flatten() {
-        match name.as_str() {
-            "host" => {}
-            "cookie" => cookies.extend(
-                values
-                    .iter()
-                    .flat_map(|v| v.value.split(';'))
-                    .map(|c| Value::from(c.trim())),
-            ),
+    for name in request.headers.keys() {
+        let all = request.headers.get_all(name);
+        if name == "cookie" {
+            cookies.extend(
+                all.iter()
+                    .flat_map(|v| {
+                        String::from_utf8_lossy(v.as_bytes())
+                            .split(';')
+                            .map(|c| c.trim().to_owned())
+                            .collect::<Vec<_>>()
+                    })
+                    .filter(|c| !c.is_empty())
+                    .map(Value::from),
+            );
+            continue;
+        }
+        let joined = all
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .collect::<Vec<_>>()
+            .join(",");
+        headers.insert(name.as_str().to_owned(), Value::from(joined));
+    }
+    headers
+        .entry("x-forwarded-proto")
+        .or_insert_with(|| Value::from("https"));
+    headers.entry("x-forwarded-port").or_insert_with(|| Value::from("443"));
+    let user_agent = headers.get("user-agent").cloned().unwrap_or(Value::from(""));
+    let prefix = origin_domain.split('.').next().unwrap_or("local");
+    let mut query: Map<String, Value> = Map::new();
+    for pair in request.querystring.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        match query.get_mut(k) {
+            Some(Value::String(existing)) => {
+                existing.push(',');
+                existing.push_str(v);
+            }
             _ => {
-                let joined = values.iter().map(|v| v.value.as_str()).collect::<Vec<_>>().join(",");
-                headers.insert(name.clone(), Value::from(joined));
+                query.insert(k.to_owned(), Value::from(v));
             }
         }
     }
-    headers.insert("host".into(), Value::from(origin_domain));
-    headers.insert("x-forwarded-for".into(), Value::from(request.client_ip.clone()));
-    headers.insert("x-forwarded-proto".into(), Value::from("https"));
-    let mut params: BTreeMap<String, String> = BTreeMap::new();
-    for pair in request.querystring.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        params
-            .entry(k.to_owned())
-            .and_modify(|e| {
-                e.push(',');
-                e.push_str(v);
-            })
-            .or_insert_with(|| v.to_owned());
-    }
-    let user_agent = request
-        .headers
-        .as_ref()
-        .and_then(|h| h.get("user-agent"))
-        .and_then(|v| v.first())
-        .map(|v| v.value.clone());
     let mut event = json!({
         "version": "2.0",
         "routeKey": "$default",
@@ -103,71 +209,97 @@ pub fn function_url_event(request: &Request, origin_domain: &str, request_id: &s
         "headers": headers,
         "requestContext": {
             "accountId": "anonymous",
-            "apiId": origin_domain.split('.').next().unwrap_or("local"),
+            "apiId": prefix,
             "domainName": origin_domain,
-            "domainPrefix": origin_domain.split('.').next().unwrap_or("local"),
-            "http": {"method": request.method, "path": request.uri, "protocol": "HTTP/1.1",
-                     "sourceIp": request.client_ip, "userAgent": user_agent.unwrap_or_default()},
+            "domainPrefix": prefix,
+            "http": {"method": request.method.as_str(), "path": request.uri, "protocol": "HTTP/1.1",
+                     "sourceIp": request.client_ip, "userAgent": user_agent},
             "requestId": request_id,
             "routeKey": "$default",
             "stage": "$default",
-            "time": "27/Nov/2026:00:00:00 +0000",
+            "time": Utc::from_epoch_ms(time_epoch_ms).request_time(),
             "timeEpoch": time_epoch_ms,
         },
-        "isBase64Encoded": false,
+        "isBase64Encoded": !request.body.is_empty(),
     });
     if !cookies.is_empty() {
         event["cookies"] = Value::Array(cookies);
     }
-    if !params.is_empty() {
-        event["queryStringParameters"] = json!(params);
+    if !query.is_empty() {
+        event["queryStringParameters"] = Value::Object(query);
+    }
+    if !request.body.is_empty() {
+        event["body"] = Value::from(encode_base64(&request.body));
     }
     event
 }
 
-/// The origin's answer, as CloudFront sees it.
-#[derive(Debug, Clone)]
-pub struct OriginAnswer {
-    /// The status.
-    pub status: u16,
-    /// The headers, lower-case names, `set-cookie` from `cookies` included.
-    pub headers: Headers,
-    /// The body, decoded when it was base64.
-    pub body: Vec<u8>,
-}
-
 /// Reads a function-URL response (`statusCode`, `headers`, `multiValueHeaders`, `cookies`,
 /// `body`, `isBase64Encoded`).
-pub fn read_function_url_response(payload: &[u8]) -> Result<OriginAnswer, String> {
+pub fn read_function_url_response(payload: &[u8]) -> Result<EdgeResponse, String> {
     let value: Value = serde_json::from_slice(payload).map_err(|e| format!("not JSON: {e}"))?;
     let status = value["statusCode"]
         .as_u64()
         .and_then(|s| u16::try_from(s).ok())
-        .ok_or("no statusCode")?;
-    let mut headers = Headers::new();
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .ok_or("no valid statusCode")?;
+    let mut headers = HeaderMap::new();
+    let mut append = |name: &str, value: &str| -> Result<(), String> {
+        let n = HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes())
+            .map_err(|_| format!("bad header name {name:?}"))?;
+        let v = HeaderValue::from_str(value).map_err(|_| format!("bad value for header {name}"))?;
+        headers.append(n, v);
+        Ok(())
+    };
     if let Some(multi) = value["multiValueHeaders"].as_object() {
         for (name, values) in multi {
             for v in values.as_array().into_iter().flatten() {
-                push_header(&mut headers, name, v.as_str().unwrap_or_default());
+                append(name, v.as_str().unwrap_or_default())?;
             }
         }
     }
+    let multi_names: Vec<String> = value["multiValueHeaders"]
+        .as_object()
+        .map(|m| m.keys().map(|k| k.to_ascii_lowercase()).collect())
+        .unwrap_or_default();
     if let Some(single) = value["headers"].as_object() {
         for (name, v) in single {
-            if !headers.contains_key(&name.to_ascii_lowercase()) {
-                push_header(&mut headers, name, v.as_str().unwrap_or_default());
+            if !multi_names.contains(&name.to_ascii_lowercase()) {
+                append(name, v.as_str().unwrap_or_default())?;
             }
         }
     }
     for cookie in value["cookies"].as_array().into_iter().flatten() {
-        push_header(&mut headers, "set-cookie", cookie.as_str().unwrap_or_default());
+        append("set-cookie", cookie.as_str().unwrap_or_default())?;
     }
     let body = match value["body"].as_str() {
-        None => Vec::new(),
-        Some(b) if value["isBase64Encoded"] == Value::Bool(true) => decode_base64(b).ok_or("body is not base64")?,
-        Some(b) => b.as_bytes().to_vec(),
+        None => Bytes::new(),
+        Some(b) if value["isBase64Encoded"] == Value::Bool(true) => {
+            Bytes::from(decode_base64(b).ok_or("body is not base64")?)
+        }
+        Some(b) => Bytes::from(b.to_owned()),
     };
-    Ok(OriginAnswer { status, headers, body })
+    Ok(EdgeResponse { status, headers, body })
+}
+
+const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// RFC 4648 base64 (standard alphabet, padded).
+fn encode_base64(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = (u32::from(chunk[0]) << 16)
+            | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*chunk.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 /// RFC 4648 base64 (standard alphabet, padding optional).
@@ -175,15 +307,8 @@ fn decode_base64(text: &str) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(text.len() * 3 / 4);
     let (mut acc, mut bits) = (0u32, 0u32);
     for c in text.bytes().filter(|c| !c.is_ascii_whitespace() && *c != b'=') {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        };
-        acc = acc << 6 | u32::from(v);
+        let v = ALPHABET.iter().position(|a| *a == c)? as u32;
+        acc = (acc << 6 | v) & 0x00FF_FFFF;
         bits += 6;
         if bits >= 8 {
             bits -= 8;
@@ -198,8 +323,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn base64_decodes() {
-        assert_eq!(decode_base64("aGVsbG8=").unwrap(), b"hello");
+    fn base64_round_trips() {
+        for input in [&b""[..], b"h", b"he", b"hel", b"hello", &[0xff, 0x00, 0x7f]] {
+            assert_eq!(decode_base64(&encode_base64(input)).unwrap(), input);
+        }
+        assert_eq!(encode_base64(b"hello"), "aGVsbG8=");
         assert_eq!(decode_base64("aGVsbG8").unwrap(), b"hello");
         assert!(decode_base64("a$").is_none());
     }
@@ -214,8 +342,46 @@ mod tests {
         let payload = br#"{"statusCode":200,"headers":{"content-type":"application/json","ETag":"\"x\""},"cookies":["a=1"],"body":"{}","isBase64Encoded":false}"#;
         let answer = read_function_url_response(payload).unwrap();
         assert_eq!(answer.status, 200);
-        assert_eq!(answer.headers["etag"][0].value, "\"x\"");
-        assert_eq!(answer.headers["set-cookie"][0].value, "a=1");
-        assert_eq!(answer.body, b"{}");
+        assert_eq!(answer.headers["etag"], "\"x\"");
+        assert_eq!(answer.headers["set-cookie"], "a=1");
+        assert_eq!(answer.body, "{}");
+        assert!(read_function_url_response(br#"{"statusCode":200,"headers":{"x":"a\nb"}}"#).is_err());
+    }
+
+    #[test]
+    fn function_url_events_carry_cookies_query_and_body() {
+        let mut headers = HeaderMap::new();
+        headers.append("cookie", HeaderValue::from_static("a=1; b=2"));
+        headers.append("x-multi", HeaderValue::from_static("1"));
+        headers.append("x-multi", HeaderValue::from_static("2"));
+        let request = EdgeRequest {
+            method: Method::POST,
+            uri: "/p".into(),
+            querystring: "x=1&x=2&y".into(),
+            headers,
+            client_ip: "1.2.3.4".into(),
+            body: Bytes::from_static(b"hi"),
+        };
+        let event = function_url_event(&request, "fn.example", "id", 0);
+        assert_eq!(event["cookies"], json!(["a=1", "b=2"]));
+        assert_eq!(event["headers"]["x-multi"], "1,2");
+        assert_eq!(event["queryStringParameters"], json!({"x": "1,2", "y": ""}));
+        assert_eq!(
+            (event["body"].as_str(), event["isBase64Encoded"].as_bool()),
+            (Some("aGk="), Some(true))
+        );
+    }
+
+    #[test]
+    fn event_headers_round_trip_and_refuse_control_bytes() {
+        let mut map = HeaderMap::new();
+        map.append("x-a", HeaderValue::from_static("1"));
+        map.append("x-a", HeaderValue::from_static("2"));
+        let event = event_headers(&map);
+        assert_eq!(event["x-a"][0].key.as_deref(), Some("X-A"));
+        assert_eq!(header_map(Some(&event)).unwrap(), map);
+        let mut bad = event.clone();
+        bad.get_mut("x-a").unwrap()[0].value = "a\r\nb".into();
+        assert!(header_map(Some(&bad)).is_err());
     }
 }

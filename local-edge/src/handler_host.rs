@@ -1,8 +1,13 @@
-//! Runs the Lambda@Edge handler: the built `wasm-pkg` in a long-lived Node process (the
-//! default, as Lambda@Edge runs it), or the policy crate linked natively (`--native`).
+//! The built Lambda@Edge package (`wasm-pkg`) in a long-lived Node process, fed one
+//! Lambda@Edge event per line (`node/host.js`), as Lambda@Edge runs it.
+//!
+//! A call that exceeds the trigger's time limit ends the process (Lambda ends an execution
+//! environment whose invocation timed out); the next call starts a fresh one. Every process
+//! carries a generation number, and only a call made on the current generation can retire
+//! it, so a late failure of an old call never kills a newer process.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -15,6 +20,9 @@ use tokio::sync::{oneshot, Mutex};
 
 use crate::EdgeError;
 
+/// How long the package may take to load.
+const LOAD_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// Why a handler call produced no answer: CloudFront's `LambdaExecutionError`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecutionError(pub String);
@@ -22,97 +30,133 @@ pub struct ExecutionError(pub String);
 type Pending = Arc<std::sync::Mutex<HashMap<u64, oneshot::Sender<Result<Value, ExecutionError>>>>>;
 
 struct NodeProcess {
-    _child: Child,
-    stdin: ChildStdin,
+    generation: u64,
+    child: std::sync::Mutex<Child>,
+    stdin: Mutex<ChildStdin>,
     pending: Pending,
 }
 
-/// The handler, however it runs.
-pub struct EdgeHandler(Runner);
-
-enum Runner {
-    /// `require(<pkg>/index.js).handler` in a Node process, restarted if it dies.
-    Node(Box<NodeRunner>),
-    /// `edge_policy::event::handle`, linked in.
-    Native,
-}
-
-struct NodeRunner {
-    package: std::path::PathBuf,
-    host_script: std::path::PathBuf,
-    process: Mutex<Option<NodeProcess>>,
-    next_id: AtomicU64,
-}
-
-impl EdgeHandler {
-    /// A Node-hosted handler for the package in `package`; the process starts on first use.
-    pub fn node(package: &Path) -> Self {
-        let host_script = Path::new(env!("CARGO_MANIFEST_DIR")).join("node").join("host.js");
-        EdgeHandler(Runner::Node(Box::new(NodeRunner {
-            package: package.to_path_buf(),
-            host_script,
-            process: Mutex::new(None),
-            next_id: AtomicU64::new(1),
-        })))
-    }
-
-    /// The policy crate linked in (`--native`).
-    pub fn native() -> Self {
-        EdgeHandler(Runner::Native)
-    }
-
-    /// Calls the handler with one event; `timeout` is the trigger's limit (5 s viewer, 30 s origin).
-    pub async fn invoke(&self, event: &Value, timeout: Duration) -> Result<Value, ExecutionError> {
-        match &self.0 {
-            Runner::Native => {
-                let event: edge_policy::event::Event =
-                    serde_json::from_value(event.clone()).map_err(|e| ExecutionError(format!("event: {e}")))?;
-                match edge_policy::event::handle(edge_policy::RuleSet::embedded(), &event) {
-                    Ok((result, _)) => serde_json::to_value(result).map_err(|e| ExecutionError(e.to_string())),
-                    Err(e) => Err(ExecutionError(e.to_string())),
-                }
-            }
-            Runner::Node(node) => {
-                let NodeRunner {
-                    package,
-                    host_script,
-                    process,
-                    next_id,
-                } = node.as_ref();
-                let id = next_id.fetch_add(1, Ordering::Relaxed);
-                let (tx, rx) = oneshot::channel();
-                {
-                    let mut guard = process.lock().await;
-                    if guard.is_none() {
-                        *guard = Some(
-                            start_node(host_script, package)
-                                .await
-                                .map_err(|e| ExecutionError(e.to_string()))?,
-                        );
-                    }
-                    let node = guard.as_mut().expect("started above");
-                    node.pending.lock().expect("pending lock").insert(id, tx);
-                    let line = format!("{}\n", json!({"id": id, "event": event}));
-                    if node.stdin.write_all(line.as_bytes()).await.is_err() {
-                        // The process died: drop it so the next call starts a fresh one.
-                        *guard = None;
-                        return Err(ExecutionError("the handler process exited".into()));
-                    }
-                }
-                match tokio::time::timeout(timeout, rx).await {
-                    Ok(Ok(answer)) => answer,
-                    Ok(Err(_)) => {
-                        *process.lock().await = None;
-                        Err(ExecutionError("the handler process exited".into()))
-                    }
-                    Err(_) => Err(ExecutionError(format!("the handler did not answer within {timeout:?}"))),
-                }
-            }
+impl NodeProcess {
+    fn kill(&self) {
+        if let Ok(mut child) = self.child.lock() {
+            let _ = child.start_kill();
         }
     }
 }
 
-async fn start_node(host_script: &Path, package: &Path) -> Result<NodeProcess, EdgeError> {
+/// Removes a call's reply slot however the call ends (answered, timed out, or dropped
+/// because the viewer hung up).
+struct PendingSlot {
+    pending: Pending,
+    id: u64,
+}
+
+impl Drop for PendingSlot {
+    fn drop(&mut self) {
+        if let Ok(mut pending) = self.pending.lock() {
+            pending.remove(&self.id);
+        }
+    }
+}
+
+/// The Node-hosted handler.
+pub struct NodeHost {
+    package: PathBuf,
+    host_script: PathBuf,
+    current: Mutex<Option<Arc<NodeProcess>>>,
+    next_id: AtomicU64,
+    generations: AtomicU64,
+    /// Processes started (the first included).
+    pub starts: AtomicU64,
+}
+
+impl NodeHost {
+    /// A host for the package in `package`; the process starts on first use.
+    pub fn new(package: &Path) -> Self {
+        NodeHost {
+            package: package.to_path_buf(),
+            host_script: Path::new(env!("CARGO_MANIFEST_DIR")).join("node").join("host.js"),
+            current: Mutex::new(None),
+            next_id: AtomicU64::new(1),
+            generations: AtomicU64::new(1),
+            starts: AtomicU64::new(0),
+        }
+    }
+
+    /// Calls the handler with one event within `limit` (the trigger's timeout).
+    pub async fn invoke(&self, event: &Value, limit: Duration) -> Result<Value, ExecutionError> {
+        let process = self.process().await?;
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        if let Ok(mut pending) = process.pending.lock() {
+            pending.insert(id, tx);
+        }
+        let _slot = PendingSlot {
+            pending: process.pending.clone(),
+            id,
+        };
+        let line = format!("{}\n", json!({"id": id, "event": event}));
+        // The write is inside the limit too: a spinning handler stops reading its stdin.
+        // Outer `Err`: the process exited; inner: the handler's own answer or throw.
+        let call = async {
+            process
+                .stdin
+                .lock()
+                .await
+                .write_all(line.as_bytes())
+                .await
+                .map_err(|_| ())?;
+            rx.await.map_err(|_| ())
+        };
+        match tokio::time::timeout(limit, call).await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(())) => {
+                self.retire(process.generation).await;
+                Err(ExecutionError("the handler process exited".into()))
+            }
+            Err(_) => {
+                // Lambda ends an environment whose invocation timed out.
+                self.retire(process.generation).await;
+                Err(ExecutionError(format!("the handler did not answer within {limit:?}")))
+            }
+        }
+    }
+
+    /// Ends the current process if it is still `generation`.
+    async fn retire(&self, generation: u64) {
+        let mut current = self.current.lock().await;
+        if current.as_ref().is_some_and(|p| p.generation == generation) {
+            if let Some(p) = current.take() {
+                p.kill();
+            }
+        }
+    }
+
+    /// Ends the process (the edge is stopping).
+    pub async fn shutdown(&self) {
+        if let Some(p) = self.current.lock().await.take() {
+            p.kill();
+        }
+    }
+
+    async fn process(&self) -> Result<Arc<NodeProcess>, ExecutionError> {
+        let mut current = self.current.lock().await;
+        if let Some(p) = current.as_ref() {
+            return Ok(p.clone());
+        }
+        let generation = self.generations.fetch_add(1, Ordering::Relaxed);
+        let started = tokio::time::timeout(LOAD_TIMEOUT, start_node(&self.host_script, &self.package, generation))
+            .await
+            .map_err(|_| ExecutionError("the handler package did not load in time".into()))?
+            .map_err(|e| ExecutionError(e.to_string()))?;
+        self.starts.fetch_add(1, Ordering::Relaxed);
+        let process = Arc::new(started);
+        *current = Some(process.clone());
+        Ok(process)
+    }
+}
+
+async fn start_node(host_script: &Path, package: &Path, generation: u64) -> Result<NodeProcess, EdgeError> {
     let process_error = |source| EdgeError::Process {
         what: format!("node {}", host_script.display()),
         source,
@@ -126,8 +170,9 @@ async fn start_node(host_script: &Path, package: &Path) -> Result<NodeProcess, E
         .kill_on_drop(true)
         .spawn()
         .map_err(process_error)?;
-    let stdin = child.stdin.take().expect("piped");
-    let stdout = child.stdout.take().expect("piped");
+    let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+        return Err(EdgeError::Setup("the handler process has no pipes".into()));
+    };
     let mut lines = BufReader::new(stdout).lines();
     // The host says it is ready once the package has loaded.
     match lines.next_line().await {
@@ -142,7 +187,7 @@ async fn start_node(host_script: &Path, package: &Path) -> Result<NodeProcess, E
                 continue;
             };
             let Some(id) = msg["id"].as_u64() else { continue };
-            let Some(tx) = readers.lock().expect("pending lock").remove(&id) else {
+            let Some(tx) = readers.lock().ok().and_then(|mut p| p.remove(&id)) else {
                 continue;
             };
             let answer = if msg["ok"] == Value::Bool(true) {
@@ -155,11 +200,54 @@ async fn start_node(host_script: &Path, package: &Path) -> Result<NodeProcess, E
             let _ = tx.send(answer);
         }
         // EOF: every waiter's sender is dropped with the map, so they see the process exit.
-        readers.lock().expect("pending lock").clear();
+        if let Ok(mut p) = readers.lock() {
+            p.clear();
+        }
     });
     Ok(NodeProcess {
-        _child: child,
-        stdin,
+        generation,
+        child: std::sync::Mutex::new(child),
+        stdin: Mutex::new(stdin),
         pending,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A package whose handler never answers `{"hang": true}` and echoes anything else.
+    fn package() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("local-edge-host-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("index.js"),
+            "exports.handler = async (e) => e.hang ? new Promise(() => {}) : { echo: e.n };\n",
+        )
+        .unwrap();
+        dir
+    }
+
+    #[tokio::test]
+    async fn a_timed_out_process_is_replaced_and_a_late_retire_never_ends_its_successor() {
+        let dir = package();
+        let host = NodeHost::new(&dir);
+        let limit = Duration::from_secs(5);
+        assert_eq!(host.invoke(&json!({"n": 1}), limit).await, Ok(json!({"echo": 1})));
+        let first = host.current.lock().await.as_ref().unwrap().generation;
+        let timed_out = host.invoke(&json!({"hang": true}), Duration::from_millis(200)).await;
+        assert!(timed_out.unwrap_err().0.contains("did not answer"));
+        assert!(
+            host.current.lock().await.is_none(),
+            "the process that timed out is gone"
+        );
+        assert_eq!(host.invoke(&json!({"n": 2}), limit).await, Ok(json!({"echo": 2})));
+        // A failure reported late by a call made on the first process…
+        host.retire(first).await;
+        // …leaves its successor running.
+        assert_eq!(host.invoke(&json!({"n": 3}), limit).await, Ok(json!({"echo": 3})));
+        assert_eq!(host.starts.load(Ordering::Relaxed), 2);
+        host.shutdown().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }

@@ -1,108 +1,392 @@
-//! The rest of the local stack: DynamoDB-compatible servers on loopback and the seeded tables.
+//! The whole local stack, built one way for the CLI (`make run`), `replay` and the tests:
+//! dynalite for the catalogue and for L2, the seeded tables, the origin's execution
+//! environments (with a fresh secret per stack, as the deployed origin checks one), and in
+//! front of them either the edge (CloudFront as the behaviour table says) or the origin
+//! alone as a Lambda function URL.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), local_edge::EdgeError> {
+//! let stack = local_edge::Stack::builder()
+//!     .root("/path/to/workspace")
+//!     .environments(2)
+//!     .start()
+//!     .await?;
+//! println!("{}", stack.url());
+//! stack.stop().await;
+//! # Ok(()) }
+//! ```
 
-use std::net::{SocketAddr, TcpListener as StdListener};
-use std::path::Path;
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
-use tokio::process::{Child, Command};
-
+use crate::distribution::{Distribution, SECRET_PLACEHOLDER};
+use crate::dynalite::{origin_env, seed, Dynalite};
+use crate::edge::{Edge, EdgeConfig};
+use crate::function_url::FunctionUrl;
+use crate::origin::{OriginConfig, OriginPool};
 use crate::EdgeError;
 
-/// A free loopback port (bound, then released).
-pub fn free_port() -> Result<u16, EdgeError> {
-    let listener = StdListener::bind("127.0.0.1:0").map_err(|source| EdgeError::Bind {
-        addr: "127.0.0.1:0".into(),
-        source,
-    })?;
-    listener
-        .local_addr()
-        .map(|a| a.port())
-        .map_err(|source| EdgeError::Bind {
-            addr: "127.0.0.1:0".into(),
-            source,
-        })
+/// The function URL's domain the origin is called under.
+pub const ORIGIN_DOMAIN: &str = "localorigin.lambda-url.us-east-1.on.aws";
+
+/// The behaviour table to emulate.
+#[derive(Debug, Clone)]
+enum Behaviours {
+    /// `<root>/deploy/behaviours.toml`.
+    Deployed,
+    /// A table file.
+    Path(PathBuf),
+    /// A table already read.
+    Table(Arc<Distribution>),
 }
 
-/// Waits until something accepts connections on `addr`.
-pub async fn wait_for_port(addr: SocketAddr, timeout: Duration) -> Result<(), EdgeError> {
-    let started = Instant::now();
-    while started.elapsed() < timeout {
-        if tokio::net::TcpStream::connect(addr).await.is_ok() {
-            return Ok(());
+/// What answers in front of the origin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Edge,
+    FunctionUrl,
+}
+
+/// Options of a [`Stack`]; [`StackBuilder::start`] starts it.
+#[derive(Debug, Clone)]
+pub struct StackBuilder {
+    root: PathBuf,
+    package: Option<PathBuf>,
+    native: bool,
+    origin_bin: Option<PathBuf>,
+    seed_bin: Option<PathBuf>,
+    environments: usize,
+    products: u32,
+    invocation_timeout: Duration,
+    environment_wait: Duration,
+    origin_env: Vec<(String, String)>,
+    behaviours: Behaviours,
+    dynamodb: Option<(String, String)>,
+    listen: SocketAddr,
+    log_dir: Option<PathBuf>,
+    access_log: bool,
+    test_clock: bool,
+    mode: Mode,
+    secret: Option<String>,
+    cache_capacity: u64,
+}
+
+/// A running stack.
+pub struct Stack {
+    edge: Option<Edge>,
+    function_url: Option<FunctionUrl>,
+    origin: Arc<OriginPool>,
+    catalogue: Option<Dynalite>,
+    cache: Option<Dynalite>,
+    secret: String,
+    addr: SocketAddr,
+}
+
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+}
+
+impl StackBuilder {
+    /// The workspace root: `node_modules` (dynalite), `wasm-pkg`, `deploy/behaviours.toml`
+    /// and `target/debug` binaries are found under it unless set. Default: the current
+    /// directory.
+    pub fn root(mut self, root: impl Into<PathBuf>) -> Self {
+        self.root = root.into();
+        self
+    }
+
+    /// The Lambda@Edge package run in Node (default `<root>/wasm-pkg`).
+    pub fn edge_package(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.package = Some(dir.into());
+        self.native = false;
+        self
+    }
+
+    /// Link the policy crate instead of running the package in Node.
+    pub fn native(mut self) -> Self {
+        self.native = true;
+        self
+    }
+
+    /// The origin binary (default `<target>/debug/origin-function`).
+    pub fn origin_bin(mut self, path: impl Into<PathBuf>) -> Self {
+        self.origin_bin = Some(path.into());
+        self
+    }
+
+    /// The seed binary (default `<target>/debug/seed`).
+    pub fn seed_bin(mut self, path: impl Into<PathBuf>) -> Self {
+        self.seed_bin = Some(path.into());
+        self
+    }
+
+    /// Origin execution environments (default 2).
+    pub fn environments(mut self, count: usize) -> Self {
+        self.environments = count;
+        self
+    }
+
+    /// Products to seed (default 10,000).
+    pub fn products(mut self, count: u32) -> Self {
+        self.products = count;
+        self
+    }
+
+    /// The origin function's timeout (default 10 s).
+    pub fn invocation_timeout(mut self, timeout: Duration) -> Self {
+        self.invocation_timeout = timeout;
+        self
+    }
+
+    /// How long a request waits for a free environment before CloudFront's 503 (default 10 s).
+    pub fn environment_wait(mut self, wait: Duration) -> Self {
+        self.environment_wait = wait;
+        self
+    }
+
+    /// One more origin environment variable (after the stack's own, so it wins).
+    pub fn origin_env(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.origin_env.push((name.into(), value.into()));
+        self
+    }
+
+    /// The behaviour table to emulate (default `<root>/deploy/behaviours.toml`).
+    pub fn behaviours(mut self, path: impl Into<PathBuf>) -> Self {
+        self.behaviours = Behaviours::Path(path.into());
+        self
+    }
+
+    /// A behaviour table already read (tests change one setting of the deployed table).
+    pub fn distribution(mut self, distribution: Distribution) -> Self {
+        self.behaviours = Behaviours::Table(Arc::new(distribution));
+        self
+    }
+
+    /// Use these DynamoDB endpoints (catalogue, L2) instead of starting dynalite.
+    pub fn dynamodb(mut self, catalogue: impl Into<String>, cache: impl Into<String>) -> Self {
+        self.dynamodb = Some((catalogue.into(), cache.into()));
+        self
+    }
+
+    /// Where to listen (default `127.0.0.1:0`: a port the OS picks).
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen = addr;
+        self
+    }
+
+    /// Where each origin environment logs (`env-N.log`); default: discarded.
+    pub fn log_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.log_dir = Some(dir.into());
+        self
+    }
+
+    /// Print one access-log line per request (default off).
+    pub fn access_log(mut self, on: bool) -> Self {
+        self.access_log = on;
+        self
+    }
+
+    /// Accept `POST /__edge/clock?advance=N` (default off).
+    pub fn test_clock(mut self, on: bool) -> Self {
+        self.test_clock = on;
+        self
+    }
+
+    /// The origin alone as a Lambda function URL: no edge function, no edge cache.
+    pub fn function_url_only(mut self) -> Self {
+        self.mode = Mode::FunctionUrl;
+        self
+    }
+
+    /// The origin secret (default: a random one per stack).
+    pub fn secret(mut self, secret: impl Into<String>) -> Self {
+        self.secret = Some(secret.into());
+        self
+    }
+
+    /// Most entries the edge cache holds (default 10,000).
+    pub fn cache_capacity(mut self, entries: u64) -> Self {
+        self.cache_capacity = entries;
+        self
+    }
+
+    fn distribution_table(&self) -> Result<Arc<Distribution>, EdgeError> {
+        match &self.behaviours {
+            Behaviours::Deployed => Distribution::load(&self.root.join("deploy/behaviours.toml")).map(Arc::new),
+            Behaviours::Path(path) => Distribution::load(path).map(Arc::new),
+            Behaviours::Table(table) => Ok(table.clone()),
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    Err(EdgeError::Setup(format!("nothing listens on {addr} after {timeout:?}")))
+
+    /// Starts the servers, seeds them, and starts the origin and what is in front of it.
+    pub async fn start(self) -> Result<Stack, EdgeError> {
+        let distribution = self.distribution_table()?;
+        let target = target_dir(&self.root);
+        let origin_bin = self
+            .origin_bin
+            .clone()
+            .unwrap_or_else(|| target.join("debug/origin-function"));
+        let seed_bin = self.seed_bin.clone().unwrap_or_else(|| target.join("debug/seed"));
+        for bin in [&origin_bin, &seed_bin] {
+            if !bin.exists() {
+                return Err(EdgeError::Setup(format!(
+                    "{} is missing: run `cargo build -p origin-function`",
+                    bin.display()
+                )));
+            }
+        }
+        // Catalogue (the source of truth) and L2 on separate servers, so L2 can be stopped
+        // without taking the source with it.
+        let (catalogue, cache, endpoints) = match &self.dynamodb {
+            Some((c, l2)) => (None, None, (c.clone(), l2.clone())),
+            None => {
+                let catalogue = Dynalite::start(&self.root).await?;
+                let cache = Dynalite::start(&self.root).await?;
+                let endpoints = (catalogue.endpoint(), cache.endpoint());
+                (Some(catalogue), Some(cache), endpoints)
+            }
+        };
+        let mut env = origin_env(&endpoints.0, &endpoints.1);
+        seed(&seed_bin, &env, self.products).await?;
+        let secret = self.secret.clone().unwrap_or_else(random_secret);
+        // The origin checks the header CloudFront fills with the secret.
+        let verify_header = distribution
+            .origin
+            .custom_headers
+            .iter()
+            .find(|h| h.value.contains(SECRET_PLACEHOLDER))
+            .map_or_else(|| "x-origin-verify".to_owned(), |h| h.name.to_ascii_lowercase());
+        env.push(("ORIGIN_VERIFY_HEADER".into(), verify_header));
+        env.push(("ORIGIN_VERIFY_SECRET".into(), secret.clone()));
+        env.extend(self.origin_env.iter().cloned());
+        if let Some(dir) = &self.log_dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        let origin = OriginPool::start(OriginConfig {
+            binary: origin_bin,
+            environments: self.environments,
+            invocation_timeout: self.invocation_timeout,
+            environment_wait: self.environment_wait,
+            env,
+            log_dir: self.log_dir.clone(),
+        });
+        let (edge, function_url, addr) = match self.mode {
+            Mode::FunctionUrl => {
+                let front = FunctionUrl::start(self.listen, ORIGIN_DOMAIN.into(), origin.clone()).await?;
+                let addr = front.addr();
+                (None, Some(front), addr)
+            }
+            Mode::Edge => {
+                let package = match (self.native, &self.package) {
+                    (true, _) => None,
+                    (false, Some(p)) => Some(p.clone()),
+                    (false, None) => Some(self.root.join("wasm-pkg")),
+                };
+                if let Some(p) = &package {
+                    if !p.join("index.js").exists() {
+                        return Err(EdgeError::Setup(format!("{}/index.js is missing", p.display())));
+                    }
+                }
+                let mut config = EdgeConfig::new(distribution, secret.clone());
+                config.listen = self.listen;
+                config.edge_package = package;
+                config.access_log = self.access_log;
+                config.test_clock = self.test_clock;
+                config.cache_capacity = self.cache_capacity;
+                config.origin_domain = ORIGIN_DOMAIN.into();
+                let edge = Edge::start(config, origin.clone()).await?;
+                let addr = edge.addr();
+                (Some(edge), None, addr)
+            }
+        };
+        Ok(Stack {
+            edge,
+            function_url,
+            origin,
+            catalogue,
+            cache,
+            secret,
+            addr,
+        })
+    }
 }
 
-/// A dynalite server (npm) on a loopback port, in memory; killed when dropped.
-pub struct Dynalite {
-    child: Child,
-    /// Its port.
-    pub port: u16,
+/// 128 random bits, hex.
+fn random_secret() -> String {
+    hex::encode(rand::random::<[u8; 16]>())
 }
 
-impl Dynalite {
-    /// Starts `node_modules/.bin/dynalite` from the workspace at `root` on `port` (0: a free one).
-    pub async fn start(root: &Path, port: u16) -> Result<Dynalite, EdgeError> {
-        let port = if port == 0 { free_port()? } else { port };
-        let bin = root.join("node_modules/.bin/dynalite");
-        let child = Command::new(&bin)
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|source| EdgeError::Process {
-                what: format!("{} (run `npm ci`)", bin.display()),
-                source,
-            })?;
-        wait_for_port(SocketAddr::from(([127, 0, 0, 1], port)), Duration::from_secs(10)).await?;
-        Ok(Dynalite { child, port })
+impl Stack {
+    /// Options, all defaulted.
+    pub fn builder() -> StackBuilder {
+        StackBuilder {
+            root: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
+            package: None,
+            native: false,
+            origin_bin: None,
+            seed_bin: None,
+            environments: 2,
+            products: 10_000,
+            invocation_timeout: Duration::from_secs(10),
+            environment_wait: Duration::from_secs(10),
+            origin_env: Vec::new(),
+            behaviours: Behaviours::Deployed,
+            dynamodb: None,
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            log_dir: None,
+            access_log: false,
+            test_clock: false,
+            mode: Mode::Edge,
+            secret: None,
+            cache_capacity: 10_000,
+        }
     }
 
-    /// `http://127.0.0.1:<port>`.
-    pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+    /// `http://127.0.0.1:<port>`: the edge, or the function URL.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
     }
 
-    /// Stops the server (tests use this to take L2 away).
-    pub async fn stop(&mut self) {
-        let _ = self.child.kill().await;
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
     }
-}
 
-/// The origin's configuration for a catalogue server and a cache (L2) server.
-pub fn origin_env(catalogue_endpoint: &str, cache_endpoint: &str) -> Vec<(String, String)> {
-    vec![
-        ("ORIGIN_CATALOGUE_ENDPOINT".into(), catalogue_endpoint.into()),
-        ("ORIGIN_CACHE_ENDPOINT".into(), cache_endpoint.into()),
-        ("ORIGIN_CATALOGUE_TABLE".into(), "catalogue".into()),
-        ("ORIGIN_CACHE_TABLE".into(), "edge-cache".into()),
-    ]
-}
-
-/// Runs the origin's `seed` binary: tables created, `products` products written.
-pub async fn seed(seed_bin: &Path, env: &[(String, String)], products: u32) -> Result<(), EdgeError> {
-    let output = Command::new(seed_bin)
-        .args(["--products", &products.to_string()])
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .env("AWS_ACCESS_KEY_ID", "local")
-        .env("AWS_SECRET_ACCESS_KEY", "local")
-        .env("AWS_REGION", "us-east-1")
-        .output()
-        .await
-        .map_err(|source| EdgeError::Process {
-            what: seed_bin.display().to_string(),
-            source,
-        })?;
-    if !output.status.success() {
-        return Err(EdgeError::Setup(format!(
-            "seeding failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        )));
+    /// The origin secret (what the origin custom header carries).
+    pub fn secret(&self) -> &str {
+        &self.secret
     }
-    Ok(())
+
+    /// The origin's execution environments.
+    pub fn origin(&self) -> &Arc<OriginPool> {
+        &self.origin
+    }
+
+    /// The catalogue's dynalite, when the stack started it.
+    pub fn catalogue_server(&mut self) -> Option<&mut Dynalite> {
+        self.catalogue.as_mut()
+    }
+
+    /// L2's dynalite, when the stack started it.
+    pub fn cache_server(&mut self) -> Option<&mut Dynalite> {
+        self.cache.as_mut()
+    }
+
+    /// Stops everything it started.
+    pub async fn stop(mut self) {
+        if let Some(edge) = self.edge.take() {
+            edge.stop().await;
+        }
+        if let Some(front) = self.function_url.take() {
+            front.stop();
+        }
+        self.origin.shutdown().await;
+        for server in [self.catalogue.as_mut(), self.cache.as_mut()].into_iter().flatten() {
+            server.stop().await;
+        }
+    }
 }

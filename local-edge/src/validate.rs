@@ -58,6 +58,13 @@ pub fn response_answer(trigger: Trigger, before: &Response, answer: Value) -> Re
     }
     let after: Response = serde_json::from_value(answer).map_err(|e| format!("not a response: {e}"))?;
     check_response(trigger, &after.status, None).map_err(|v| v.describe())?;
+    // lambda-edge-rules.md: viewer-response "may not change the status".
+    if trigger == Trigger::ViewerResponse && after.status.trim() != before.status.trim() {
+        return Err(format!(
+            "viewer-response changed the status from {} to {}",
+            before.status, after.status
+        ));
+    }
     let empty = Headers::new();
     let b = fields(before.headers.as_ref().unwrap_or(&empty));
     let a = fields(after.headers.as_ref().unwrap_or(&empty));
@@ -110,5 +117,18 @@ mod tests {
             .contains("200-599"));
         let big = json!({"status": "200", "body": "x".repeat(41 * 1024)});
         assert!(request_answer(Trigger::ViewerRequest, &request(), big).is_err());
+    }
+
+    #[test]
+    fn viewer_response_may_not_change_the_status() {
+        let before: Response = serde_json::from_value(json!({"status": "200", "headers": {}})).unwrap();
+        let same = json!({"status": "200", "headers": {"x-a": [{"value": "1"}]}});
+        assert!(response_answer(Trigger::ViewerResponse, &before, same).is_ok());
+        let changed = json!({"status": "404", "headers": {}});
+        assert!(response_answer(Trigger::ViewerResponse, &before, changed)
+            .unwrap_err()
+            .contains("status"));
+        let origin = json!({"status": "404", "headers": {}});
+        assert!(response_answer(Trigger::OriginResponse, &before, origin).is_ok());
     }
 }

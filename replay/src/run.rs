@@ -5,10 +5,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use local_edge::origin::OriginConfig;
-use local_edge::stack::{origin_env, seed, Dynalite};
-use local_edge::{Edge, EdgeConfig};
-
 use crate::analysis::Outcome;
 use crate::trace::TraceRequest;
 
@@ -33,45 +29,33 @@ pub struct StackSpec {
 
 /// A running stack.
 pub struct Stack {
-    edge: Edge,
-    _servers: (Dynalite, Dynalite),
+    stack: local_edge::Stack,
     /// `http://127.0.0.1:port`.
     pub base: String,
 }
 
 impl Stack {
-    /// Dynalite for the catalogue and for L2, the seeded tables, the edge.
+    /// The local stack (`local_edge::Stack`): dynalite for the catalogue and for L2, the
+    /// seeded tables, the origin environments, the edge running `spec.edge_package`.
     pub async fn start(spec: &StackSpec) -> Result<Stack, String> {
-        let _ = std::fs::remove_dir_all(&spec.log_dir);
-        let catalogue = Dynalite::start(&spec.root, 0).await.map_err(|e| e.to_string())?;
-        let cache = Dynalite::start(&spec.root, 0).await.map_err(|e| e.to_string())?;
-        let env = origin_env(&catalogue.endpoint(), &cache.endpoint());
-        seed(&spec.seed_bin, &env, spec.products)
+        let stack = local_edge::Stack::builder()
+            .root(&spec.root)
+            .edge_package(&spec.edge_package)
+            .origin_bin(&spec.origin_bin)
+            .seed_bin(&spec.seed_bin)
+            .environments(spec.environments)
+            .products(spec.products)
+            .log_dir(&spec.log_dir)
+            .start()
             .await
             .map_err(|e| e.to_string())?;
-        let origin = OriginConfig {
-            binary: spec.origin_bin.clone(),
-            environments: spec.environments,
-            invocation_timeout: Duration::from_secs(10),
-            env,
-            log_dir: Some(spec.log_dir.clone()),
-        };
-        let mut config = EdgeConfig::new(origin);
-        config.listen = "127.0.0.1:0".parse().expect("address");
-        config.edge_package = Some(spec.edge_package.clone());
-        config.access_log = false;
-        let edge = Edge::start(config).await.map_err(|e| e.to_string())?;
-        let base = format!("http://{}", edge.addr());
-        Ok(Stack {
-            edge,
-            _servers: (catalogue, cache),
-            base,
-        })
+        let base = stack.url();
+        Ok(Stack { stack, base })
     }
 
     /// Stops everything.
     pub async fn stop(self) {
-        self.edge.stop().await;
+        self.stack.stop().await;
     }
 }
 

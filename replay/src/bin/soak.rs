@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use local_edge::procfs::{descendants, fds, name, rss_kb};
 use replay::run::{under, workspace_root};
 use replay::trace::{generate, Mix};
 use serde_json::json;
@@ -45,58 +46,6 @@ struct Args {
     /// Where the figures go.
     #[arg(long, default_value = "bench/results/soak.json")]
     out: PathBuf,
-}
-
-/// `(pid, name)` of every process below `pid`, from /proc.
-fn descendants(pid: u32) -> Vec<(u32, String)> {
-    let mut out = Vec::new();
-    let mut stack = vec![pid];
-    while let Some(p) = stack.pop() {
-        let Ok(tasks) = std::fs::read_dir(format!("/proc/{p}/task")) else {
-            continue;
-        };
-        for task in tasks.flatten() {
-            let children = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
-            for child in children.split_whitespace().filter_map(|c| c.parse::<u32>().ok()) {
-                stack.push(child);
-                out.push((child, name(child)));
-            }
-        }
-    }
-    out
-}
-
-/// A readable name: the executable, or the script for `node`.
-fn name(pid: u32) -> String {
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    let parts: Vec<String> = cmdline
-        .split(|b| *b == 0)
-        .map(|p| String::from_utf8_lossy(p).into_owned())
-        .collect();
-    let base = |s: &str| s.rsplit('/').next().unwrap_or(s).to_owned();
-    match parts.first().map(|p| base(p)).as_deref() {
-        Some("node") => parts
-            .get(1)
-            .map(|s| format!("node {}", base(s)))
-            .unwrap_or_else(|| "node".into()),
-        Some(exe) => exe.to_owned(),
-        None => format!("pid {pid}"),
-    }
-}
-
-fn rss_kb(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
-}
-
-fn fds(pid: u32) -> u64 {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| d.count() as u64)
-        .unwrap_or(0)
 }
 
 #[derive(Default, Debug, Clone)]
@@ -189,7 +138,7 @@ async fn main() {
     let started = Instant::now();
     let sample = |tracks: &mut BTreeMap<u32, Track>| {
         let mut all = vec![(edge_pid, "local-edge".to_owned())];
-        all.extend(descendants(edge_pid));
+        all.extend(descendants(edge_pid).into_iter().map(|p| (p, name(p))));
         for (pid, name) in all {
             let t = tracks.entry(pid).or_insert_with(|| Track {
                 name,

@@ -1,0 +1,164 @@
+//! One origin fetch: the forwarded request (`forward.rs`), origin-request, CloudFront's
+//! custom headers and signature, the origin as a function-URL invocation, origin-response.
+//! The origin's answer comes back as the origin sent it (an error's body included); only
+//! what CloudFront itself fails at becomes an [`EdgeFailure`].
+
+use bytes::Bytes;
+use edge_policy::cloudfront::Trigger;
+use http::StatusCode;
+use serde_json::json;
+
+use crate::distribution::Behaviour;
+use crate::edge::State;
+use crate::events::{custom_origin, function_url_event, read_function_url_response};
+use crate::forward::{finish_origin_request, origin_request};
+use crate::message::{EdgeRequest, EdgeResponse};
+use crate::origin::InvokeError;
+use crate::stats::XCache;
+use crate::triggers::{RequestOutcome, TriggerFailure};
+
+/// What CloudFront answers itself when it has no answer to pass on.
+#[derive(Debug, Clone)]
+pub struct EdgeFailure {
+    /// The status.
+    pub status: StatusCode,
+    /// How it is reported.
+    pub x_cache: XCache,
+    /// For the error body and the log.
+    pub detail: String,
+    /// The origin failed (unreachable, timed out, no environment): a stale copy inside
+    /// `stale-if-error` may answer instead.
+    pub origin: bool,
+}
+
+impl EdgeFailure {
+    /// CloudFront's answer for it (JSON here, HTML on AWS), never stored by a browser.
+    pub fn response(&self) -> EdgeResponse {
+        EdgeResponse::json(self.status, json!({ "message": self.detail }).to_string())
+    }
+
+    fn origin(status: StatusCode, detail: String) -> EdgeFailure {
+        EdgeFailure {
+            status,
+            x_cache: XCache::Error,
+            detail,
+            origin: true,
+        }
+    }
+}
+
+impl From<TriggerFailure> for EdgeFailure {
+    fn from(failure: TriggerFailure) -> Self {
+        match failure {
+            TriggerFailure::Execution(detail) => EdgeFailure {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                x_cache: XCache::LambdaExecutionError,
+                detail,
+                origin: false,
+            },
+            TriggerFailure::Validation(detail) => EdgeFailure {
+                status: StatusCode::BAD_GATEWAY,
+                x_cache: XCache::LambdaValidationError,
+                detail,
+                origin: false,
+            },
+        }
+    }
+}
+
+/// What a fetch brought back.
+#[derive(Debug, Clone)]
+pub enum Fetched {
+    /// The origin's answer, after origin-response.
+    Origin(EdgeResponse),
+    /// A response the origin-request function generated (origin-response does not run).
+    Generated(EdgeResponse),
+}
+
+impl Fetched {
+    /// The response, however it came.
+    pub fn into_response(self) -> EdgeResponse {
+        match self {
+            Fetched::Origin(r) | Fetched::Generated(r) => r,
+        }
+    }
+}
+
+/// Fetches `viewer` (the request after viewer-request) from the origin under `behaviour`;
+/// `validator` is the edge's own `If-None-Match`.
+pub(crate) async fn fetch(
+    state: &State,
+    behaviour: &Behaviour,
+    viewer: &EdgeRequest,
+    validator: Option<&str>,
+    request_id: &str,
+) -> Result<Fetched, EdgeFailure> {
+    let distribution = state.distribution();
+    let read_timeout = distribution.origin.read_timeout_secs;
+    let origin_object = custom_origin(&state.identity.origin_domain, read_timeout, &state.custom_headers);
+    let mut request = origin_request(behaviour, viewer, validator, &state.identity);
+    if behaviour.runs(Trigger::OriginRequest) {
+        match state
+            .triggers
+            .request(Trigger::OriginRequest, request_id, request, Some(origin_object.clone()))
+            .await?
+        {
+            RequestOutcome::Continue(r) => request = r,
+            RequestOutcome::Generated(g) => return Ok(Fetched::Generated(g)),
+        }
+    }
+    // The request origin-response sees: as origin-request left it (the custom headers are
+    // in its `origin` object, not its headers).
+    let seen = request.clone();
+    let now = state.clock.now_ms();
+    finish_origin_request(
+        &mut request,
+        &distribution.origin,
+        &state.config.origin_secret,
+        request_id,
+        now,
+    );
+    state.stats.add(|s| &s.origin_requests);
+    let payload = function_url_event(&request, &state.identity.origin_domain, request_id, now);
+    let invocation = state.origin.invoke(Bytes::from(payload.to_string()));
+    let answer = match tokio::time::timeout(std::time::Duration::from_secs(read_timeout), invocation).await {
+        Ok(Ok(bytes)) => read_function_url_response(&bytes)
+            .map_err(|e| EdgeFailure::origin(StatusCode::BAD_GATEWAY, format!("origin answer unreadable: {e}"))),
+        Ok(Err(InvokeError::Timeout)) | Err(_) => Err(EdgeFailure::origin(
+            StatusCode::GATEWAY_TIMEOUT,
+            "origin timed out".into(),
+        )),
+        Ok(Err(InvokeError::NoEnvironment)) => Err(EdgeFailure::origin(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no origin execution environment became free in time".into(),
+        )),
+        Ok(Err(other)) => Err(EdgeFailure::origin(
+            StatusCode::BAD_GATEWAY,
+            format!("origin failed: {other:?}"),
+        )),
+    };
+    let response = match answer {
+        Ok(r) => r,
+        Err(failure) => {
+            state.stats.add(|s| &s.origin_errors);
+            return Err(failure);
+        }
+    };
+    if response.status.is_server_error() {
+        state.stats.add(|s| &s.origin_errors);
+    }
+    if !behaviour.runs(Trigger::OriginResponse) {
+        return Ok(Fetched::Origin(response));
+    }
+    let response = state
+        .triggers
+        .response(
+            Trigger::OriginResponse,
+            request_id,
+            &seen,
+            Some(origin_object),
+            response,
+        )
+        .await?;
+    Ok(Fetched::Origin(response))
+}
