@@ -66,21 +66,9 @@ impl Exchange<'_> {
     ) -> Result<Response, JsValue> {
         let safe = matches!(origin.method, "GET" | "HEAD");
         let body = if safe { None } else { request.body() };
-        let headers = origin::headers(self.config, &self.viewer, origin, None)?;
-        let answered = origin::ask(
-            self.config,
-            origin.method,
-            &origin.uri,
-            &origin.querystring,
-            &headers,
-            body.as_ref(),
-        )
-        .await?;
-        let response = match answered {
-            Answered::Response(response) | Answered::Failed(OriginFailure::Status(_), Some(response)) => response,
-            Answered::Failed(failure, _) => {
-                return respond::origin_failed(failure, origin.route, fields, self.head, self.now_ms);
-            }
+        let response = match self.ask_origin(origin, body.as_ref(), fields).await? {
+            Ok(response) => response,
+            Err(failed) => return Ok(failed),
         };
         let passed_on = HeaderList::of(&response.headers()).and_then(|headers| {
             let decided = respond::decide(origin.route, response.status(), headers, fields, false, self.now_ms);
@@ -131,13 +119,14 @@ impl Exchange<'_> {
         }
     }
 
-    /// Not stored (or expired): ask the origin, store a shareable answer, pass it on.
-    async fn miss(
+    /// Sends the policy's origin request: `Ok` the origin's answer (a 5xx included), `Err` the
+    /// Worker's own `502`/`504` when there was none.
+    async fn ask_origin(
         &self,
-        origin: &OriginRequest<'_, 'static>,
-        url: String,
+        origin: &OriginRequest<'_, '_>,
+        body: Option<&web_sys::ReadableStream>,
         fields: &[HeaderField<'_>],
-    ) -> Result<Response, JsValue> {
+    ) -> Result<Result<Response, Response>, JsValue> {
         let headers = origin::headers(self.config, &self.viewer, origin, None)?;
         let answered = origin::ask(
             self.config,
@@ -145,14 +134,31 @@ impl Exchange<'_> {
             &origin.uri,
             &origin.querystring,
             &headers,
-            None,
+            body,
         )
         .await?;
-        let response = match answered {
-            Answered::Response(response) | Answered::Failed(OriginFailure::Status(_), Some(response)) => response,
-            Answered::Failed(failure, _) => {
-                return respond::origin_failed(failure, origin.route, fields, self.head, self.now_ms);
-            }
+        Ok(match answered {
+            Answered::Response(response) | Answered::Failed(OriginFailure::Status(_), Some(response)) => Ok(response),
+            Answered::Failed(failure, _) => Err(respond::origin_failed(
+                failure,
+                origin.route,
+                fields,
+                self.head,
+                self.now_ms,
+            )?),
+        })
+    }
+
+    /// Not stored (or expired): ask the origin, store a shareable answer, pass it on.
+    async fn miss(
+        &self,
+        origin: &OriginRequest<'_, 'static>,
+        url: String,
+        fields: &[HeaderField<'_>],
+    ) -> Result<Response, JsValue> {
+        let response = match self.ask_origin(origin, None, fields).await? {
+            Ok(response) => response,
+            Err(failed) => return Ok(failed),
         };
         let headers = HeaderList::of(&response.headers())?;
         let decided = respond::decide(origin.route, response.status(), headers, fields, true, self.now_ms);
