@@ -19,7 +19,7 @@ use criterion::Criterion;
 use lambda_http::request::LambdaRequest;
 use lambda_http::{service_fn, Adapter, Body, Context, LambdaEvent, Request, Response, Service};
 use origin_function::l2::digest;
-use origin_function::Origin;
+use origin_function::{Invocation, Origin};
 use tokio::runtime::Runtime;
 
 struct Setup {
@@ -46,14 +46,20 @@ fn setup(rt: &Runtime) -> Setup {
         redis_cfg.l1_ttl_seconds = 0;
         let redis_origin = build_origin(redis_cfg.clone());
         redis_origin.connect_l2().await.expect("redis");
-        redis_origin.invoke(get("/api/products/7"), T0).await.expect("load");
+        redis_origin
+            .invoke(invocation(get("/api/products/7")), T0)
+            .await
+            .expect("load");
         let raw_redis = redis::Client::open(redis_cfg.redis_url.clone().expect("url"))
             .expect("url")
             .get_multiplexed_async_connection()
             .await
             .expect("redis");
         let event = serde_json::to_vec(&get("/api/products/7")).expect("event");
-        let first = l1_origin.invoke(get("/api/products/7"), T0).await.expect("load");
+        let first = l1_origin
+            .invoke(invocation(get("/api/products/7")), T0)
+            .await
+            .expect("load");
         let first = serde_json::to_value(&first.response).expect("json");
         let body = first["body"].as_str().unwrap_or("").to_owned();
         let raw = cache_client(&cfg);
@@ -71,8 +77,9 @@ fn setup(rt: &Runtime) -> Setup {
     })
 }
 
+/// Event JSON bytes in (read once, as the Lambda runtime does), response JSON bytes out.
 async fn handler_once(origin: &Origin, event: &[u8]) -> Vec<u8> {
-    let payload: serde_json::Value = serde_json::from_slice(event).expect("event");
+    let payload: Invocation = serde_json::from_slice(event).expect("event");
     let invoked = origin.invoke(payload, T0 + 1_000).await.expect("invoke");
     black_box(&invoked.metrics_line);
     serde_json::to_vec(&invoked.response).expect("response")
@@ -148,10 +155,16 @@ fn main() {
         .ends_with("detail=l1"));
     let hit: serde_json::Value =
         serde_json::from_slice(&rt.block_on(handler_once(&s.l2_origin, &s.event))).expect("json");
-    assert_eq!(hit["headers"]["cache-status"], "origin; hit; detail=l2");
+    assert!(hit["headers"]["cache-status"]
+        .as_str()
+        .unwrap_or("")
+        .ends_with("detail=l2"));
     let hit: serde_json::Value =
         serde_json::from_slice(&rt.block_on(handler_once(&s.redis_origin, &s.event))).expect("json");
-    assert_eq!(hit["headers"]["cache-status"], "origin; hit; detail=l2");
+    assert!(hit["headers"]["cache-status"]
+        .as_str()
+        .unwrap_or("")
+        .ends_with("detail=l2"));
 
     let mut c = Criterion::default().configure_from_args();
     {
