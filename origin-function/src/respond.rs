@@ -18,9 +18,13 @@ pub const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
 /// What answers a request.
 #[derive(Debug, Clone, Copy)]
 pub enum Answer<'a> {
-    /// A stored entry (L1, L2, a copy served on a failing source, or the load just stored):
-    /// sent with its remaining freshness and its `Age`.
+    /// A stored entry from a cache (L1, L2, a copy served on a failing source): sent with its
+    /// remaining freshness and its `Age`.
     Stored(&'a StoredEntry),
+    /// The entry this request's load just stored: the source's answer, as decided. RFC 9111
+    /// §5.1: "The presence of an Age header field implies that the response was not
+    /// generated or validated by the origin server for this request", so none is sent.
+    Loaded(&'a StoredEntry),
     /// The source's answer, not stored, with its decided `Cache-Control` line.
     Source {
         /// The answer.
@@ -76,6 +80,14 @@ pub fn respond(
             Some(e.etag.clone()),
             e.aged_cache_control(now_ms).to_header_value(),
             Some(e.age_secs(now_ms)),
+        ),
+        Answer::Loaded(e) => (
+            e.status,
+            e.content_type.as_str(),
+            e.body.as_str(),
+            Some(e.etag.clone()),
+            e.cache_control.to_header_value(),
+            None,
         ),
         Answer::Source {
             response,

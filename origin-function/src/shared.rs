@@ -27,8 +27,10 @@ use crate::xfetch;
 /// What a load produced, handed to every caller collapsed onto it.
 #[derive(Debug)]
 pub enum Loaded {
-    /// A stored entry answers: the load's own (stored), another environment's (after a
-    /// wait), or the copy held when the source failed.
+    /// The source's answer, stored.
+    Fresh(Arc<StoredEntry>, CacheStatus),
+    /// A cached entry answers: another environment's (after a wait), or the copy held when
+    /// the source failed.
     Stored(Arc<StoredEntry>, CacheStatus),
     /// The source's answer, not stored, with its decision.
     Source(SourceResponse, Arc<Decided>, CacheStatus),
@@ -127,6 +129,7 @@ impl Origin {
             },
         };
         match &*loaded {
+            Loaded::Fresh(entry, status) => respond(Answer::Loaded(entry), collapsed(*status), p.when, now_ms, m),
             Loaded::Stored(entry, status) => respond(Answer::Stored(entry), collapsed(*status), p.when, now_ms, m),
             Loaded::Source(response, decided, status) => {
                 let answer = Answer::Source {
@@ -211,6 +214,6 @@ impl Origin {
             Stored::Superseded => Some(Detail::L2Superseded),
             Stored::Unavailable => Some(Detail::L2Unavailable),
         });
-        Loaded::Stored(entry, CacheStatus::fwd(fwd).stored().detail_or(detail))
+        Loaded::Fresh(entry, CacheStatus::fwd(fwd).stored().detail_or(detail))
     }
 }
