@@ -238,19 +238,23 @@ async fn an_unkeyed_header_cannot_poison_a_cached_body() {
     stack.stop().await;
 
     // The control: the same attack through the seed's handler, which strips nothing, does
-    // poison the edge (the demo origin builds links from X-Forwarded-Host), so the test above
-    // would fail if the handler stopped stripping.
+    // reach the origin (the demo origin builds links from X-Forwarded-Host), so the test above
+    // would fail if the handler stopped stripping. The origin's second line of defence
+    // (origin-cache.md: an answer built from an input outside the key says `private,
+    // no-store`) keeps even this edge from storing it.
     let options = Options {
         package: Some(root().join("bench/naive-handler")),
         ..Options::default()
     };
     let stack = Stack::with(options).await;
-    stack
+    let attack = stack
         .get_with("/api/products/5", &[("x-forwarded-host", "evil.example")])
         .await;
+    assert!(attack.body.contains("evil.example"), "{}", attack.body);
+    assert_eq!(attack.header("cache-control"), Some("private, no-store"));
     let victim = stack.get("/api/products/5").await;
-    assert_eq!(victim.x_cache(), "Hit from cloudfront");
-    assert!(victim.body.contains("evil.example"), "{}", victim.body);
+    assert_eq!(victim.x_cache(), "Miss from cloudfront");
+    assert!(!victim.body.contains("evil"), "{}", victim.body);
     stack.stop().await;
 }
 
