@@ -57,17 +57,15 @@ impl HttpRequest {
     /// A request the origin makes itself (warm-up), for `path_and_query` on `host`.
     pub fn internal(host: &str, path_and_query: &str) -> Self {
         let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
-        let headers = vec![("host".to_owned(), host.to_owned())];
-        build(
-            Method::GET,
+        build(Received {
+            method: "GET",
             path,
             query,
-            headers,
-            None,
-            Via::Internal,
-            host.to_owned(),
-            false,
-        )
+            headers: vec![("host".to_owned(), host.to_owned())],
+            body: None,
+            via: Via::Internal,
+            domain_name: host.to_owned(),
+        })
     }
 
     /// The first value of header `name`, when it is text.
@@ -171,19 +169,15 @@ impl From<RawEvent> for Invocation {
                 if let Some(cookies) = e.cookies.filter(|c| !c.is_empty()) {
                     headers.push(("cookie".into(), cookies.join("; ")));
                 }
-                let (method, bad_method) = method_of(&method);
-                let query = e.raw_query_string.unwrap_or_default();
-                let request = build(
-                    method,
-                    &path,
-                    &query,
+                Invocation::Http(Box::new(build(Received {
+                    method: &method,
+                    path: &path,
+                    query: e.raw_query_string.as_deref().unwrap_or_default(),
                     headers,
-                    e.body,
-                    Via::FunctionUrl,
+                    body: e.body,
+                    via: Via::FunctionUrl,
                     domain_name,
-                    bad_method,
-                );
-                Invocation::Http(Box::new(request))
+                })))
             }
             // Payload 1.0: an API Gateway REST proxy integration.
             (None, Some(method)) => {
@@ -212,28 +206,18 @@ impl From<RawEvent> for Invocation {
                     })
                     .collect::<Vec<_>>()
                     .join("&");
-                let (method, bad_method) = method_of(&method);
-                let request = build(
-                    method,
-                    &path,
-                    &query,
+                Invocation::Http(Box::new(build(Received {
+                    method: &method,
+                    path: &path,
+                    query: &query,
                     headers,
-                    e.body,
-                    Via::ApiGateway,
+                    body: e.body,
+                    via: Via::ApiGateway,
                     domain_name,
-                    bad_method,
-                );
-                Invocation::Http(Box::new(request))
+                })))
             }
             (None, None) => Invocation::Invalid("neither an HTTP event nor a warm-up event".into()),
         }
-    }
-}
-
-fn method_of(method: &str) -> (Method, bool) {
-    match Method::from_bytes(method.as_bytes()) {
-        Ok(m) => (m, false),
-        Err(_) => (Method::GET, true),
     }
 }
 
@@ -306,18 +290,23 @@ fn path_and_query(path: &str, query: &str) -> String {
     out
 }
 
-#[allow(clippy::too_many_arguments)]
-fn build(
-    method: Method,
-    path: &str,
-    query: &str,
+/// A request as an event carries it, before it is put into `http` types.
+struct Received<'a> {
+    method: &'a str,
+    path: &'a str,
+    query: &'a str,
     headers: Vec<(String, String)>,
     body: Option<String>,
     via: Via,
     domain_name: String,
-    bad_method: bool,
-) -> HttpRequest {
-    let mut malformed = bad_method;
+}
+
+fn build(r: Received<'_>) -> HttpRequest {
+    let (method, mut malformed) = match Method::from_bytes(r.method.as_bytes()) {
+        Ok(m) => (m, false),
+        Err(_) => (Method::GET, true),
+    };
+    let (path, query) = (r.path, r.query);
     let uri = match Uri::try_from(path_and_query(path, query)) {
         Ok(uri) => uri,
         Err(_) => {
@@ -328,8 +317,8 @@ fn build(
         }
     };
     malformed |= !path.starts_with('/');
-    let mut map = HeaderMap::with_capacity(headers.len());
-    for (name, value) in headers {
+    let mut map = HeaderMap::with_capacity(r.headers.len());
+    for (name, value) in r.headers {
         match (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(&value)) {
             (Ok(name), Ok(value)) => {
                 map.append(name, value);
@@ -343,9 +332,9 @@ fn build(
     parts.headers = map;
     HttpRequest {
         parts,
-        body,
-        via,
-        domain_name,
+        body: r.body,
+        via: r.via,
+        domain_name: r.domain_name,
         malformed,
     }
 }
@@ -501,7 +490,15 @@ mod tests {
             query in "[ -~\u{80}-\u{10ff}]{0,40}",
         ) {
             let raw = RequestView { method: "GET", uri: &path, querystring: &query, headers: &[] };
-            let carried = build(Method::GET, &path, &query, Vec::new(), None, Via::FunctionUrl, String::new(), false);
+            let carried = build(Received {
+                method: "GET",
+                path: &path,
+                query: &query,
+                headers: Vec::new(),
+                body: None,
+                via: Via::FunctionUrl,
+                domain_name: String::new(),
+            });
             prop_assert!(!carried.malformed);
             let fields = header_fields(&carried.parts.headers);
             let view = request_view(&carried.parts, &fields);
