@@ -308,3 +308,32 @@ async fn stale_if_error_outlives_the_stale_while_revalidate_window(backend: Back
     let r = call(&origin(cfg), get("/api/products/14"), past_sie).await;
     assert_eq!((r.status, r.header("cache-control")), (503, "no-store"));
 }
+
+/// L1 keeps a copy past its own freshness for `stale-if-error`: with no L2, a failing source
+/// is still answered with it.
+#[tokio::test]
+async fn l1_answers_a_failing_source_with_its_stale_copy() {
+    let mut stack = Stack::split(Backend::Dynamo).await;
+    let mut cfg = stack.config();
+    cfg.l2_enabled = false;
+    cfg.source_operation_timeout = Duration::from_millis(500);
+    let origin = origin(cfg);
+    let first = call(&origin, get("/api/products/16"), T0).await;
+    assert_eq!(first.cache_status(), "origin; fwd=miss; stored");
+    stack.catalogue.stop();
+    // Past L1's 30 s and the answer's 300 s, inside both stale windows.
+    let r = call(&origin, get("/api/products/16"), T0 + 400_000).await;
+    assert_eq!((r.status, r.body.as_str()), (200, first.body.as_str()));
+    assert_eq!(
+        r.cache_status(),
+        "origin; fwd=stale; fwd-status=503; detail=stale-if-error"
+    );
+    assert_eq!(r.header("age"), "400");
+    // With L1 off (ORIGIN_L1_TTL_SECONDS=0) there is nothing to fall back on.
+    let mut cfg = stack.config();
+    cfg.l2_enabled = false;
+    cfg.l1_ttl_seconds = 0;
+    cfg.source_operation_timeout = Duration::from_millis(500);
+    let r = call(&common::origin(cfg), get("/api/products/16"), T0 + 1_000).await;
+    assert_eq!(r.status, 503);
+}
