@@ -48,6 +48,9 @@ async fn l2_stopped_mid_test_still_answers_then_the_breaker_opens_and_recovers(b
     let mut stack = Stack::split(backend).await;
     let mut cfg = stack.config();
     production_deadlines(&mut cfg);
+    // A healthy answer must not count as slow on a loaded machine: this test is about a
+    // stopped server.
+    cfg.l2_slow = Duration::from_secs(2);
     cfg.breaker_failures = 3;
     cfg.breaker_cooldown_ms = 10_000;
     let origin = origin(cfg);
@@ -103,7 +106,7 @@ async fn a_blackholed_l2_costs_one_deadline_per_request_until_the_breaker_opens(
         let took = started.elapsed();
         assert_eq!(r.status, 200);
         assert!(
-            took >= Duration::from_millis(250) && took < Duration::from_millis(900),
+            took >= Duration::from_millis(250) && took < Duration::from_millis(1_500),
             "took {took:?}"
         );
         assert_eq!(r.invoked.metrics.l2_errors, 1);
@@ -140,31 +143,26 @@ async fn a_slow_l2_keeps_a_miss_inside_the_budget_and_opens_the_breaker(backend:
     // Each answer arrives (no client deadline cuts it) and is not "slow": only the budget
     // bounds the miss.
     cfg.l2_budget = Duration::from_millis(400);
-    cfg.l2_slow = Duration::from_millis(300);
+    cfg.l2_slow = Duration::from_secs(1);
     cfg.breaker_failures = 2;
     let origin = origin(cfg);
     origin.connect_l2().await.expect("connect at init");
     for id in 1..=2 {
-        let started = Instant::now();
         let r = call(&origin, get(&format!("/api/products/{id}")), T0).await;
-        let took = started.elapsed();
         assert_eq!((r.status, r.json()["id"].as_u64()), (200, Some(id)));
         let m = &r.invoked.metrics;
-        // The get answered (250 ms); the lease ran into the budget's end.
-        assert_eq!((m.l2_calls, m.l2_errors), (2, 1), "{m:?}");
-        assert!(m.l2_ms <= 400.0 + 100.0, "L2 took {} ms", m.l2_ms);
-        assert!(took < Duration::from_millis(1_500), "took {took:?}");
+        // The get answers after 250 ms; the lease runs into the budget's end (or, on a
+        // loaded machine, the get itself does). Never get + lease + put + release.
+        assert_eq!(m.l2_errors, 1, "{m:?}");
+        assert!(m.l2_calls <= 2, "{m:?}");
+        // The budget, plus what a loaded machine adds to waking a timer.
+        assert!(m.l2_ms <= 400.0 + 250.0, "L2 took {} ms", m.l2_ms);
         assert_eq!(r.cache_status(), "origin; fwd=miss; stored; detail=l2-unavailable");
     }
     assert_eq!(origin.breaker().state(T0), BreakerState::Open);
-    let started = Instant::now();
     let r = call(&origin, get("/api/products/3"), T0 + 1).await;
     assert_eq!(r.status, 200);
-    assert!(
-        started.elapsed() < Duration::from_millis(200),
-        "took {:?}",
-        started.elapsed()
-    );
+    assert!(r.invoked.metrics.l2_ms < 1.0);
     assert_eq!((r.invoked.metrics.l2_skipped, r.invoked.metrics.l2_calls), (1, 0));
 }
 
@@ -192,11 +190,18 @@ async fn a_slow_answer_is_a_fault_and_ends_l2_for_the_invocation(backend: Backen
 /// The connection is opened at init with the ~1 s connect deadline: a handshake slower than
 /// one operation's deadline is paid there, and the first request reuses the connection.
 async fn a_slow_handshake_is_paid_at_init_not_by_the_first_request(backend: Backend) {
-    let slow_handshake = Delay::FirstAnswer(Duration::from_millis(450));
+    let slow_handshake = Delay::FirstAnswer(Duration::from_millis(1_500));
     let stack = Stack::l2_behind_proxy(backend, slow_handshake).await;
     let proxy = stack.l2_proxy.as_ref().unwrap();
     let mut cfg = stack.config();
-    production_deadlines(&mut cfg);
+    // Scaled up from production (1 s connect, 100/300 ms per operation) so a loaded machine
+    // cannot blur it: the handshake (1.5 s) fits the connect deadline (3 s), not one
+    // operation's (1 s).
+    cfg.l2_connect_timeout = Duration::from_secs(3);
+    cfg.l2_attempt_timeout = Duration::from_secs(1);
+    cfg.l2_operation_timeout = Duration::from_secs(1);
+    cfg.redis_command_timeout = Duration::from_secs(1);
+    cfg.l2_slow = Duration::from_secs(1);
     let warmed = origin(cfg.clone());
     warmed.connect_l2().await.expect("connect within the connect deadline");
     let r = call(&warmed, get("/api/products/6"), T0).await;
