@@ -15,6 +15,7 @@
 //! `http` crate cannot represent makes the request malformed (answered 400, no cache
 //! touched) rather than silently dropped.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -61,7 +62,7 @@ impl HttpRequest {
             method: "GET",
             path,
             query,
-            headers: vec![("host".to_owned(), host.to_owned())],
+            headers: vec![(Cow::Borrowed("host"), Cow::Borrowed(host))],
             body: None,
             via: Via::Internal,
             domain_name: host.to_owned(),
@@ -91,10 +92,11 @@ impl<'de> Deserialize<'de> for Invocation {
     }
 }
 
-/// Every field of the payloads the origin reads, in one flat shape (one pass over the JSON).
+/// Every field of the payloads the origin reads, in one flat shape (one pass over the JSON;
+/// header names and values borrowed from the payload where they hold no escape).
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct RawEvent {
+struct RawEvent<'a> {
     warmup: Option<bool>,
     source: Option<String>,
     #[serde(rename = "detail-type")]
@@ -102,8 +104,10 @@ struct RawEvent {
     raw_path: Option<String>,
     raw_query_string: Option<String>,
     cookies: Option<Vec<String>>,
-    headers: Option<Pairs<String>>,
-    multi_value_headers: Option<Pairs<Vec<String>>>,
+    #[serde(borrow)]
+    headers: Option<Pairs<'a, Text<'a>>>,
+    #[serde(borrow)]
+    multi_value_headers: Option<Pairs<'a, Vec<Text<'a>>>>,
     request_context: Option<RawContext>,
     http_method: Option<String>,
     path: Option<String>,
@@ -123,21 +127,53 @@ struct RawHttp {
     method: Option<String>,
 }
 
-/// A JSON object's members in order, values of type `V` (`null` values skipped).
-#[derive(Debug, Default)]
-struct Pairs<V>(Vec<(String, V)>);
+/// A JSON string, borrowed from the payload when it holds no escape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Text<'a>(Cow<'a, str>);
 
-impl<'de, V: Deserialize<'de>> Deserialize<'de> for Pairs<V> {
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct PairsVisitor<V>(std::marker::PhantomData<V>);
-        impl<'de, V: Deserialize<'de>> Visitor<'de> for PairsVisitor<V> {
-            type Value = Pairs<V>;
+        struct TextVisitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for TextVisitor<'a> {
+            type Value = Text<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Owned(v)))
+            }
+        }
+        deserializer.deserialize_str(TextVisitor(std::marker::PhantomData))
+    }
+}
+
+/// A JSON object's members in order, values of type `V` (`null` values skipped).
+#[derive(Debug)]
+struct Pairs<'a, V>(Vec<(Text<'a>, V)>);
+
+impl<V> Default for Pairs<'_, V> {
+    fn default() -> Self {
+        Pairs(Vec::new())
+    }
+}
+
+impl<'de: 'a, 'a, V: Deserialize<'de>> Deserialize<'de> for Pairs<'a, V> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct PairsVisitor<'a, V>(std::marker::PhantomData<(&'a (), V)>);
+        impl<'de: 'a, 'a, V: Deserialize<'de>> Visitor<'de> for PairsVisitor<'a, V> {
+            type Value = Pairs<'a, V>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("an object")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Pairs<V>, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Pairs<'a, V>, A::Error> {
                 let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(8));
-                while let Some((name, value)) = map.next_entry::<String, Option<V>>()? {
+                while let Some((name, value)) = map.next_entry::<Text<'a>, Option<V>>()? {
                     if let Some(value) = value {
                         pairs.push((name, value));
                     }
@@ -149,8 +185,8 @@ impl<'de, V: Deserialize<'de>> Deserialize<'de> for Pairs<V> {
     }
 }
 
-impl From<RawEvent> for Invocation {
-    fn from(e: RawEvent) -> Self {
+impl From<RawEvent<'_>> for Invocation {
+    fn from(e: RawEvent<'_>) -> Self {
         let scheduled =
             e.detail_type.as_deref() == Some("Scheduled Event") && e.source.as_deref() == Some("aws.events");
         if e.warmup == Some(true) || scheduled {
@@ -164,10 +200,16 @@ impl From<RawEvent> for Invocation {
                 let Some(path) = e.raw_path else {
                     return Invocation::Invalid("rawPath missing".into());
                 };
-                let mut headers: Vec<(String, String)> = e.headers.unwrap_or_default().0;
+                let mut headers: Vec<(Cow<'_, str>, Cow<'_, str>)> = e
+                    .headers
+                    .unwrap_or_default()
+                    .0
+                    .into_iter()
+                    .map(|(name, value)| (name.0, value.0))
+                    .collect();
                 // Payload 2.0 takes cookies out of the headers: one `cookie` line again.
                 if let Some(cookies) = e.cookies.filter(|c| !c.is_empty()) {
-                    headers.push(("cookie".into(), cookies.join("; ")));
+                    headers.push((Cow::Borrowed("cookie"), Cow::Owned(cookies.join("; "))));
                 }
                 Invocation::Http(Box::new(build(Received {
                     method: &method,
@@ -184,13 +226,13 @@ impl From<RawEvent> for Invocation {
                 let Some(path) = e.path else {
                     return Invocation::Invalid("path missing".into());
                 };
-                let headers: Vec<(String, String)> = match (e.multi_value_headers, e.headers) {
+                let headers: Vec<(Cow<'_, str>, Cow<'_, str>)> = match (e.multi_value_headers, e.headers) {
                     (Some(multi), _) => multi
                         .0
                         .into_iter()
-                        .flat_map(|(name, values)| values.into_iter().map(move |v| (name.clone(), v)))
+                        .flat_map(|(name, values)| values.into_iter().map(move |v| (name.0.clone(), v.0)))
                         .collect(),
-                    (None, Some(single)) => single.0,
+                    (None, Some(single)) => single.0.into_iter().map(|(name, value)| (name.0, value.0)).collect(),
                     (None, None) => Vec::new(),
                 };
                 // REST events carry the query decoded: encode it again (the policy
@@ -295,7 +337,7 @@ struct Received<'a> {
     method: &'a str,
     path: &'a str,
     query: &'a str,
-    headers: Vec<(String, String)>,
+    headers: Vec<(Cow<'a, str>, Cow<'a, str>)>,
     body: Option<String>,
     via: Via,
     domain_name: String,
@@ -357,8 +399,14 @@ impl Serialize for HttpResponse {
             fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
                 let mut map = serializer.serialize_map(Some(self.0.keys_len()))?;
                 for name in self.0.keys() {
-                    let values: Vec<&str> = self.0.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect();
-                    map.serialize_entry(name.as_str(), &values.join(", "))?;
+                    let mut values = self.0.get_all(name).iter().filter_map(|v| v.to_str().ok());
+                    match (values.next(), values.next()) {
+                        (Some(one), None) => map.serialize_entry(name.as_str(), one)?,
+                        (first, second) => {
+                            let all: Vec<&str> = first.into_iter().chain(second).chain(values).collect();
+                            map.serialize_entry(name.as_str(), &all.join(", "))?;
+                        }
+                    }
                 }
                 map.end()
             }
