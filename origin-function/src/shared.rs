@@ -13,6 +13,7 @@ use std::time::Instant;
 use edge_policy::cache_control::FreshnessState;
 
 use crate::cache_status::{CacheStatus, Detail, Fwd};
+use crate::coalesce::LoadRole;
 use crate::entry::{Found, StoredEntry};
 use crate::event::HttpResponse;
 use crate::l2::digest;
@@ -122,8 +123,8 @@ impl Origin {
             })
             .await;
         let collapsed = |status: CacheStatus| match role {
-            crate::coalesce::LoadRole::Loaded => status,
-            crate::coalesce::LoadRole::Collapsed => CacheStatus {
+            LoadRole::Loaded => status,
+            LoadRole::Collapsed => CacheStatus {
                 stored: false,
                 ..status.collapsed()
             },
