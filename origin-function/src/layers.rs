@@ -16,7 +16,7 @@ use edge_policy::cache_control::FreshnessState;
 
 use crate::breaker::{Breaker, Permit};
 use crate::coalesce::Flights;
-use crate::config::Config;
+use crate::config::{Config, L2Backend};
 use crate::entry::{Found, MissReason, StoredEntry, TooLarge, MAX_BODY_BYTES};
 use crate::error::OriginError;
 use crate::l1::L1;
@@ -42,6 +42,8 @@ pub struct Layers<T> {
 #[derive(Debug, Clone, Copy)]
 struct Settings {
     budget: Duration,
+    /// The backend's own deadline for one call (the client bounds every call by it).
+    call_deadline: Duration,
     slow: Duration,
     lease_ms: u64,
     lease_wait: Duration,
@@ -107,6 +109,10 @@ impl<T> Layers<T> {
             flights: Flights::default(),
             settings: Settings {
                 budget: config.l2_budget,
+                call_deadline: match config.l2_backend {
+                    L2Backend::DynamoDb => config.l2_operation_timeout,
+                    L2Backend::Redis => config.redis_command_timeout,
+                },
                 slow: config.l2_slow,
                 lease_ms: config.lease_ms,
                 lease_wait: Duration::from_millis(config.lease_wait_ms),
@@ -214,13 +220,18 @@ impl<T> L2Session<'_, T> {
         }
         m.l2_calls += 1;
         let started = Instant::now();
-        let result = match tokio::time::timeout(remaining, call).await {
-            Ok(result) => result,
-            Err(_) => Err(OriginError::L2 {
-                op: "call",
-                kind: "budget",
-                message: format!("the invocation's L2 budget ran out after {} ms", remaining.as_millis()),
-            }),
+        // The client's own deadline bounds the call; the budget's only when it is shorter.
+        let result = if remaining >= self.layers.settings.call_deadline {
+            call.await
+        } else {
+            match tokio::time::timeout(remaining, call).await {
+                Ok(result) => result,
+                Err(_) => Err(OriginError::L2 {
+                    op: "call",
+                    kind: "budget",
+                    message: format!("the invocation's L2 budget ran out after {} ms", remaining.as_millis()),
+                }),
+            }
         };
         let took = started.elapsed();
         self.spent += took;
