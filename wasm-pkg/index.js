@@ -105,7 +105,9 @@ function rawCore(exports, reads) {
   const putHeaders = (headers, names, unreadableToo) => {
     if (headers === null || typeof headers !== 'object') return -1;
     let count = 0;
-    for (const name in headers) {
+    const keys = Object.keys(headers);
+    for (let k = 0; k < keys.length; k++) {
+      const name = keys[k];
       const read = names[name] === true;
       const values = headers[name];
       if (!Array.isArray(values)) {
