@@ -15,7 +15,7 @@ export PATH := $(ROOT)/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 WASM_BINDGEN_VERSION := 0.2.129
 WASM_PACK_VERSION := 0.15.1
 EDGE_ZIP := dist/edge-worker-lambda.zip
-EDGE_FILES := index.js package.json pkg/edge_worker.js pkg/edge_worker_bg.wasm
+EDGE_FILES := index.js package.json pkg/edge_worker_bg.wasm
 WASM_FEATURES := --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
 	--enable-multivalue --enable-reference-types
 

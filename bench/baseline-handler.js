@@ -8,12 +8,37 @@ const TRACKING = new Set(['gclid', 'gclsrc', 'dclid', 'gbraid', 'wbraid', 'fbcli
   '_gl', 'igshid', 'yclid', 'twclid', 'ttclid', 'li_fat_id', '_hsenc', '_hsmi', 'mkt_tok', 'srsltid']);
 const UNKEYED = ['x-forwarded-host', 'x-host', 'x-forwarded-server', 'x-forwarded-scheme', 'x-forwarded-port',
   'x-original-url', 'x-rewrite-url', 'x-http-method-override', 'x-http-method', 'x-method-override', 'forwarded'];
+const READ_ONLY = new Set(['host', 'content-length', 'transfer-encoding', 'via']);
 const ROUTES = [
   { prefix: '/static/', query: 'drop' },
   { exact: '/api/products', prefix: '/api/products/', query: new Set(['category', 'page', 'per_page', 'q', 'sort']) },
   { exact: '/api/config', query: 'drop' },
-  { ci: ['/api/users/', '/api/me'], bypass: true, query: 'all' },
 ];
+// Bypass routes match fail-closed (cache-key.md, "Bypass matching fails closed"): the literal
+// part, ASCII case-insensitively, followed by the end or by anything that does not continue
+// a name; and also when the path as an origin framework reads it (`%XX` decoded once, `\`
+// as `/`, `;` parameters and dot-segments dropped) matches.
+const BYPASS = { bypass: true, query: 'all' };
+const BYPASS_LITERALS = ['/api/users', '/api/me'];
+const CONTINUES_NAME = /[A-Za-z0-9\-_~]/;
+
+function bypassMatch(path) {
+  const lower = path.toLowerCase();
+  return BYPASS_LITERALS.some((l) => lower.startsWith(l) && (lower.length === l.length || !CONTINUES_NAME.test(lower[l.length])));
+}
+
+function frameworkReading(path) {
+  if (!/[%;\\]/.test(path)) return null;
+  const decoded = path.replace(/%([0-9a-fA-F]{2})/g, (m, hex) => String.fromCharCode(parseInt(hex, 16))).replace(/\\/g, '/');
+  const segments = [];
+  for (const segment of decoded.split('/')) {
+    const name = segment.split(';')[0];
+    if (name === '' || name === '.') continue;
+    if (name === '..') segments.pop();
+    else segments.push(name);
+  }
+  return '/' + segments.join('/');
+}
 
 const UNRESERVED = /[A-Za-z0-9\-._~]/;
 function normalizeComponent(s, isQuery) {
@@ -42,9 +67,10 @@ function normalizePath(uri) {
 }
 
 function routeFor(path) {
-  const lower = path.toLowerCase();
+  if (bypassMatch(path)) return BYPASS;
+  const reading = frameworkReading(path);
+  if (reading !== null && bypassMatch(reading)) return BYPASS;
   for (const r of ROUTES) {
-    if (r.ci && r.ci.some((p) => lower.startsWith(p))) return r;
     if (r.exact === path || (r.prefix && path.startsWith(r.prefix))) return r;
   }
   return { query: 'all' };
@@ -73,8 +99,10 @@ function acceptEncoding(values) {
   for (const v of values) {
     for (const el of v.value.split(',')) {
       const [coding, ...params] = el.split(';').map((s) => s.trim());
-      const q = params.find((p) => p.toLowerCase().startsWith('q='));
-      const ok = !q || /^(1(\.0{0,3})?|0\.\d{0,2}[1-9]\d{0,2}|0\.[0-9]{0,3})$/.test(q.slice(2)) && parseFloat(q.slice(2)) > 0;
+      // A `q` parameter that is not a valid qvalue (`gzip;q`, `gzip;q=x`) is "not acceptable".
+      const q = params.find((p) => /^q\s*(=|$)/i.test(p));
+      const qvalue = q === undefined ? '1' : q.slice(q.indexOf('=') + 1 || q.length).trim();
+      const ok = /^(1(\.0{0,3})?|0(\.[0-9]{0,3})?)$/.test(qvalue) && parseFloat(qvalue) > 0;
       const c = coding.toLowerCase();
       if (c === 'br' && br === undefined) br = ok;
       else if (c === 'gzip' && gzip === undefined) gzip = ok;
@@ -94,12 +122,25 @@ exports.handler = async (event) => {
   const route = routeFor(path);
   const query = normalizeQuery(request.querystring, route);
   for (const h of UNKEYED) delete headers[h];
+  // A header whose name or a value holds a NUL, or whose value is unreadable, is deleted
+  // (but never the read-only ones: CloudFront answers 502 if they change).
+  for (const name in headers) {
+    if (READ_ONLY.has(name)) continue;
+    if (name.includes('\0') || headers[name].some((v) => typeof v.value !== 'string' || v.value.includes('\0') || !v.value.isWellFormed())) {
+      delete headers[name];
+    }
+  }
   if (headers['accept-encoding']) {
     const ae = acceptEncoding(headers['accept-encoding']);
     if (ae) headers['accept-encoding'] = [{ key: 'Accept-Encoding', value: ae }];
     else delete headers['accept-encoding'];
   }
-  if (!route.bypass && !headers.authorization) delete headers.cookie;
+  // A request carrying the viewer's credential is bypass too; its `Authorization` is relayed
+  // in `x-viewer-authorization` (a viewer-sent one never survives).
+  const authorization = headers.authorization;
+  if (!route.bypass && !authorization) delete headers.cookie;
+  if (authorization) headers['x-viewer-authorization'] = [{ key: 'X-Viewer-Authorization', value: authorization[0].value }];
+  else delete headers['x-viewer-authorization'];
   if (path.length + (query ? query.length + 1 : 0) <= 8192) {
     request.uri = path;
     request.querystring = query;

@@ -1,21 +1,203 @@
 'use strict';
 // Lambda@Edge entry point (`index.handler`). Thin glue only: it hands the policy core the
 // strings it reads, applies the edits it answers with, and never throws. Every rule lives
-// in Rust (edge-policy); the string protocol is documented in edge-worker/src/lib.rs.
+// in Rust (edge-policy); the string protocol is documented in edge-worker/src/lib.rs and
+// the raw boundary it crosses in edge-worker/src/raw.rs.
 
-const CORE = './pkg/edge_worker.js';
+const fs = require('node:fs');
+const path = require('node:path');
 
-// The core, and the header names each policy reads (the glue sends only those, and at
-// viewer-request every header holding a NUL or an unreadable value).
-function load() {
-  const core = require(CORE);
-  const names = (list) => new Set(list.split(','));
-  return {
-    core,
-    viewerRequestReads: names(core.viewer_request_reads()),
-    originResponseReads: names(core.origin_response_reads()),
-    originResponseRequestReads: names(core.origin_response_request_reads()),
+const WASM = path.join(__dirname, 'pkg', 'edge_worker_bg.wasm');
+
+// The module's one import, as wasm-bindgen's generated glue defines it (the raw entry points
+// use no JavaScript values; this only keeps `__wbindgen_start` working). Any other import
+// is a new wasm-bindgen's: loading fails loudly rather than half-working.
+function imports(module, instance) {
+  const known = {
+    __wbindgen_init_externref_table() {
+      const table = instance.exports.__wbindgen_externrefs;
+      const offset = table.grow(4);
+      table.set(0, undefined);
+      table.set(offset + 0, undefined);
+      table.set(offset + 1, null);
+      table.set(offset + 2, true);
+      table.set(offset + 3, false);
+    },
   };
+  const out = {};
+  for (const { module: from, name } of WebAssembly.Module.imports(module)) {
+    if (!(name in known)) throw new Error(`edge core: unknown import ${from}.${name}`);
+    (out[from] = out[from] || {})[name] = known[name];
+  }
+  return out;
+}
+
+const COLON = 58;
+const BANG = 33;
+const UNCHANGED = '=0:';
+
+// The core over the raw boundary (edge-worker/src/raw.rs): each field is written as UTF-8
+// straight into the module's memory (ASCII byte by byte, the rest by `Buffer.write`, which
+// like `TextEncoder.encodeInto` turns a lone surrogate into U+FFFD; its field is marked
+// `!`), and the answer is read from memory; `=0:` comes back as length 0 and is never built.
+function rawCore(exports, reads) {
+  const memory = exports.memory;
+  let bytes = Buffer.from(memory.buffer);
+  let room = 1024;
+  let base = exports.edge_input(room);
+  let pos = 0; // bytes written since `base`
+
+  // Memory growth detaches the old buffer (its view reads length 0): view it afresh.
+  const view = () => {
+    if (bytes.length === 0) bytes = Buffer.from(memory.buffer);
+  };
+  // Room for `extra` more bytes; a larger buffer keeps what was written (Vec::resize).
+  const ensure = (extra) => {
+    if (pos + extra > room) {
+      room = Math.max(room * 2, pos + extra);
+      base = exports.edge_input(room);
+    }
+    view();
+  };
+  const putNumber = (n) => {
+    if (n < 10) {
+      bytes[base + pos++] = 48 + n;
+      return;
+    }
+    const digits = String(n);
+    for (let i = 0; i < digits.length; i++) bytes[base + pos++] = digits.charCodeAt(i);
+  };
+  // A field: `length:text`, the length in UTF-16 code units; `length!text` when the text
+  // is not well-formed UTF-16; `0!` for a value that is not a string at all.
+  const put = (s) => {
+    if (typeof s !== 'string') {
+      ensure(2);
+      bytes[base + pos++] = 48;
+      bytes[base + pos++] = BANG;
+      return;
+    }
+    const n = s.length;
+    ensure(n * 3 + 12);
+    putNumber(n);
+    const marker = base + pos++;
+    bytes[marker] = COLON;
+    const at = base + pos;
+    let i = 0;
+    for (; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) break;
+      bytes[at + i] = c;
+    }
+    pos += i;
+    if (i < n) {
+      pos += bytes.utf8Write(s.slice(i), base + pos);
+      if (!s.isWellFormed()) bytes[marker] = BANG;
+    }
+  };
+  const putUnreadable = (name) => {
+    put(name);
+    put(undefined);
+  };
+
+  // `name value` fields, one per value, of the headers in `names`, and (when
+  // `unreadableToo`) of every header whose name or value holds a NUL or whose value is
+  // unreadable: the core deletes those. The count; -1 for a missing or non-object map.
+  const putHeaders = (headers, names, unreadableToo) => {
+    if (headers === null || typeof headers !== 'object') return -1;
+    let count = 0;
+    const keys = Object.keys(headers);
+    for (let k = 0; k < keys.length; k++) {
+      const name = keys[k];
+      const read = names[name] === true;
+      const values = headers[name];
+      if (!Array.isArray(values)) {
+        if (read || unreadableToo) {
+          putUnreadable(name);
+          count++;
+        }
+        continue;
+      }
+      for (let i = 0; i < values.length; i++) {
+        const entry = values[i];
+        const value = entry !== null && typeof entry === 'object' ? entry.value : undefined;
+        if (read) {
+          put(name);
+          put(value);
+          count++;
+        } else if (unreadableToo && (typeof value !== 'string' || value.indexOf('\0') !== -1 || !value.isWellFormed() ||
+            name.indexOf('\0') !== -1)) {
+          putUnreadable(name);
+          count++;
+        }
+      }
+    }
+    return count;
+  };
+
+  const answer = (length) => {
+    if (length === 0) return UNCHANGED;
+    view();
+    const at = exports.edge_answer();
+    return bytes.utf8Slice(at, at + length);
+  };
+
+  // The viewer-request input, written from the buffer's start: its header count.
+  const putViewerRequest = (request) => {
+    pos = 0;
+    put(request.method);
+    put(request.uri);
+    put(request.querystring);
+    return putHeaders(request.headers, reads.viewerRequest, true);
+  };
+
+  return {
+    viewer_request(request) {
+      const count = putViewerRequest(request);
+      return answer(exports.edge_viewer_request(pos, count));
+    },
+    // For the benchmark: the input bytes and header count of `request`, and the core call
+    // alone on them (copied into memory, the call, the answer's length).
+    encodeViewerRequest(request) {
+      const count = putViewerRequest(request);
+      return [Uint8Array.prototype.slice.call(bytes, base, base + pos), count];
+    },
+    callViewerRequest(input, count) {
+      pos = 0;
+      ensure(input.length);
+      bytes.set(input, base);
+      return exports.edge_viewer_request(input.length, count);
+    },
+    origin_response(request, response, nowMs) {
+      pos = 0;
+      put(request.method);
+      put(request.uri);
+      put(String(response.status));
+      const requestCount = putHeaders(request.headers, reads.originResponseRequest, false);
+      const count = putHeaders(response.headers, reads.originResponse, false);
+      return answer(exports.edge_origin_response(pos, requestCount, count, nowMs));
+    },
+  };
+}
+
+// A fresh instance of the core. The header names each policy reads come from the core
+// itself (edge-policy owns them), once per instance.
+function load() {
+  const module = new WebAssembly.Module(fs.readFileSync(WASM));
+  const instance = {};
+  instance.exports = new WebAssembly.Instance(module, imports(module, instance)).exports;
+  const exports = instance.exports;
+  exports.__wbindgen_start();
+  const list = (which) => {
+    const length = exports.edge_reads(which);
+    // Per-name decisions in a prototype-less object: one property load per header.
+    const names = Object.create(null);
+    for (const name of Buffer.from(exports.memory.buffer, exports.edge_reads_at(which), length).toString('latin1').split(',')) {
+      names[name] = true;
+    }
+    return names;
+  };
+  const reads = { viewerRequest: list(0), originResponse: list(1), originResponseRequest: list(2) };
+  return { core: rawCore(exports, reads), reads };
 }
 
 let loaded = load();
@@ -24,55 +206,14 @@ function log(fields) {
   console.log(JSON.stringify(Object.assign({ level: 'error', msg: 'edge handler left the input unchanged' }, fields)));
 }
 
-// A field: `length:text`, the length in UTF-16 code units. `length!text` marks a text that
-// is not well-formed UTF-16 (it crosses altered, so the core treats it as unreadable); `0!`
-// stands for a value that is not a string at all.
-const UNREADABLE = '0!';
-function field(s) {
-  if (typeof s !== 'string') return UNREADABLE;
-  return s.length + (s.isWellFormed() ? ':' : '!') + s;
-}
-
-// `name value` fields, one per value, of the headers in `reads`, and (when `unreadableToo`)
-// of every header whose name or value holds a NUL or whose value is unreadable: the core
-// deletes those. A missing or non-object map is reported as count -1.
-function headerBlock(headers, reads, unreadableToo) {
-  if (headers === null || typeof headers !== 'object') return ['', -1];
-  let block = '';
-  let count = 0;
-  for (const name in headers) {
-    const read = reads.has(name);
-    const values = headers[name];
-    if (!Array.isArray(values)) {
-      if (read || unreadableToo) {
-        block += field(name) + UNREADABLE;
-        count++;
-      }
-      continue;
-    }
-    for (let i = 0; i < values.length; i++) {
-      const entry = values[i];
-      const value = entry !== null && typeof entry === 'object' ? entry.value : undefined;
-      if (read) {
-        block += field(name) + field(value);
-        count++;
-      } else if (unreadableToo && (typeof value !== 'string' || value.indexOf('\0') !== -1 || !value.isWellFormed() ||
-          name.indexOf('\0') !== -1)) {
-        block += field(name) + UNREADABLE;
-        count++;
-      }
-    }
-  }
-  return [block, count];
-}
-
 // Reading the answer: `at` is the cursor, `next` returns the field there and moves past it.
 let at = 0;
 function next(answer) {
-  const colon = answer.indexOf(':', at);
-  const end = colon + 1 + Number(answer.slice(at, colon));
-  const text = answer.slice(colon + 1, end);
-  at = end;
+  let units = 0;
+  let c;
+  while (at < answer.length && (c = answer.charCodeAt(at++)) !== COLON) units = units * 10 + (c - 48);
+  const text = answer.slice(at, at + units);
+  at += units;
   return text;
 }
 
@@ -93,6 +234,7 @@ function applyEdits(headers, answer) {
 // The answer's first char (`=` unchanged, `~` edits) and its log field; the cursor is left
 // after the log.
 function opened(answer) {
+  if (answer === UNCHANGED) return false;
   at = 1;
   const line = next(answer);
   if (line.length > 0) console.log(line);
@@ -100,9 +242,7 @@ function opened(answer) {
 }
 
 function viewerRequest(request) {
-  const [block, count] = headerBlock(request.headers, loaded.viewerRequestReads, true);
-  const input = field(request.method) + field(request.uri) + field(request.querystring) + block;
-  const answer = loaded.core.viewer_request(input, count);
+  const answer = loaded.core.viewer_request(request);
   if (!opened(answer)) return request;
   if (answer.charCodeAt(at++) === 85 /* U */) {
     const uri = next(answer);
@@ -117,13 +257,10 @@ function viewerRequest(request) {
 }
 
 function originResponse(request, response) {
-  const [requestBlock, requestCount] = headerBlock(request.headers, loaded.originResponseRequestReads, false);
-  const [block, count] = headerBlock(response.headers, loaded.originResponseReads, false);
-  const input = field(request.method) + field(request.uri) + field(String(response.status)) + requestBlock + block;
   // Wasm has no clock: `Expires` without `Date` is read against this one.
-  const answer = loaded.core.origin_response(input, requestCount, count, Date.now());
+  const answer = loaded.core.origin_response(request, response, Date.now());
   if (!opened(answer)) return response;
-  if (count < 0) response.headers = {};
+  if (response.headers === null || typeof response.headers !== 'object') response.headers = {};
   applyEdits(response.headers, answer);
   return response;
 }
@@ -163,7 +300,6 @@ function handle(event) {
 // A trap may leave the instance's memory or stack in any state: start a fresh instance.
 function reload() {
   try {
-    delete require.cache[require.resolve(CORE)];
     loaded = load();
   } catch (err) {
     log({ reason: 'reload-failed', error: String(err && err.message || err) });
@@ -172,9 +308,11 @@ function reload() {
 
 exports.handler = async (event, _context) => handle(event);
 
-// For tests: swap the core (e.g. one that traps) and see reloads happen.
+// For tests and the benchmark: swap the core (e.g. one that traps) and see reloads happen;
+// the core itself (`viewer_request(request)` → answer string).
 exports._internals = {
   handle,
   setCore(replacement) { loaded = Object.assign({}, loaded, { core: replacement }); },
+  core() { return loaded.core; },
   reload,
 };

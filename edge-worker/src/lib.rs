@@ -30,12 +30,19 @@
 //! `log` is a field: empty, or one JSON line for the log. An edit is `"-" name` (delete the
 //! header) or `"+" name key value` (replace it with one value).
 //!
+//! **Crossing.** The deployed glue crosses through [`raw`]: it writes the input as UTF-8
+//! into the module's memory and reads the answer from it, and `"=0:"` comes back as the
+//! length 0 without a string being built. The wasm-bindgen entry points below
+//! ([`viewer_request`], [`origin_response`]) carry the same strings through wasm-bindgen's
+//! conversions, for the boundary tests and the fuzz targets.
+//!
 //! A header *name* that is not well-formed UTF-16 cannot be named back intact; CloudFront
 //! only sends header names that are HTTP tokens.
 #![warn(missing_docs)]
 
 #[cfg(feature = "glue")]
 pub mod glue;
+pub mod raw;
 mod wire;
 
 use edge_policy::{origin_response as policy_origin_response, viewer_request as policy_viewer_request};
@@ -51,12 +58,17 @@ fn log_line(trigger: &str, reason: &str) -> String {
     format!("{{\"level\":\"warn\",\"msg\":\"edge handler left the input unchanged\",\"trigger\":\"{trigger}\",\"reason\":\"{reason}\"}}")
 }
 
-/// `"=" log`.
-fn unchanged(log: Option<String>) -> String {
+/// `"=" log`; `None` for the commonest answer, `"=0:"` (unchanged, nothing to log), which
+/// the raw boundary ([`raw`]) answers without building a string.
+fn unchanged(log: Option<String>) -> Option<String> {
+    let log = log?;
     let mut out = String::from("=");
-    push_field(&mut out, log.as_deref().unwrap_or(""));
-    out
+    push_field(&mut out, &log);
+    Some(out)
 }
+
+/// The answer `"=0:"`, spelled out for the string entry points.
+const UNCHANGED_QUIET: &str = "=0:";
 
 /// The request headers the viewer-request policy reads, comma-separated: the glue sends
 /// these, and every header holding a NUL or an unreadable value.
@@ -80,6 +92,11 @@ pub fn origin_response_request_reads() -> String {
 /// The viewer-request trigger: the request's canonical form as an answer string.
 #[wasm_bindgen]
 pub fn viewer_request(input: &str, count: i32) -> String {
+    viewer_request_answer(input, count).unwrap_or_else(|| UNCHANGED_QUIET.to_owned())
+}
+
+/// [`viewer_request`]'s answer; `None` for `"=0:"`.
+fn viewer_request_answer(input: &str, count: i32) -> Option<String> {
     const TRIGGER: &str = "viewer-request";
     let mut reader = Reader::new(input);
     let decoded = (|| {
@@ -130,13 +147,18 @@ pub fn viewer_request(input: &str, count: i32) -> String {
         push_field(&mut out, &rewrite.querystring);
     }
     push_edits(&mut out, &rewrite.headers);
-    out
+    Some(out)
 }
 
 /// The origin-response trigger at `now_ms` (the glue's `Date.now()`): the one
 /// `Cache-Control` (and `Set-Cookie` removal) as an answer string.
 #[wasm_bindgen]
 pub fn origin_response(input: &str, request_count: i32, count: i32, now_ms: f64) -> String {
+    origin_response_answer(input, request_count, count, now_ms).unwrap_or_else(|| UNCHANGED_QUIET.to_owned())
+}
+
+/// [`origin_response`]'s answer; `None` for `"=0:"` (which it never answers today).
+fn origin_response_answer(input: &str, request_count: i32, count: i32, now_ms: f64) -> Option<String> {
     let mut reader = Reader::new(input);
     // A request without headers reads as one without `Authorization`, and a response
     // without headers as one without directives: the decision still runs, so exactly one
@@ -167,7 +189,7 @@ pub fn origin_response(input: &str, request_count: i32, count: i32, now_ms: f64)
     out.push('~');
     push_field(&mut out, "");
     push_edits(&mut out, &rewrite.headers);
-    out
+    Some(out)
 }
 
 #[cfg(test)]

@@ -106,6 +106,7 @@ impl<'a> Reader<'a> {
     }
 
     /// What is left to read.
+    #[cfg_attr(not(feature = "glue"), allow(dead_code))]
     pub(crate) fn rest(&self) -> &'a str {
         self.rest
     }

@@ -53,3 +53,39 @@ fn origin_response_crosses_the_boundary() {
 fn the_glue_learns_which_headers_to_send() {
     assert!(viewer_request_reads().contains("accept-encoding"));
 }
+
+/// The raw boundary as the glue uses it: write into [`edge_input`], call, read the answer.
+fn raw_viewer_request(input: &[u8], count: i32) -> String {
+    let room = edge_worker::raw::edge_input(input.len());
+    // SAFETY: `edge_input` returned room for `input.len()` bytes.
+    unsafe { std::ptr::copy_nonoverlapping(input.as_ptr(), room, input.len()) };
+    match edge_worker::raw::edge_viewer_request(input.len(), count) {
+        0 => "=0:".to_owned(),
+        // SAFETY: the answer holds `n` bytes until the next call.
+        n => unsafe {
+            String::from_utf8_lossy(std::slice::from_raw_parts(edge_worker::raw::edge_answer(), n)).into_owned()
+        },
+    }
+}
+
+#[wasm_bindgen_test]
+fn the_raw_boundary_answers_what_the_string_one_does_grown_memory_and_bad_bytes_included() {
+    let big = format!("3:GET2:/a{}:{}", 3 * 1_000_000, "b=1".repeat(1_000_000));
+    for (input, count) in [
+        (
+            "3:GET13:/api/products44:sort=price&utm_source=x&category=b%6foks&q=\u{0}6:cookie3:s=1",
+            1,
+        ),
+        ("3:GET7:/caf\u{e9} \u{1}4:q=\u{1F600}", 0),
+        ("3:GET15:/api/products/10:", 0),
+        ("", 0),
+        (big.as_str(), 0),
+    ] {
+        assert_eq!(
+            raw_viewer_request(input.as_bytes(), count),
+            viewer_request(input, count)
+        );
+    }
+    // Bytes that are not UTF-8 read as malformed input, never as a trap.
+    assert!(raw_viewer_request(b"3:GET2:/\xff0:", 0).contains("malformed-input"));
+}

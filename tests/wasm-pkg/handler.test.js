@@ -248,3 +248,72 @@ test('an exception in the core returns the response unchanged', async () => {
   assert.equal(JSON.parse(lines[0]).reason, 'exception');
   _internals.reload();
 });
+
+// The raw boundary (edge-worker/src/raw.rs): input written straight into Wasm memory, the
+// answer read from it. These fail if a grown memory, a long or non-ASCII field, or a NUL
+// were mis-encoded.
+test('an input larger than the buffer (memory grows) crosses intact, and the next event still does', async () => {
+  // 300 KB of read headers (past any buffer the glue starts with) and a long, non-canonical URL.
+  const long = '/api/products/' + 'x'.repeat(5_000);
+  const big = viewerRequestEvent({ method: 'GET', uri: '/' + long, querystring: 'page=2&category=x',
+    headers: { host: ['h'], 'x-forwarded-host': ['e'.repeat(150_000)], cookie: ['c'.repeat(150_000)] } });
+  const { result } = await logsOf(() => lambda.handler(big, {}));
+  assert.ok(result.uri === long, 'the long URL is normalized');
+  assert.equal(result.querystring, 'category=x&page=2');
+  assert.deepEqual(Object.keys(result.headers), ['host']);
+  for (let i = 0; i < 3; i++) {
+    const next = await lambda.handler(viewerRequestEvent({ method: 'GET', uri: '//a', querystring: 'b=1&a=1', headers: { host: ['h'] } }), {});
+    assert.equal(next.uri, '/a');
+    assert.equal(next.querystring, 'a=1&b=1');
+  }
+});
+
+test('non-ASCII, astral and NUL fields cross as the same text', async () => {
+  const event = viewerRequestEvent({ method: 'GET', uri: '/api/products/caf\u00e9\u{1F600}', querystring: 'q=\u00fc\0&utm_source=x',
+    headers: { 'accept-encoding': ['gzip, br'], 'x-note': ['\u00e9t\u00e9'], 'x-nul': ['a\0b'] } });
+  const result = await lambda.handler(event, {});
+  assert.equal(result.uri, '/api/products/caf%C3%A9%F0%9F%98%80');
+  assert.equal(result.querystring, 'q=%C3%BC%00');
+  assert.deepEqual(compact(result.headers), { 'accept-encoding': ['br,gzip'], 'x-note': ['\u00e9t\u00e9'] });
+});
+
+test('a lone surrogate in the URL keeps the URL as received; in a header value deletes the header', async () => {
+  const event = viewerRequestEvent({ method: 'GET', uri: '//a\ud800', querystring: 'b=1&a=1',
+    headers: { 'user-agent': ['x\udc00'], 'accept-encoding': ['gzip'] } });
+  const { result, lines } = await logsOf(() => lambda.handler(event, {}));
+  assert.equal(result.uri, '//a\ud800');
+  assert.equal(result.querystring, 'b=1&a=1');
+  assert.deepEqual(compact(result.headers), { 'accept-encoding': ['gzip'] });
+  assert.equal(JSON.parse(lines[0]).reason, 'url-unreadable');
+});
+
+test('an unchanged request is answered without edits and is the same object', async () => {
+  const event = viewerRequestEvent({ method: 'GET', uri: '/api/products/1', querystring: 'page=2', headers: { 'accept-encoding': ['br,gzip'] } });
+  const before = structuredClone(event.Records[0].cf.request);
+  const { result, lines } = await logsOf(() => lambda.handler(event, {}));
+  assert.equal(result, event.Records[0].cf.request);
+  assert.deepEqual(result, before);
+  assert.equal(lines.length, 0);
+});
+
+test('a trap in the middle of an encoded call reloads a core that answers correctly', async () => {
+  const { _internals } = lambda;
+  const real = _internals.core();
+  let calls = 0;
+  // The real core encodes the input into memory, then the call traps.
+  _internals.setCore({
+    viewer_request(request) {
+      calls++;
+      real.viewer_request(request);
+      throw new WebAssembly.RuntimeError('unreachable');
+    },
+  });
+  const event = viewerRequestEvent({ method: 'GET', uri: '//a', querystring: 'b=1&a=1', headers: { host: ['h'] } });
+  const { result, lines } = await logsOf(() => lambda.handler(event, {}));
+  assert.equal(calls, 1);
+  assert.equal(result.uri, '//a');
+  assert.equal(JSON.parse(lines[0]).reason, 'wasm-trap');
+  assert.notEqual(_internals.core(), real);
+  const next = await lambda.handler(viewerRequestEvent({ method: 'GET', uri: '//a', querystring: 'b=1&a=1', headers: { host: ['h'] } }), {});
+  assert.equal(next.uri, '/a');
+});
