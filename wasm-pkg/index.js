@@ -37,7 +37,7 @@ const BANG = 33;
 const UNCHANGED = '=0:';
 
 // The core over the raw boundary (edge-worker/src/raw.rs): each field is written as UTF-8
-// straight into the module's memory (ASCII byte by byte, the rest by `Buffer.write`, which
+// straight into the module's memory (ASCII byte by byte, the rest by `Buffer#write`, which
 // like `TextEncoder.encodeInto` turns a lone surrogate into U+FFFD; its field is marked
 // `!`), and the answer is read from memory; `=0:` comes back as length 0 and is never built.
 function rawCore(exports, reads) {
@@ -90,7 +90,7 @@ function rawCore(exports, reads) {
     }
     pos += i;
     if (i < n) {
-      pos += bytes.utf8Write(s.slice(i), base + pos);
+      pos += bytes.write(s.slice(i), base + pos, 'utf8');
       if (!s.isWellFormed()) bytes[marker] = BANG;
     }
   };
@@ -138,7 +138,7 @@ function rawCore(exports, reads) {
     if (length === 0) return UNCHANGED;
     view();
     const at = exports.edge_answer();
-    return bytes.utf8Slice(at, at + length);
+    return bytes.toString('utf8', at, at + length);
   };
 
   // The viewer-request input, written from the buffer's start: its header count.
