@@ -112,7 +112,7 @@ bench: package-edge
 # Trace replay against the local edge (release builds): one trace through the seed's
 # handler, CloudFront alone (bench/cloudfront-alone.toml) and this project's handler, each
 # arm's TTL-aware bound, stampede, the bill and the break-even ->
-# bench/results/replay.json, replay.md and replay.svg (~15 min on 2 cores).
+# bench/results/replay.json, replay.md and replay.svg (~25 min on 2 cores: 400 s of trace per arm).
 REPLAY_ARGS ?=
 bench-replay: wasm
 	cargo build --release --bins -p origin-function -p replay

@@ -29,7 +29,7 @@ struct Args {
     requests: usize,
     /// Mean arrival rate of the generated trace (requests per second, Poisson); also the
     /// spacing of a trace file's lines that carry no `at_ms`.
-    #[arg(long, default_value_t = 100.0)]
+    #[arg(long, default_value_t = 50.0)]
     rate: f64,
     /// Most requests in flight at once.
     #[arg(long, default_value_t = 32)]
