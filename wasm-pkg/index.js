@@ -5,7 +5,8 @@
 
 const CORE = './pkg/edge_worker.js';
 
-// The core, and the header names each policy reads (the glue sends only those).
+// The core, and the header names each policy reads (the glue sends only those, and at
+// viewer-request every header holding a NUL or an unreadable value).
 function load() {
   const core = require(CORE);
   const names = (list) => new Set(list.split(','));
@@ -23,70 +24,107 @@ function log(fields) {
   console.log(JSON.stringify(Object.assign({ level: 'error', msg: 'edge handler left the input unchanged' }, fields)));
 }
 
-// `name \0 value \0` per value of the headers in `reads`; the count lets Rust detect a NUL
-// inside a value. A missing or non-object map is reported as count -1.
-function headerBlock(headers, reads) {
+// A field: `length:text`, the length in UTF-16 code units. `length!text` marks a text that
+// is not well-formed UTF-16 (it crosses altered, so the core treats it as unreadable); `0!`
+// stands for a value that is not a string at all.
+const UNREADABLE = '0!';
+function field(s) {
+  if (typeof s !== 'string') return UNREADABLE;
+  return s.length + (s.isWellFormed() ? ':' : '!') + s;
+}
+
+// `name value` fields, one per value, of the headers in `reads`, and (when `unreadableToo`)
+// of every header whose name or value holds a NUL or whose value is unreadable: the core
+// deletes those. A missing or non-object map is reported as count -1.
+function headerBlock(headers, reads, unreadableToo) {
   if (headers === null || typeof headers !== 'object') return ['', -1];
   let block = '';
   let count = 0;
   for (const name in headers) {
-    if (!reads.has(name)) continue;
+    const read = reads.has(name);
     const values = headers[name];
+    if (!Array.isArray(values)) {
+      if (read || unreadableToo) {
+        block += field(name) + UNREADABLE;
+        count++;
+      }
+      continue;
+    }
     for (let i = 0; i < values.length; i++) {
-      block += name + '\0' + values[i].value + '\0';
-      count++;
+      const entry = values[i];
+      const value = entry !== null && typeof entry === 'object' ? entry.value : undefined;
+      if (read) {
+        block += field(name) + field(value);
+        count++;
+      } else if (unreadableToo && (typeof value !== 'string' || value.indexOf('\0') !== -1 || !value.isWellFormed() ||
+          name.indexOf('\0') !== -1)) {
+        block += field(name) + UNREADABLE;
+        count++;
+      }
     }
   }
   return [block, count];
 }
 
-// Applies `-name` / `+name Key value` edits from `parts[from..]`.
-function applyEdits(headers, parts, from) {
-  for (let i = from; i < parts.length - 1; ) {
-    const op = parts[i];
-    if (op.charCodeAt(0) === 45 /* - */) {
-      delete headers[op.slice(1)];
-      i += 1;
+// Reading the answer: `at` is the cursor, `next` returns the field there and moves past it.
+let at = 0;
+function next(answer) {
+  const colon = answer.indexOf(':', at);
+  const end = colon + 1 + Number(answer.slice(at, colon));
+  const text = answer.slice(colon + 1, end);
+  at = end;
+  return text;
+}
+
+// Applies `-name` / `+name key value` edits from the cursor to the end.
+function applyEdits(headers, answer) {
+  while (at < answer.length) {
+    const op = answer.charCodeAt(at++);
+    const name = next(answer);
+    if (op === 45 /* - */) {
+      delete headers[name];
     } else {
-      headers[op.slice(1)] = [{ key: parts[i + 1], value: parts[i + 2] }];
-      i += 3;
+      const key = next(answer);
+      headers[name] = [{ key, value: next(answer) }];
     }
   }
 }
 
-function text(value, field) {
-  if (typeof value !== 'string') throw new TypeError(`${field} is not a string`);
-  return value;
+// The answer's first char (`=` unchanged, `~` edits) and its log field; the cursor is left
+// after the log.
+function opened(answer) {
+  at = 1;
+  const line = next(answer);
+  if (line.length > 0) console.log(line);
+  return answer.charCodeAt(0) === 126 /* ~ */;
 }
 
 function viewerRequest(request) {
-  const [block, count] = headerBlock(request.headers, loaded.viewerRequestReads);
-  const input = text(request.method, 'method') + '\0' + text(request.uri, 'uri') + '\0' +
-    text(request.querystring, 'querystring') + '\0' + block;
+  const [block, count] = headerBlock(request.headers, loaded.viewerRequestReads, true);
+  const input = field(request.method) + field(request.uri) + field(request.querystring) + block;
   const answer = loaded.core.viewer_request(input, count);
-  if (answer.charCodeAt(0) !== 126 /* ~ */) {
-    if (answer.length > 1) console.log(answer.slice(1));
-    return request;
+  if (!opened(answer)) return request;
+  if (answer.charCodeAt(at++) === 85 /* U */) {
+    const uri = next(answer);
+    const querystring = next(answer);
+    applyEdits(request.headers, answer);
+    request.uri = uri;
+    request.querystring = querystring;
+  } else {
+    applyEdits(request.headers, answer);
   }
-  const parts = answer.slice(1).split('\0');
-  applyEdits(request.headers, parts, 2);
-  request.uri = parts[0];
-  request.querystring = parts[1];
   return request;
 }
 
 function originResponse(request, response) {
-  const [requestBlock, requestCount] = headerBlock(request.headers, loaded.originResponseRequestReads);
-  const [block, count] = headerBlock(response.headers, loaded.originResponseReads);
-  const input = text(request.method, 'method') + '\0' + text(request.uri, 'uri') + '\0' +
-    String(response.status) + '\0' + requestBlock + block;
-  const answer = loaded.core.origin_response(input, requestCount, count);
-  if (answer.charCodeAt(0) !== 126 /* ~ */) {
-    if (answer.length > 1) console.log(answer.slice(1));
-    return response;
-  }
+  const [requestBlock, requestCount] = headerBlock(request.headers, loaded.originResponseRequestReads, false);
+  const [block, count] = headerBlock(response.headers, loaded.originResponseReads, false);
+  const input = field(request.method) + field(request.uri) + field(String(response.status)) + requestBlock + block;
+  // Wasm has no clock: `Expires` without `Date` is read against this one.
+  const answer = loaded.core.origin_response(input, requestCount, count, Date.now());
+  if (!opened(answer)) return response;
   if (count < 0) response.headers = {};
-  applyEdits(response.headers, answer.slice(1).split('\0'), 0);
+  applyEdits(response.headers, answer);
   return response;
 }
 

@@ -197,12 +197,14 @@ pub enum Outcome {
     Unchanged(&'static str),
 }
 
-/// Runs the policy for one event, natively, exactly as the Wasm handler does.
+/// Runs the policy for one event, natively, exactly as the Wasm handler does, at `now_ms`
+/// (ms since the Unix epoch, read once by the caller: origin-response reads `Expires`
+/// against it when the response has no `Date`).
 ///
 /// Request triggers return the request, response triggers the response. An event without
 /// the part its trigger needs is an error (CloudFront never sends one); the caller decides
 /// what to answer.
-pub fn handle(rules: &RuleSet, event: &Event) -> Result<(HandlerResult, Outcome), PolicyError> {
+pub fn handle(rules: &RuleSet, event: &Event, now_ms: u64) -> Result<(HandlerResult, Outcome), PolicyError> {
     let trigger = event.trigger()?;
     let cf = event.cf()?;
     let request = cf
@@ -253,6 +255,7 @@ pub fn handle(rules: &RuleSet, event: &Event) -> Result<(HandlerResult, Outcome)
                 request_uri: &request.uri,
                 request_headers: &request_fields,
                 headers: &response_fields,
+                now_ms,
             };
             let rewrite = origin_response(rules, &view);
             let mut out = response.clone();

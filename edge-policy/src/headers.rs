@@ -21,6 +21,13 @@ pub fn is_unkeyed(name: &str) -> bool {
     UNKEYED_HEADERS.contains(&name)
 }
 
+/// What a header value that cannot be read (not UTF-8, or not well-formed UTF-16 in the Wasm
+/// glue) is handed to the policy as: a single NUL. viewer-request deletes a header holding a
+/// NUL (cache-key.md, "Limits and bad input"), and a `Cache-Control` line holding one reads
+/// `no-store`, so an unreadable value never reaches a cache key, an origin or a decision
+/// unexamined.
+pub const UNREADABLE_VALUE: &str = "\0";
+
 /// The header the viewer's credential travels in from the edge to the origin
 /// (origin-cache.md): Origin Access Control overwrites `Authorization` with CloudFront's own
 /// SigV4 signature on every origin request, so viewer-request copies the viewer's
@@ -78,10 +85,10 @@ pub fn normalize_accept_encoding<'a>(values: impl IntoIterator<Item = &'a str>) 
             }
             let mut accepted = true;
             for param in parts {
-                if let Some((name, q)) = param.split_once('=') {
-                    if name.trim().eq_ignore_ascii_case("q") {
-                        accepted = qvalue_is_positive(q.trim());
-                    }
+                let (name, q) = param.split_once('=').unwrap_or((param, ""));
+                if name.trim().eq_ignore_ascii_case("q") {
+                    // `gzip;q` and `gzip;q=` carry no valid qvalue: not acceptable.
+                    accepted = qvalue_is_positive(q.trim());
                 }
             }
             // A coding listed twice: its first occurrence counts, as for Cache-Control directives.
@@ -186,6 +193,10 @@ mod tests {
         assert_eq!(ae("gzip;q=2, br;q=abc"), None);
         assert_eq!(ae("gzip;q=1.000"), Some("gzip"));
         assert_eq!(ae("gzip;q=1.5"), None);
+        assert_eq!(ae("gzip;q"), None);
+        assert_eq!(ae("gzip;q="), None);
+        assert_eq!(ae("gzip;Q, br"), Some("br"));
+        assert_eq!(ae("gzip;level=1"), Some("gzip"));
     }
 
     #[test]

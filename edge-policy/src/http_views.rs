@@ -11,8 +11,7 @@ use http::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::trigger::{HeaderEdit, HeaderField, RequestView};
 
-/// What an unreadable (non-UTF-8) header value is handed to the policy as.
-pub const UNREADABLE_VALUE: &str = "\0";
+pub use crate::headers::UNREADABLE_VALUE;
 
 /// Every header value of `map` as the policy's fields: lower-case name (as `http` keeps it)
 /// and value, one entry per value, in the map's order.

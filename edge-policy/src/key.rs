@@ -61,6 +61,9 @@ pub fn canonical_request<'r>(
     host: &str,
     request: &RequestView<'_>,
 ) -> Result<CanonicalRequest<'r>, Passthrough> {
+    if !request.uri.starts_with('/') {
+        return Err(Passthrough::UriNotAbsolute);
+    }
     let rewrite = match viewer_request(rules, request) {
         ViewerOutcome::Rewrite(r) => r,
         ViewerOutcome::Passthrough(p) => return Err(p),

@@ -12,6 +12,8 @@
 //! - `event` (feature `events`): serde types for Lambda@Edge events and a native handler.
 //! - `http_views` (feature `http`): the views from `http` types, edits applied back.
 //! - [`cache_control::freshness`]: how long a cache keeps a response; fresh, stale or gone.
+//! - `oracle` (feature `oracle`): the promises above as checks that can fail, for the
+//!   property tests and the fuzz targets.
 #![warn(missing_docs)]
 
 pub mod cache_control;
@@ -23,9 +25,12 @@ pub mod headers;
 #[cfg(feature = "http")]
 pub mod http_views;
 mod key;
+#[cfg(feature = "oracle")]
+pub mod oracle;
 mod path;
 mod percent;
 pub mod query;
+mod request_headers;
 pub mod rules;
 mod trigger;
 

@@ -98,6 +98,12 @@ mod tests {
     }
 
     #[test]
+    fn a_malformed_percent_never_becomes_a_dot_segment() {
+        assert_eq!(norm("/a/b/%%32%45%%32%45/c"), "/a/b/%252E%252E/c");
+        assert_eq!(norm("/a/%2%45%2E/c"), "/a/%252E./c");
+    }
+
+    #[test]
     fn case_and_trailing_slash_are_kept() {
         assert_eq!(norm("/API/Products/"), "/API/Products/");
     }

@@ -51,64 +51,31 @@ fn push_encoded(out: &mut String, b: u8) {
     out.push(UPPER_HEX[usize::from(b & 0x0f)] as char);
 }
 
-/// One pass of steps 1–2. Returns whether a malformed `%` was kept and whether a triplet was
-/// decoded: only both together can make a second pass change anything.
-fn normalize_pass(input: &str, component: Component, out: &mut String) -> (bool, bool) {
+/// Steps 1–2 for one component, appended to `out`, in one pass.
+///
+/// A `%` not followed by two hex digits is not a triplet: it is a byte outside `pchar`, so it
+/// is encoded as `%25` (`%4%41` → `%254A`). Decoding therefore never creates a new triplet
+/// (cache-key.md, "Path" step 1), and the output holds only valid upper-case triplets of
+/// bytes that stay encoded plus raw `pchar`: a second pass changes nothing.
+pub(crate) fn normalize_into(input: &str, component: Component, out: &mut String) {
     let bytes = input.as_bytes();
-    let (mut kept_malformed, mut decoded) = (false, false);
     let mut i = 0;
     while i < bytes.len() {
         let b = bytes[i];
-        if b == b'%' {
-            let triplet = bytes
-                .get(i + 1)
-                .copied()
-                .and_then(hex_value)
-                .zip(bytes.get(i + 2).copied().and_then(hex_value));
-            match triplet {
-                Some((hi, lo)) => {
-                    let octet = hi << 4 | lo;
-                    if is_unreserved(octet) {
-                        out.push(octet as char);
-                        decoded = true;
-                    } else {
-                        push_encoded(out, octet);
-                    }
-                    i += 3;
-                }
-                None => {
-                    // "A `%` not followed by two hex digits is left as it is."
-                    out.push('%');
-                    kept_malformed = true;
-                    i += 1;
-                }
-            }
-            continue;
+        let triplet = (b == b'%')
+            .then(|| {
+                let hi = bytes.get(i + 1).copied().and_then(hex_value)?;
+                let lo = bytes.get(i + 2).copied().and_then(hex_value)?;
+                Some(hi << 4 | lo)
+            })
+            .flatten();
+        match triplet {
+            Some(octet) if is_unreserved(octet) => out.push(octet as char),
+            Some(octet) => push_encoded(out, octet),
+            None if may_stay_raw(b, component) => out.push(b as char),
+            None => push_encoded(out, b),
         }
-        if may_stay_raw(b, component) {
-            out.push(b as char);
-        } else {
-            push_encoded(out, b);
-        }
-        i += 1;
-    }
-    (kept_malformed, decoded)
-}
-
-/// Steps 1–2 for one component, appended to `out`.
-///
-/// A kept malformed `%` followed by decoded characters can form a new valid triplet
-/// (`%%34%31` → `%41`); the pass is repeated until nothing changes, so the result is
-/// idempotent. Every repeat decodes at least one triplet, so it shortens the string and ends.
-pub(crate) fn normalize_into(input: &str, component: Component, out: &mut String) {
-    let start = out.len();
-    let (mut malformed, mut decoded) = normalize_pass(input, component, out);
-    while malformed && decoded {
-        let previous = out.split_off(start);
-        (malformed, decoded) = normalize_pass(&previous, component, out);
-        if out[start..] == previous {
-            break;
-        }
+        i += if triplet.is_some() { 3 } else { 1 };
     }
 }
 
@@ -143,8 +110,8 @@ mod tests {
     }
 
     #[test]
-    fn malformed_percent_is_left_alone() {
-        assert_eq!(path("/100%/%zz/%4"), "/100%/%zz/%4");
+    fn a_malformed_percent_is_encoded() {
+        assert_eq!(path("/100%/%zz/%4"), "/100%25/%25zz/%254");
     }
 
     #[test]
@@ -168,9 +135,13 @@ mod tests {
     }
 
     #[test]
-    fn decoding_that_forms_a_new_triplet_reaches_a_fixpoint() {
-        let once = path("/%%34%31");
-        assert_eq!(once, "/A");
-        assert_eq!(path(&once), once);
+    fn decoding_never_forms_a_new_triplet() {
+        // cache-key.md: `%4%41` → `%254A`, never `J` (decoded twice).
+        assert_eq!(path("/%4%41"), "/%254A");
+        assert_eq!(path("/%%32%45%%32%45"), "/%252E%252E");
+        assert_eq!(path("/%%34%31"), "/%2541");
+        for once in ["/%254A", "/%252E%252E", "/%2541", "/100%25/%25zz"] {
+            assert_eq!(path(once), once, "one pass is idempotent");
+        }
     }
 }

@@ -140,6 +140,11 @@ mod tests {
     }
 
     #[test]
+    fn a_malformed_percent_is_encoded_in_names_and_values() {
+        assert_eq!(all("a%=%zz&b=%4%41"), "a%25=%25zz&b=%254A");
+    }
+
+    #[test]
     fn raw_hash_and_space_are_encoded() {
         assert_eq!(all("a=b c#d"), "a=b%20c%23d");
     }

@@ -4,9 +4,9 @@
 
 use crate::cache_control::{decide, CacheControl, ResponseFacts, Rule};
 use crate::cloudfront::{self, MAX_URL_BYTES};
-use crate::headers::{filter_cookies, is_aws_signature, is_unkeyed, normalize_accept_encoding};
 use crate::path::normalize_path;
 use crate::query::normalize_query;
+use crate::request_headers::{header_rules, HeaderRules};
 use crate::rules::{Route, RuleSet};
 
 /// One header value as the triggers see it: the lower-case name and one value. A header
@@ -47,7 +47,9 @@ pub enum HeaderEdit<'a> {
 pub enum Passthrough {
     /// Only `GET` and `HEAD` are normalized.
     MethodNotNormalized,
-    /// The `uri` does not start with `/`.
+    /// The `uri` does not start with `/`: no canonical request (and key) exists.
+    /// [`viewer_request`] still applies the header rules to such a request and keeps its URL;
+    /// [`crate::canonical_request`] answers this.
     UriNotAbsolute,
 }
 
@@ -70,12 +72,14 @@ pub struct RequestRewrite<'a, 'r> {
     pub querystring: String,
     /// Header changes, in a stable order.
     pub headers: Vec<HeaderEdit<'a>>,
-    /// Private by rule or by `Authorization`: cookies and `Authorization` pass.
+    /// Private by rule or by the viewer's credential: cookies and `Authorization` pass, and
+    /// `Authorization` is relayed in `X-Viewer-Authorization`.
     pub bypass: bool,
     /// The route that decided.
     pub route: &'r Route,
-    /// The rewritten URL would exceed 8,192 bytes, so `uri` and `querystring` are the
-    /// received ones (header rules still apply, so no unkeyed input reaches the origin).
+    /// The URL could not be rewritten (the `uri` does not start with `/`, or the rewrite
+    /// would exceed 8,192 bytes), so `uri` and `querystring` are the received ones; the
+    /// header rules still apply, so no unkeyed input reaches the origin.
     pub url_kept: bool,
 }
 
@@ -88,89 +92,57 @@ pub enum ViewerOutcome<'a, 'r> {
     Passthrough(Passthrough),
 }
 
-fn values<'h, 'a: 'h>(headers: &'h [HeaderField<'a>], name: &'h str) -> impl Iterator<Item = &'a str> + Clone + 'h {
-    headers.iter().filter(move |(n, _)| *n == name).map(|(_, v)| *v)
-}
-
-/// Replace `name` by one value unless it already holds exactly that value.
-fn set_unless_equal<'a>(
-    edits: &mut Vec<HeaderEdit<'a>>,
-    headers: &[HeaderField<'a>],
-    name: &'static str,
-    key: &'static str,
-    wanted: Option<String>,
-) {
-    let current: Vec<&str> = values(headers, name).collect();
-    if current.is_empty() {
-        return;
-    }
-    match wanted {
-        None => edits.push(HeaderEdit::Remove(name)),
-        Some(v) if current.len() == 1 && current[0] == v => {}
-        Some(value) => edits.push(HeaderEdit::Set { name, key, value }),
-    }
-}
-
 /// The request headers [`viewer_request`] reads: a caller may pass only these (the Wasm
 /// boundary does, so a browser's long `user-agent` never crosses it).
+///
+/// A caller that passes only these must also pass every header whose name or a value holds a
+/// NUL (or is not UTF-8, handed over as [`crate::headers::UNREADABLE_VALUE`]): viewer-request
+/// deletes those, whatever their name.
 pub fn viewer_request_reads() -> impl Iterator<Item = &'static str> {
-    crate::headers::UNKEYED_HEADERS
-        .iter()
-        .copied()
-        .chain(["accept-encoding", "cookie", "authorization"])
+    crate::headers::UNKEYED_HEADERS.iter().copied().chain([
+        "accept-encoding",
+        "cookie",
+        "authorization",
+        crate::headers::VIEWER_AUTHORIZATION,
+    ])
 }
 
 /// The response headers [`origin_response`] reads.
-pub const ORIGIN_RESPONSE_READS: &[&str] = &["cache-control", "set-cookie", "vary"];
+pub const ORIGIN_RESPONSE_READS: &[&str] = &["cache-control", "set-cookie", "vary", "expires", "date"];
 
 /// The request headers [`origin_response`] reads.
 pub const ORIGIN_RESPONSE_REQUEST_READS: &[&str] = &["authorization", crate::headers::VIEWER_AUTHORIZATION];
 
 /// The viewer-request rewrite (cache-key.md): path, query and header rules.
+///
+/// `GET` and `HEAD` only; any other method passes through untouched. The header rules apply
+/// to every `GET`/`HEAD` ([`crate::request_headers`]); the URL is kept as received when it
+/// cannot be rewritten (a `uri` not starting with `/`, or a rewrite over 8,192 bytes), and
+/// the route is still read from it, so no unkeyed header or cookie on a public route passes.
 pub fn viewer_request<'a, 'r>(rules: &'r RuleSet, request: &RequestView<'a>) -> ViewerOutcome<'a, 'r> {
     if request.method != "GET" && request.method != "HEAD" {
         return ViewerOutcome::Passthrough(Passthrough::MethodNotNormalized);
     }
-    if !request.uri.starts_with('/') {
-        return ViewerOutcome::Passthrough(Passthrough::UriNotAbsolute);
-    }
     let merged = normalize_path(request.uri, true);
     let route = rules.route_for(&merged);
-    let path = if route.merge_slashes {
-        merged
-    } else {
-        normalize_path(request.uri, false)
-    };
-    let query = normalize_query(request.querystring, &route.query);
-    let headers = request.headers;
-    // The viewer's credential at the edge: an `Authorization` that is not an AWS signature
-    // (origin-cache.md; a viewer-sent `X-Viewer-Authorization` is not one here).
-    let bypass = route.is_bypass() || values(headers, "authorization").any(|v| !is_aws_signature(v));
+    let HeaderRules { edits, bypass } = header_rules(route, request.headers);
 
-    let mut edits: Vec<HeaderEdit<'a>> = Vec::new();
-    for (name, _) in headers {
-        if is_unkeyed(name) && !edits.contains(&HeaderEdit::Remove(name)) {
-            edits.push(HeaderEdit::Remove(name));
+    let rewritten = request.uri.starts_with('/').then(|| {
+        let path = if route.merge_slashes {
+            merged
+        } else {
+            normalize_path(request.uri, false)
+        };
+        (path, normalize_query(request.querystring, &route.query))
+    });
+    let (uri, querystring, url_kept) = match rewritten {
+        Some((path, query))
+            if path.len() + if query.is_empty() { 0 } else { 1 + query.len() } <= MAX_URL_BYTES
+                && cloudfront::check_url(&path, &query).is_ok() =>
+        {
+            (path, query, false)
         }
-    }
-    let accept_encoding = normalize_accept_encoding(values(headers, "accept-encoding")).map(str::to_owned);
-    set_unless_equal(
-        &mut edits,
-        headers,
-        "accept-encoding",
-        "Accept-Encoding",
-        accept_encoding,
-    );
-    if !bypass {
-        let cookies = filter_cookies(values(headers, "cookie"), &route.cookies);
-        set_unless_equal(&mut edits, headers, "cookie", "Cookie", cookies);
-    }
-
-    let fits = path.len() + if query.is_empty() { 0 } else { 1 + query.len() } <= MAX_URL_BYTES;
-    let (uri, querystring, url_kept) = if fits && cloudfront::check_url(&path, &query).is_ok() {
-        (path, query, false)
-    } else {
-        (request.uri.to_owned(), request.querystring.to_owned(), true)
+        _ => (request.uri.to_owned(), request.querystring.to_owned(), true),
     };
     ViewerOutcome::Rewrite(RequestRewrite {
         uri,
@@ -195,6 +167,10 @@ pub struct ResponseView<'a> {
     pub request_headers: &'a [HeaderField<'a>],
     /// The response's header values.
     pub headers: &'a [HeaderField<'a>],
+    /// When the response is decided, ms since the Unix epoch: what a missing `Date` stands
+    /// for when `Expires` is read (read once by the caller; the Wasm handler has no clock of
+    /// its own, so the glue sends `Date.now()`).
+    pub now_ms: u64,
 }
 
 /// What `origin-response` does: the header edits and the rule that decided.
@@ -213,33 +189,21 @@ pub struct ResponseRewrite<'a> {
 /// Responses to methods other than `GET` and `HEAD` are never cached by CloudFront; they keep
 /// the origin's directives (on one line), or get `no-store` where it sent none.
 pub fn origin_response<'a>(rules: &RuleSet, response: &ResponseView<'a>) -> ResponseRewrite<'a> {
-    let headers = response.headers;
+    let facts = ResponseFacts::read(
+        response.status.trim().parse().ok(),
+        response.headers,
+        response.request_headers,
+        response.now_ms,
+    );
     let (cache_control, rule, strip_set_cookie) =
         if response.request_method == "GET" || response.request_method == "HEAD" {
             let route = rules.route_for(&normalize_path(response.request_uri, true));
-            // The view carries no clock yet: `now_ms` is read only for `Expires` without `Date`.
-            let facts = ResponseFacts::read(
-                response.status.trim().parse().ok(),
-                headers,
-                response.request_headers,
-                0,
-            );
             let decision = decide(&facts, route);
             (decision.cache_control, Some(decision.rule), decision.strip_set_cookie)
+        } else if facts.cache_control.is_empty() {
+            (CacheControl::no_store(), None, false)
         } else {
-            let origin = CacheControl::parse(values(headers, "cache-control"));
-            if origin.is_empty() {
-                (
-                    CacheControl {
-                        no_store: true,
-                        ..CacheControl::default()
-                    },
-                    None,
-                    false,
-                )
-            } else {
-                (origin, None, false)
-            }
+            (facts.cache_control, None, false)
         };
     let value = cache_control.to_header_value();
     // Always written, so the entry's `key` is `Cache-Control` whatever the origin sent.
@@ -304,6 +268,7 @@ mod tests {
             request_uri: "/api/products/1",
             request_headers,
             headers,
+            now_ms: 0,
         };
         let kept: Vec<HeaderField<'_>> = response
             .iter()

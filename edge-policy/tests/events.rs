@@ -46,7 +46,7 @@ fn generated_response_round_trips() {
 
 fn run(sample: &str) -> (Event, HandlerResult, Outcome) {
     let event: Event = serde_json::from_str(&fixture(&format!("events/{sample}.json"))).unwrap();
-    let (result, outcome) = handle(RuleSet::embedded(), &event).unwrap();
+    let (result, outcome) = handle(RuleSet::embedded(), &event, common::NOW_MS).unwrap();
     (event, result, outcome)
 }
 
@@ -95,7 +95,7 @@ fn unusable_events_are_errors_not_panics() {
         r#"{"Records": [{"cf": {"config": {"distributionDomainName": "d", "distributionId": "x", "eventType": "nope", "requestId": "r"}}}]}"#,
     ] {
         let event: Event = serde_json::from_str(text).unwrap();
-        assert!(handle(RuleSet::embedded(), &event).is_err());
+        assert!(handle(RuleSet::embedded(), &event, common::NOW_MS).is_err());
     }
 }
 
@@ -104,7 +104,7 @@ fn missing_headers_leave_the_request_unchanged() {
     let text = r#"{"Records": [{"cf": {"config": {"distributionDomainName": "d", "distributionId": "x", "eventType": "viewer-request", "requestId": "r"},
         "request": {"clientIp": "1.2.3.4", "method": "GET", "uri": "//a?", "querystring": "utm_source=x"}}}]}"#;
     let event: Event = serde_json::from_str(text).unwrap();
-    let (result, outcome) = handle(RuleSet::embedded(), &event).unwrap();
+    let (result, outcome) = handle(RuleSet::embedded(), &event, common::NOW_MS).unwrap();
     assert_eq!(
         result,
         HandlerResult::Request(event.records[0].cf.request.clone().unwrap())

@@ -15,7 +15,7 @@ fn viewer_request_golden_cases() {
     for case in cases {
         let name = case["name"].as_str().unwrap();
         let event = viewer_request_event(&case["request"]);
-        let (result, _) = handle(RuleSet::embedded(), &event).unwrap();
+        let (result, _) = handle(RuleSet::embedded(), &event, common::NOW_MS).unwrap();
         let HandlerResult::Request(out) = result else {
             panic!("{name}: not a request")
         };
@@ -45,7 +45,7 @@ fn origin_response_golden_cases() {
     for case in cases {
         let name = case["name"].as_str().unwrap();
         let event = origin_response_event(&case["request"], &case["response"]);
-        let (result, _) = handle(RuleSet::embedded(), &event).unwrap();
+        let (result, _) = handle(RuleSet::embedded(), &event, common::NOW_MS).unwrap();
         let HandlerResult::Response(out) = result else {
             panic!("{name}: not a response")
         };

@@ -3,101 +3,63 @@
 //! The boundary carries only strings, and as few as it can: a JSON round trip of the whole
 //! event costs more than the normalization itself (shared/TOOLCHAIN.md), and every string
 //! crossing costs an allocation and an encode. So `wasm-pkg/index.js` sends one string per
-//! call holding the few fields the policy reads, and only the headers this crate names in
-//! `*_reads()` (a browser's long `user-agent` never crosses), then applies the edits this
-//! crate answers with. All policy lives in `edge-policy`; this crate only decodes and encodes.
+//! call holding the few fields the policy reads, then applies the edits this crate answers
+//! with. All policy lives in `edge-policy`; this crate only decodes and encodes.
 //!
-//! **Input**: NUL-terminated fields. viewer-request: `method`, `uri`, `querystring`, then a
-//! header block. origin-response: `method`, `uri`, `status`, the request's header block, the
-//! response's header block. A **header block** is `name`, `value` once per header value;
-//! its number of values is passed beside it (negative: the event had no `headers` map). A
-//! NUL inside a field changes the field count, so it is detected, never misread.
+//! # The protocol
 //!
-//! **Answer**: `=` followed by an optional JSON log line: leave the input as it is. Or `~`
-//! followed by NUL-terminated fields: for a request, `uri`, `querystring`, then edits; for a
-//! response, edits only. An edit is `-name` (delete the header) or `+name`, `Key`, `value`
-//! (replace it with one value).
+//! Every field, both ways, is **length-prefixed**: `length ":" text`, `length` being the
+//! text's length in UTF-16 code units (JavaScript's `String.length`), in decimal. Any text
+//! crosses, NULs included: how the glue passes a request never changes what it means
+//! (cache-key.md, "Limits and bad input"). In the input, `length "!" text` marks a text that
+//! was not well-formed UTF-16 (a lone surrogate, which crosses as U+FFFD, or not a string at
+//! all): it did not cross intact, so the core treats it as unreadable — a header value as
+//! [`edge_policy::headers::UNREADABLE_VALUE`] (deleted at viewer-request, `no-store` in a
+//! `Cache-Control`), a `uri` or `querystring` by keeping the URL as received.
+//!
+//! **Input.** viewer-request: `method uri querystring`, then `count` headers as `name value`
+//! fields, one per value: the headers the policy reads ([`viewer_request_reads`]) and every
+//! header with a value that holds a NUL or is not well-formed (sent as `0!`), which
+//! viewer-request deletes. origin-response: `method uri status`, `request_count` request
+//! headers ([`origin_response_request_reads`]), then `count` response headers
+//! ([`origin_response_reads`]), and the clock (`Date.now()`) beside them, since Wasm has none.
+//! A negative count: the event had no `headers` map.
+//!
+//! **Answer.** `"=" log`: leave the input as it is. Or `"~" log` then, for a request,
+//! `"K"` (keep the URL) or `"U" uri querystring`, then edits; for a response, edits only.
+//! `log` is a field: empty, or one JSON line for the log. An edit is `"-" name` (delete the
+//! header) or `"+" name key value` (replace it with one value).
+//!
+//! A header *name* that is not well-formed UTF-16 cannot be named back intact; CloudFront
+//! only sends header names that are HTTP tokens.
 #![warn(missing_docs)]
+
+#[cfg(feature = "glue")]
+pub mod glue;
+mod wire;
 
 use edge_policy::{origin_response as policy_origin_response, viewer_request as policy_viewer_request};
 use edge_policy::{
     viewer_request_reads as policy_viewer_request_reads, ORIGIN_RESPONSE_READS, ORIGIN_RESPONSE_REQUEST_READS,
 };
-use edge_policy::{HeaderEdit, HeaderField, RequestView, ResponseView, RuleSet, ViewerOutcome};
+use edge_policy::{HeaderField, Passthrough, RequestView, ResponseView, RuleSet, ViewerOutcome};
 use wasm_bindgen::prelude::wasm_bindgen;
+use wire::{push_edits, push_field, Reader, WireError};
 
-/// Why the block could not be read.
-#[derive(Debug, PartialEq, Eq)]
-enum BlockError {
-    /// The event had no `headers` map.
-    Missing,
-    /// The field count did not match: a NUL inside a field.
-    Malformed,
+/// The log line of an input left (at least partly) as it came.
+fn log_line(trigger: &str, reason: &str) -> String {
+    format!("{{\"level\":\"warn\",\"msg\":\"edge handler left the input unchanged\",\"trigger\":\"{trigger}\",\"reason\":\"{reason}\"}}")
 }
 
-/// Takes one header block of `count` values from the NUL-separated parts.
-fn take_block<'a>(parts: &mut std::str::Split<'a, char>, count: i32) -> Result<Vec<HeaderField<'a>>, BlockError> {
-    let count = usize::try_from(count).map_err(|_| BlockError::Missing)?;
-    let mut fields = Vec::with_capacity(count);
-    for _ in 0..count {
-        match (parts.next(), parts.next()) {
-            (Some(name), Some(value)) => fields.push((name, value)),
-            _ => return Err(BlockError::Malformed),
-        }
-    }
-    Ok(fields)
-}
-
-/// After the last field, a well-formed input leaves exactly one empty piece.
-fn at_end(parts: &mut std::str::Split<'_, char>) -> Result<(), BlockError> {
-    match (parts.next(), parts.next()) {
-        (Some(""), None) => Ok(()),
-        _ => Err(BlockError::Malformed),
-    }
-}
-
-/// Splits off the three leading fields.
-fn take_three<'a>(parts: &mut std::str::Split<'a, char>) -> Result<(&'a str, &'a str, &'a str), BlockError> {
-    match (parts.next(), parts.next(), parts.next()) {
-        (Some(a), Some(b), Some(c)) => Ok((a, b, c)),
-        _ => Err(BlockError::Malformed),
-    }
-}
-
-fn passthrough_log(trigger: &str, reason: &str) -> String {
-    format!("={{\"level\":\"warn\",\"msg\":\"edge handler left the input unchanged\",\"trigger\":\"{trigger}\",\"reason\":\"{reason}\"}}")
-}
-
-fn block_error_log(trigger: &str, error: BlockError) -> String {
-    match error {
-        BlockError::Missing => passthrough_log(trigger, "no-headers"),
-        BlockError::Malformed => passthrough_log(trigger, "nul-in-header"),
-    }
-}
-
-fn encode_edits(out: &mut String, edits: &[HeaderEdit<'_>]) {
-    for edit in edits {
-        match edit {
-            HeaderEdit::Remove(name) => {
-                out.push('-');
-                out.push_str(name);
-                out.push('\0');
-            }
-            HeaderEdit::Set { name, key, value } => {
-                out.push('+');
-                out.push_str(name);
-                out.push('\0');
-                out.push_str(key);
-                out.push('\0');
-                out.push_str(value);
-                out.push('\0');
-            }
-        }
-    }
+/// `"=" log`.
+fn unchanged(log: Option<String>) -> String {
+    let mut out = String::from("=");
+    push_field(&mut out, log.as_deref().unwrap_or(""));
+    out
 }
 
 /// The request headers the viewer-request policy reads, comma-separated: the glue sends
-/// only these.
+/// these, and every header holding a NUL or an unreadable value.
 #[wasm_bindgen]
 pub fn viewer_request_reads() -> String {
     policy_viewer_request_reads().collect::<Vec<_>>().join(",")
@@ -118,145 +80,227 @@ pub fn origin_response_request_reads() -> String {
 /// The viewer-request trigger: the request's canonical form as an answer string.
 #[wasm_bindgen]
 pub fn viewer_request(input: &str, count: i32) -> String {
-    let mut parts = input.split('\0');
-    let decoded = take_three(&mut parts).and_then(|first| {
-        let fields = take_block(&mut parts, count)?;
-        at_end(&mut parts)?;
-        Ok((first, fields))
-    });
-    let ((method, uri, querystring), fields) = match decoded {
-        Ok(decoded) => decoded,
-        Err(e) => return block_error_log("viewer-request", e),
+    const TRIGGER: &str = "viewer-request";
+    let mut reader = Reader::new(input);
+    let decoded = (|| {
+        let (method, uri, querystring) = (reader.field()?, reader.field()?, reader.field()?);
+        let headers = reader.headers(count)?;
+        Ok::<_, WireError>((method, uri, querystring, headers))
+    })()
+    .and_then(|decoded| reader.finish().map(|()| decoded));
+    let (method, uri, querystring, headers) = match decoded {
+        Ok((m, u, q, Some(headers))) => (m, u, q, headers),
+        Ok((_, _, _, None)) => return unchanged(Some(log_line(TRIGGER, WireError::NoHeaders.label()))),
+        Err(e) => return unchanged(Some(log_line(TRIGGER, e.label()))),
     };
     let view = RequestView {
-        method,
-        uri,
-        querystring,
-        headers: &fields,
+        method: method.text,
+        uri: uri.text,
+        querystring: querystring.text,
+        headers: &headers,
     };
-    match policy_viewer_request(RuleSet::embedded(), &view) {
-        ViewerOutcome::Passthrough(edge_policy::Passthrough::MethodNotNormalized) => "=".to_owned(),
-        ViewerOutcome::Passthrough(p) => passthrough_log("viewer-request", p.label()),
-        ViewerOutcome::Rewrite(r) if r.uri == uri && r.querystring == querystring && r.headers.is_empty() => {
-            "=".to_owned()
-        }
-        ViewerOutcome::Rewrite(rewrite) => {
-            let mut out = String::with_capacity(rewrite.uri.len() + rewrite.querystring.len() + 64);
-            out.push('~');
-            out.push_str(&rewrite.uri);
-            out.push('\0');
-            out.push_str(&rewrite.querystring);
-            out.push('\0');
-            encode_edits(&mut out, &rewrite.headers);
-            out
-        }
+    let rewrite = match policy_viewer_request(RuleSet::embedded(), &view) {
+        ViewerOutcome::Passthrough(Passthrough::MethodNotNormalized) => return unchanged(None),
+        ViewerOutcome::Passthrough(p) => return unchanged(Some(log_line(TRIGGER, p.label()))),
+        ViewerOutcome::Rewrite(rewrite) => rewrite,
+    };
+    // A URL that did not cross intact is kept as it came; its route (read from what did
+    // cross) still decides the header rules.
+    let intact = uri.intact && querystring.intact;
+    let reason = if !uri.text.starts_with('/') {
+        Some("uri-not-absolute")
+    } else if !intact {
+        Some("url-unreadable")
+    } else {
+        None
+    };
+    let log = reason.map(|reason| log_line(TRIGGER, reason));
+    let keep_url = rewrite.url_kept || !intact || (rewrite.uri == uri.text && rewrite.querystring == querystring.text);
+    if keep_url && rewrite.headers.is_empty() {
+        return unchanged(log);
     }
+    let mut out = String::with_capacity(rewrite.uri.len() + rewrite.querystring.len() + 64);
+    out.push('~');
+    push_field(&mut out, log.as_deref().unwrap_or(""));
+    if keep_url {
+        out.push('K');
+    } else {
+        out.push('U');
+        push_field(&mut out, &rewrite.uri);
+        push_field(&mut out, &rewrite.querystring);
+    }
+    push_edits(&mut out, &rewrite.headers);
+    out
 }
 
-/// The origin-response trigger: the one `Cache-Control` (and `Set-Cookie` removal) as an
-/// answer string.
+/// The origin-response trigger at `now_ms` (the glue's `Date.now()`): the one
+/// `Cache-Control` (and `Set-Cookie` removal) as an answer string.
 #[wasm_bindgen]
-pub fn origin_response(input: &str, request_count: i32, count: i32) -> String {
-    let mut parts = input.split('\0');
-    let decoded = take_three(&mut parts).and_then(|first| {
-        // A request without headers reads as one without `Authorization`, and a response
-        // without headers as one without directives: the decision still runs, so exactly
-        // one Cache-Control always leaves.
-        let request_fields = take_block(&mut parts, request_count).or_else(missing_is_empty)?;
-        let fields = take_block(&mut parts, count).or_else(missing_is_empty)?;
-        at_end(&mut parts)?;
-        Ok((first, request_fields, fields))
-    });
-    let ((method, uri, status), request_fields, fields) = match decoded {
-        Ok(decoded) => decoded,
-        Err(e) => return block_error_log("origin-response", e),
-    };
+pub fn origin_response(input: &str, request_count: i32, count: i32, now_ms: f64) -> String {
+    let mut reader = Reader::new(input);
+    // A request without headers reads as one without `Authorization`, and a response
+    // without headers as one without directives: the decision still runs, so exactly one
+    // Cache-Control always leaves.
+    let decoded = (|| {
+        let (method, uri, status) = (reader.field()?, reader.field()?, reader.field()?);
+        let request_headers = reader.headers(request_count)?.unwrap_or_default();
+        let headers = reader.headers(count)?.unwrap_or_default();
+        Ok::<_, WireError>((method, uri, status, request_headers, headers))
+    })()
+    .and_then(|decoded| reader.finish().map(|()| decoded));
+    let (method, uri, status, request_headers, headers): (_, _, _, Vec<HeaderField<'_>>, Vec<HeaderField<'_>>) =
+        match decoded {
+            Ok(decoded) => decoded,
+            Err(e) => return unchanged(Some(log_line("origin-response", e.label()))),
+        };
     let view = ResponseView {
-        status,
-        request_method: method,
-        request_uri: uri,
-        request_headers: &request_fields,
-        headers: &fields,
+        status: status.text,
+        request_method: method.text,
+        request_uri: uri.text,
+        request_headers: &request_headers,
+        headers: &headers,
+        // `as` saturates: NaN and negative clocks read 0.
+        now_ms: now_ms as u64,
     };
     let rewrite = policy_origin_response(RuleSet::embedded(), &view);
     let mut out = String::with_capacity(rewrite.cache_control.len() + 64);
     out.push('~');
-    encode_edits(&mut out, &rewrite.headers);
+    push_field(&mut out, "");
+    push_edits(&mut out, &rewrite.headers);
     out
-}
-
-fn missing_is_empty<'a>(error: BlockError) -> Result<Vec<HeaderField<'a>>, BlockError> {
-    match error {
-        BlockError::Missing => Ok(Vec::new()),
-        e => Err(e),
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn inputs_decode_and_nul_is_detected() {
-        let mut p = "GET\0/a\0\0a\0b\0c\0d\0".split('\0');
-        assert_eq!(take_three(&mut p), Ok(("GET", "/a", "")));
-        assert_eq!(take_block(&mut p, 2), Ok(vec![("a", "b"), ("c", "d")]));
-        assert_eq!(at_end(&mut p), Ok(()));
-        assert_eq!(take_block(&mut "a\0b\0".split('\0'), -1), Err(BlockError::Missing));
-        let mut extra = "a\0b\0x\0".split('\0');
-        assert_eq!(take_block(&mut extra, 1), Ok(vec![("a", "b")]));
-        assert_eq!(at_end(&mut extra), Err(BlockError::Malformed));
-        assert_eq!(take_block(&mut "a\0".split('\0'), 2), Err(BlockError::Malformed));
+    /// The glue's encoding, for tests: every field intact.
+    fn fields(texts: &[&str]) -> String {
+        let mut out = String::new();
+        for text in texts {
+            push_field(&mut out, text);
+        }
+        out
     }
 
     #[test]
     fn viewer_request_answers_edits() {
-        let out = viewer_request(
-            "GET\0//a\0b=1&a=2&utm_source=x\0x-forwarded-host\0evil\0accept-encoding\0gzip, br\0",
-            2,
-        );
+        let input = fields(&[
+            "GET",
+            "//a",
+            "b=1&a=2&utm_source=x",
+            "x-forwarded-host",
+            "evil",
+            "accept-encoding",
+            "gzip, br",
+        ]);
         assert_eq!(
-            out,
-            "~/a\0a=2&b=1\0-x-forwarded-host\0+accept-encoding\0Accept-Encoding\0br,gzip\0"
+            viewer_request(&input, 2),
+            "~0:U2:/a7:a=2&b=1-16:x-forwarded-host+15:accept-encoding15:Accept-Encoding7:br,gzip"
         );
     }
 
     #[test]
     fn a_canonical_request_answers_unchanged() {
+        let input = fields(&["GET", "/api/products/1", "page=2", "accept-encoding", "br,gzip"]);
+        assert_eq!(viewer_request(&input, 1), "=0:");
+    }
+
+    #[test]
+    fn a_nul_crosses_as_a_byte_and_the_other_rules_still_run() {
+        let input = fields(&[
+            "GET",
+            "/a\0b",
+            "q=\0&utm_source=x",
+            "accept-encoding",
+            "gzip\0",
+            "x-forwarded-host",
+            "evil",
+        ]);
         assert_eq!(
-            viewer_request("GET\0/api/products/1\0page=2\0accept-encoding\0br,gzip\0", 1),
-            "="
+            viewer_request(&input, 2),
+            "~0:U6:/a%00b5:q=%00-15:accept-encoding-16:x-forwarded-host"
         );
+    }
+
+    #[test]
+    fn an_unreadable_url_is_kept_and_the_header_rules_still_apply() {
+        let input = format!(
+            "3:GET7!/api/x\u{fffd}0:{}",
+            fields(&["cookie", "session=1", "x-forwarded-host", "evil"])
+        );
+        let out = viewer_request(&input, 2);
+        assert!(out.starts_with("~"), "{out}");
+        assert!(out.contains("\"reason\":\"url-unreadable\""), "{out}");
+        assert!(out.ends_with("K-16:x-forwarded-host-6:cookie"), "{out}");
+        // An unreadable header value is deleted.
+        let input = format!("{}6:cookie1!\u{fffd}", fields(&["GET", "/p", ""]));
+        assert_eq!(viewer_request(&input, 1), "~0:K-6:cookie");
     }
 
     #[test]
     fn passthroughs_log_only_when_unusual() {
-        assert_eq!(viewer_request("POST\0/a\0\0", 0), "=");
-        assert!(viewer_request("GET\0a\0\0", 0).contains("\"reason\":\"uri-not-absolute\""));
-        assert!(viewer_request("GET\0/a\0\0", -1).contains("no-headers"));
-        assert!(viewer_request("GET\0/a\0\0x\0y\0z\0", 1).contains("nul-in-header"));
-        assert!(viewer_request("GET", 0).contains("nul-in-header"));
+        assert_eq!(
+            viewer_request(&fields(&["POST", "/a", "", "x-forwarded-host", "e"]), 1),
+            "=0:"
+        );
+        let not_absolute = viewer_request(&fields(&["GET", "a", "", "x-forwarded-host", "e"]), 1);
+        assert!(
+            not_absolute.contains("\"reason\":\"uri-not-absolute\""),
+            "{not_absolute}"
+        );
+        assert!(not_absolute.ends_with("K-16:x-forwarded-host"), "{not_absolute}");
+        assert!(viewer_request(&fields(&["GET", "/a", ""]), -1).contains("no-headers"));
+        for (input, count) in [("3:GET", 0), ("", 0), ("3:GET2:/a0:1:x", 1), ("3:GET2:/a0:x", 0)] {
+            let out = viewer_request(input, count);
+            assert!(
+                out.starts_with('=') && out.contains("malformed-input"),
+                "{input:?}: {out}"
+            );
+        }
     }
 
     #[test]
     fn origin_response_answers_one_cache_control() {
-        let out = origin_response(
-            "GET\0/static/a.js\x00200\0set-cookie\0a=1\0cache-control\0max-age=5\0",
-            0,
-            2,
-        );
+        let input = fields(&[
+            "GET",
+            "/static/a.js",
+            "200",
+            "set-cookie",
+            "a=1",
+            "cache-control",
+            "max-age=5",
+        ]);
         assert_eq!(
-            out,
-            "~+cache-control\0Cache-Control\0public, immutable, max-age=5, s-maxage=31536000\0-set-cookie\0"
+            origin_response(&input, 0, 2, 0.0),
+            "~0:+13:cache-control13:Cache-Control47:public, immutable, max-age=5, s-maxage=31536000-10:set-cookie"
         );
-        let none = origin_response("GET\0/x\x00500\0", -1, -1);
-        assert_eq!(none, "~+cache-control\0Cache-Control\0no-store\0");
+        let none = origin_response(&fields(&["GET", "/x", "500"]), -1, -1, 0.0);
+        assert_eq!(none, "~0:+13:cache-control13:Cache-Control8:no-store");
+        // An unreadable Cache-Control reads no-store.
+        let unreadable = format!("{}13:cache-control2!x\u{fffd}", fields(&["GET", "/x", "200"]));
+        assert_eq!(
+            origin_response(&unreadable, 0, 1, 0.0),
+            "~0:+13:cache-control13:Cache-Control8:no-store"
+        );
+    }
+
+    #[test]
+    fn origin_response_reads_expires_against_the_clock_sent() {
+        let input = fields(&["GET", "/x", "200", "expires", "Sun, 29 Nov 2026 12:01:40 GMT"]);
+        let out = origin_response(&input, 0, 1, 1_795_953_600_000.0);
+        assert!(out.contains("max-age=100,"), "{out}");
+        // No usable clock: an Expires without Date cannot be aged, so it reads 0.
+        for clock in [f64::NAN, -1.0, 0.0] {
+            assert!(origin_response(&input, 0, 1, clock).contains("max-age=0,"), "{clock}");
+        }
     }
 
     #[test]
     fn reads_lists_name_the_policy_inputs() {
         assert!(viewer_request_reads().split(',').any(|h| h == "x-forwarded-host"));
-        assert_eq!(origin_response_reads(), "cache-control,set-cookie,vary");
+        assert!(viewer_request_reads().split(',').any(|h| h == "x-viewer-authorization"));
+        assert_eq!(origin_response_reads(), "cache-control,set-cookie,vary,expires,date");
         assert_eq!(origin_response_request_reads(), "authorization,x-viewer-authorization");
     }
 }

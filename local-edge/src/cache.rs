@@ -89,7 +89,7 @@ pub fn storing(
         if !CACHED_ERRORS.contains(&code) {
             return Storing::Skip(NotStored::StatusNotCached);
         }
-        let forbids = cache_control.forbids_sharing() || cache_control.no_cache.is_some();
+        let forbids = cache_control.forbids_sharing() || cache_control.no_cache;
         if forbids && ERRORS_HONOURING_NO_STORE.contains(&code) {
             return Storing::Skip(NotStored::ForbidsSharing);
         }

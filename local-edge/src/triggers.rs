@@ -185,6 +185,11 @@ fn native_response(trigger: Trigger, request: &EdgeRequest, mut response: EdgeRe
         request_uri: &request.uri,
         request_headers: &request_fields,
         headers: &fields,
+        // The wall clock, as the Node handler's `Date.now()` reads it (Lambda@Edge has no
+        // other clock): `Expires` without `Date` is read against it.
+        now_ms: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
     };
     let rewrite = origin_response(RuleSet::embedded(), &view);
     apply_edits(&mut response.headers, &rewrite.headers);

@@ -515,6 +515,7 @@ impl Origin {
             request_uri: &p.canonical.uri,
             request_headers: &p.fields,
             headers: &private,
+            now_ms: 0, // only `Expires` reads the clock, and these headers hold none
         };
         let cache_control = origin_response(self.rules, &view).cache_control;
         self.build(
@@ -565,6 +566,7 @@ impl Origin {
             request_uri: uri,
             request_headers: fields,
             headers: &[],
+            now_ms: 0, // only `Expires` reads the clock, and these headers hold none
         };
         let cache_control = origin_response(self.rules, &view).cache_control;
         self.build(
@@ -635,6 +637,7 @@ impl Origin {
             request_uri: &p.canonical.uri,
             request_headers: &p.fields,
             headers: &[],
+            now_ms: 0, // only `Expires` reads the clock, and these headers hold none
         };
         let cache_control = origin_response(self.rules, &view).cache_control;
         let body = Body {
@@ -821,6 +824,7 @@ impl Origin {
             request_uri: &p.canonical.uri,
             request_headers: &p.fields,
             headers: &[],
+            now_ms,
         };
         let decision = origin_response(self.rules, &view);
         let s_maxage = u64::from(p.canonical.route.freshness.s_maxage.unwrap_or(0));

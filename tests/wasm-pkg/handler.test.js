@@ -109,28 +109,45 @@ test('AWS sample events: all four triggers', async () => {
   assert.deepEqual(await lambda.handler(structuredClone(body), {}), body.Records[0].cf.request);
 });
 
-test('malformed events never throw and leave the input unchanged', async (t) => {
-  const base = () => viewerRequestEvent({ method: 'GET', uri: '//a', querystring: 'utm_source=x', headers: { host: ['h'] } });
+test('malformed events never throw; whatever can be read gets the header rules', async (t) => {
+  const base = () => viewerRequestEvent({
+    method: 'GET', uri: '//a', querystring: 'utm_source=x',
+    headers: { host: ['h'], 'x-forwarded-host': ['evil'], 'accept-encoding': ['gzip'] },
+  });
   const cases = {
+    // [mutate, expected uri, expected querystring]: the URL is rewritten when it can be read,
+    // kept when it cannot; the unkeyed header is gone in every case.
+    'header values not an array': [(e) => { e.Records[0].cf.request.headers.cookie = 'a=1'; }, '/a', ''],
+    'null header entry': [(e) => { e.Records[0].cf.request.headers.cookie = [null]; }, '/a', ''],
+    'non-string header value': [(e) => { e.Records[0].cf.request.headers.cookie = [{ key: 'Cookie', value: 7 }]; }, '/a', ''],
+    'NUL inside a header value': [(e) => { e.Records[0].cf.request.headers.cookie = [{ key: 'Cookie', value: 'a\0b' }]; }, '/a', ''],
+    'lone surrogate in a header value': [(e) => { e.Records[0].cf.request.headers.cookie = [{ key: 'Cookie', value: '\ud800' }]; }, '/a', ''],
+    'non-string uri': [(e) => { e.Records[0].cf.request.uri = 42; }, 42, 'utm_source=x'],
+    'uri without leading slash': [(e) => { e.Records[0].cf.request.uri = 'a/b'; }, 'a/b', 'utm_source=x'],
+    'lone surrogate in the uri': [(e) => { e.Records[0].cf.request.uri = '/a\udc00'; }, '/a\udc00', 'utm_source=x'],
+    'missing querystring': [(e) => { delete e.Records[0].cf.request.querystring; }, '//a', undefined],
+  };
+  for (const [name, [mutate, uri, querystring]] of Object.entries(cases)) {
+    await t.test(name, async () => {
+      const event = base();
+      mutate(event);
+      const { result } = await logsOf(() => lambda.handler(event, {}));
+      assert.equal(result.uri, uri);
+      assert.equal(result.querystring, querystring);
+      assert.deepEqual(compact(result.headers), { host: ['h'], 'accept-encoding': ['gzip'] });
+    });
+  }
+  for (const [name, mutate] of Object.entries({
     'missing headers': (e) => { delete e.Records[0].cf.request.headers; },
     'null headers': (e) => { e.Records[0].cf.request.headers = null; },
-    'header values not an array': (e) => { e.Records[0].cf.request.headers.cookie = 'a=1'; },
-    'null header entry': (e) => { e.Records[0].cf.request.headers.cookie = [null]; },
-    'non-string uri': (e) => { e.Records[0].cf.request.uri = 42; },
-    'uri without leading slash': (e) => { e.Records[0].cf.request.uri = 'a/b'; },
-    'NUL inside a header value': (e) => { e.Records[0].cf.request.headers.cookie = [{ key: 'Cookie', value: 'a\0b' }]; },
-    'lone surrogate': (e) => { e.Records[0].cf.request.headers.cookie = [{ key: 'Cookie', value: '\ud800' }]; },
-    'missing querystring': (e) => { delete e.Records[0].cf.request.querystring; },
-  };
-  for (const [name, mutate] of Object.entries(cases)) {
+  })) {
     await t.test(name, async () => {
       const event = base();
       mutate(event);
       const before = structuredClone(event.Records[0].cf.request);
-      const { result } = await logsOf(() => lambda.handler(event, {}));
-      // Either untouched, or (for inputs the policy can still read) rewritten validly.
-      if (result.uri !== '/a') assert.deepEqual(result, before);
-      else assert.equal(result.querystring, '');
+      const { result, lines } = await logsOf(() => lambda.handler(event, {}));
+      assert.deepEqual(result, before);
+      assert.equal(JSON.parse(lines[0]).reason, 'no-headers');
     });
   }
   for (const [name, event] of Object.entries({
@@ -142,6 +159,44 @@ test('malformed events never throw and leave the input unchanged', async (t) => 
       assert.equal(JSON.parse(lines[0]).reason, 'unusable-event');
     });
   }
+});
+
+test('a NUL is a byte like any other: it crosses the boundary and never skips a rule', async () => {
+  const event = viewerRequestEvent({
+    method: 'GET', uri: '/api/\0products', querystring: 'q=\0&utm_source=x',
+    headers: { host: ['h'], 'user-agent': ['Mozilla\0'], 'x-forwarded-host': ['evil'], cookie: ['s=1'], 'x-\0odd': ['v\0'] },
+  });
+  const out = await lambda.handler(event, {});
+  assert.equal(out.uri, '/api/%00products');
+  assert.equal(out.querystring, 'q=%00');
+  assert.deepEqual(compact(out.headers), { host: ['h'] });
+});
+
+test('the credential crosses the boundary exactly: relayed on bypass, a forged relay deleted', async () => {
+  const token = 'Bearer \u00e9\u{1F600}\0'.slice(0, -1); // non-ASCII and astral survive intact
+  const bypass = await lambda.handler(viewerRequestEvent({
+    method: 'GET', uri: '/api/me', querystring: '',
+    headers: { host: ['h'], authorization: [token], 'x-viewer-authorization': ['Bearer forged'] },
+  }), {});
+  assert.deepEqual(bypass.headers['x-viewer-authorization'], [{ key: 'X-Viewer-Authorization', value: token }]);
+  const forged = await lambda.handler(viewerRequestEvent({
+    method: 'GET', uri: '/api/products/1', querystring: '', headers: { host: ['h'], 'x-viewer-authorization': ['Bearer forged'] },
+  }), {});
+  assert.deepEqual(Object.keys(forged.headers), ['host']);
+});
+
+test('origin-response: an unreadable Cache-Control is no-store; Expires is read against Date.now()', async () => {
+  const request = { method: 'GET', uri: '/api/products/1', headers: { host: ['h'] } };
+  const unreadable = await lambda.handler(originResponseEvent(request, {
+    status: '200', headers: { 'cache-control': ['public, max-age=60\ud800'] },
+  }), {});
+  assert.equal(unreadable.headers['cache-control'][0].value, 'no-store');
+
+  const inTwoMinutes = new Date(Date.now() + 120_000).toUTCString();
+  const expires = await lambda.handler(originResponseEvent(request, { status: '200', headers: { expires: [inTwoMinutes] } }), {});
+  const maxAge = Number(/max-age=(\d+)/.exec(expires.headers['cache-control'][0].value)[1]);
+  assert.ok(maxAge >= 118 && maxAge <= 120, `max-age=${maxAge}`);
+  assert.deepEqual(expires.headers.expires, [{ key: 'expires', value: inTwoMinutes }], 'Expires is left as it came');
 });
 
 test('odd but valid input: over-long query, non-ASCII, many headers', async () => {

@@ -1,7 +1,9 @@
 //! Deciding the one `Cache-Control` a response leaves the edge with (cache-control.md,
 //! "Deciding": the first rule that applies wins).
 
-use super::CacheControl;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::{CacheControl, DELTA_SECONDS_MAX};
 use crate::headers::viewer_credential;
 use crate::rules::Route;
 use crate::trigger::HeaderField;
@@ -15,7 +17,8 @@ const HEURISTICALLY_CACHEABLE: &[u16] = &[200, 203, 204, 300, 301, 308, 404, 405
 pub struct ResponseFacts<'a> {
     /// The status, `None` when it is not a number.
     pub status: Option<u16>,
-    /// The origin's `Cache-Control`, every line read as one list.
+    /// The origin's `Cache-Control`, every line read as one list, with a `max-age` from
+    /// `Expires` when it sent none (and does not forbid sharing).
     pub cache_control: CacheControl,
     /// Whether the response carries `Set-Cookie`.
     pub has_set_cookie: bool,
@@ -44,15 +47,52 @@ impl<'a> ResponseFacts<'a> {
                 .filter(move |(n, _)| *n == name)
                 .map(|(_, v)| *v)
         };
+        let mut cache_control = CacheControl::parse(values("cache-control"));
+        // `Expires` only matters to a cache that may store the response: under `private` or
+        // `no-store` the browser reads the `Expires` left as it came, and the edge's output
+        // stays the same when run on itself (a written `private, no-store` has no max-age).
+        if cache_control.max_age.is_none() && !cache_control.forbids_sharing() {
+            if let Some(expires) = values("expires").next() {
+                cache_control.max_age = Some(expires_max_age(expires, values("date").next(), now_ms));
+            }
+        }
         ResponseFacts {
             status,
-            cache_control: CacheControl::parse(values("cache-control")),
+            cache_control,
             has_set_cookie: values("set-cookie").next().is_some(),
             vary: values("vary").collect(),
             request_had_authorization: viewer_credential(request_headers.iter().copied()).is_some(),
             now_ms,
         }
     }
+}
+
+/// Seconds since the Unix epoch of an HTTP-date (RFC 9110 §5.6.7, all three formats).
+fn http_date_secs(value: &str) -> Option<u64> {
+    let at: SystemTime = httpdate::parse_http_date(value.trim_matches([' ', '\t'])).ok()?;
+    Some(at.duration_since(UNIX_EPOCH).ok()?.as_secs())
+}
+
+/// The `max-age` an `Expires` stands for, when the origin sent no `max-age`
+/// (cache-control.md, "Expires"; RFC 9111 §5.3 and §4.2.1: "If the Expires response header
+/// field is present, use its value minus the value of the Date response header field (using
+/// the time the message was received if it is not present ...)").
+///
+/// RFC 9111 §5.3: "A cache recipient MUST interpret invalid date formats, especially the
+/// value "0", as representing a time in the past (i.e., "already expired")": `0`. An
+/// invalid `Date` counts as absent (RFC 9110 §6.6.1: a recipient "MUST record the time it
+/// was received"): the `now` passed in stands for it, and without a clock either (`now_ms`
+/// 0) the lifetime cannot be known: `0`. The first `Expires` line counts, as for every
+/// directive (§4.2.1).
+fn expires_max_age(expires: &str, date: Option<&str>, now_ms: u64) -> u64 {
+    let Some(expires) = http_date_secs(expires) else {
+        return 0;
+    };
+    let clock = (now_ms > 0).then_some(now_ms / 1000);
+    let Some(date) = date.and_then(http_date_secs).or(clock) else {
+        return 0;
+    };
+    expires.saturating_sub(date).min(DELTA_SECONDS_MAX)
 }
 
 /// Which rule decided (for logs and tests; "not shared" is a decision, not an error).
@@ -67,11 +107,11 @@ pub enum Rule {
     /// Rule 3: `Vary: *` or a `Vary` header outside the cache key.
     VaryOutsideKey,
     /// Rule 4: the request carried the viewer's credential and the origin didn't say
-    /// `public`/`s-maxage`.
+    /// `public` or a valid `s-maxage`.
     Authorization,
-    /// Rule 5: a status that is not heuristically cacheable.
+    /// Rule 6: a status that is not heuristically cacheable, or any 5xx.
     StatusNotCacheable,
-    /// Rule 6: the route policy filled in what the origin left out.
+    /// Rule 7: the route policy filled in what the origin left out (also a `304`, rule 5).
     RoutePolicy,
 }
 
@@ -91,7 +131,7 @@ pub struct Decision {
 fn vary_within_key(vary: &[&str], route: &Route) -> bool {
     vary.iter()
         .flat_map(|line| line.split(','))
-        .map(str::trim)
+        .map(|name| name.trim_matches([' ', '\t']))
         .filter(|t| !t.is_empty())
         .all(|name| {
             name.eq_ignore_ascii_case("accept-encoding")
@@ -100,7 +140,7 @@ fn vary_within_key(vary: &[&str], route: &Route) -> bool {
         })
 }
 
-/// Applies cache-control.md's rules 0–6 in order.
+/// Applies cache-control.md's rules 0–7 in order; every one fails closed.
 pub fn decide(facts: &ResponseFacts<'_>, route: &Route) -> Decision {
     let origin = &facts.cache_control;
     let decided = |cache_control: CacheControl, rule: Rule| Decision {
@@ -109,10 +149,10 @@ pub fn decide(facts: &ResponseFacts<'_>, route: &Route) -> Decision {
         strip_set_cookie: false,
     };
 
-    // 0. Bypass routes: never shared.
+    // 0. Bypass routes: never shared, whatever sharing directive the origin added.
     if route.is_bypass() {
         let cc = if origin.forbids_sharing() {
-            origin.clone()
+            origin.clone().without_sharing()
         } else {
             CacheControl::private_no_store()
         };
@@ -127,38 +167,38 @@ pub fn decide(facts: &ResponseFacts<'_>, route: &Route) -> Decision {
     if facts.has_set_cookie && !strip_set_cookie {
         return decided(CacheControl::private_no_store(), Rule::SetCookie);
     }
+    let decided = |cache_control: CacheControl, rule: Rule| Decision {
+        strip_set_cookie,
+        ..decided(cache_control, rule)
+    };
     // 3. Vary outside the key: CloudFront keys only what its cache policy names.
     if !vary_within_key(&facts.vary, route) {
-        return Decision {
-            strip_set_cookie,
-            ..decided(CacheControl::private_no_store(), Rule::VaryOutsideKey)
-        };
+        return decided(CacheControl::private_no_store(), Rule::VaryOutsideKey);
     }
     // 4. RFC 9111 §3.5: "A shared cache MUST NOT use a cached response to a request with an
     //    Authorization header field ... unless ... the response contains a Cache-Control
     //    field with a response directive ... that allows it to be stored by a shared cache".
+    //    Only `public` or a valid `s-maxage` allows it here.
     if facts.request_had_authorization && !origin.explicitly_shared() {
-        return Decision {
-            strip_set_cookie,
-            ..decided(CacheControl::private_no_store(), Rule::Authorization)
-        };
+        return decided(CacheControl::private_no_store(), Rule::Authorization);
     }
-    // 5. Not heuristically cacheable: no edge TTL, so stale-if-error keeps the last good copy.
-    if !facts.status.is_some_and(|s| HEURISTICALLY_CACHEABLE.contains(&s)) {
+    // 5. RFC 9111 §4.3.4: a 304 "updates the stored response"; it is decided as a 200 of the
+    //    same request, so a revalidation never strips the stored object's edge TTL.
+    let status = facts.status.map(|s| if s == 304 { 200 } else { s });
+    // 6. Not heuristically cacheable: no edge TTL, so stale-if-error keeps the last good
+    //    copy. A 5xx is `no-store` whatever the origin sent.
+    if status.is_some_and(|s| (500..=599).contains(&s)) {
+        return decided(CacheControl::no_store(), Rule::StatusNotCacheable);
+    }
+    if !status.is_some_and(|s| HEURISTICALLY_CACHEABLE.contains(&s)) {
         let cc = if origin.is_empty() {
-            CacheControl {
-                no_store: true,
-                ..CacheControl::default()
-            }
+            CacheControl::no_store()
         } else {
             origin.clone()
         };
-        return Decision {
-            strip_set_cookie,
-            ..decided(cc, Rule::StatusNotCacheable)
-        };
+        return decided(cc, Rule::StatusNotCacheable);
     }
-    // 6. The route fills in what the origin left out (or replaces it with `override`).
+    // 7. The route fills in what the origin left out (or replaces it with `override`).
     let policy = &route.freshness;
     let mut cc = origin.clone();
     cc.public = true;
@@ -167,15 +207,13 @@ pub fn decide(facts: &ResponseFacts<'_>, route: &Route) -> Decision {
         _ => origin_value,
     };
     cc.max_age = fill(cc.max_age, policy.max_age);
-    cc.s_maxage = fill(cc.s_maxage, policy.s_maxage);
+    let s_maxage = fill(cc.s_maxage, policy.s_maxage);
+    cc.s_maxage_malformed &= s_maxage == cc.s_maxage;
+    cc.s_maxage = s_maxage;
     cc.stale_while_revalidate = fill(cc.stale_while_revalidate, policy.stale_while_revalidate);
     cc.stale_if_error = fill(cc.stale_if_error, policy.stale_if_error);
     cc.immutable |= policy.immutable;
-    Decision {
-        cache_control: cc,
-        rule: Rule::RoutePolicy,
-        strip_set_cookie,
-    }
+    decided(cc, Rule::RoutePolicy)
 }
 
 #[cfg(test)]
@@ -261,6 +299,126 @@ mod tests {
         assert_eq!(
             decide(&f, &route_with(Freshness::default())).rule,
             Rule::StatusNotCacheable
+        );
+    }
+
+    fn written(status: u16, response: &[HeaderField<'_>], request: &[HeaderField<'_>], route: &Route) -> String {
+        let f = ResponseFacts::read(Some(status), response, request, NOW_MS);
+        decide(&f, route).cache_control.to_header_value()
+    }
+
+    /// 2026-11-29T12:00:00Z.
+    const NOW_MS: u64 = 1_795_953_600_000;
+
+    fn default_route() -> Route {
+        route_with(Freshness {
+            max_age: Some(0),
+            s_maxage: Some(60),
+            stale_while_revalidate: Some(300),
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn bypass_routes_strip_every_sharing_directive_the_origin_added() {
+        let private = Route::bypass("p", &["/p"]);
+        let cc = [(
+            "cache-control",
+            "no-store, public, s-maxage=600, stale-while-revalidate=5, stale-if-error=9",
+        )];
+        assert_eq!(written(200, &cc, &[], &private), "no-store");
+        let cc = [("cache-control", "private, max-age=30, s-maxage=600")];
+        assert_eq!(written(200, &cc, &[], &private), "private, max-age=30");
+        assert_eq!(
+            written(200, &[("cache-control", "public, s-maxage=600")], &[], &private),
+            "private, no-store"
+        );
+    }
+
+    #[test]
+    fn only_a_valid_s_maxage_lets_a_credentialed_request_be_shared() {
+        let auth = [("authorization", "Bearer user-7")];
+        for cc in ["s-maxage=abc", "s-maxage", "s-maxage=", "max-age=60"] {
+            assert_eq!(
+                written(200, &[("cache-control", cc)], &auth, &default_route()),
+                "private, no-store",
+                "{cc}"
+            );
+        }
+        assert_eq!(
+            written(200, &[("cache-control", "s-maxage=30")], &auth, &default_route()),
+            "public, max-age=0, s-maxage=30, stale-while-revalidate=300"
+        );
+        // An AWS signature is CloudFront's, not the viewer's.
+        let signed = [("authorization", "AWS4-HMAC-SHA256 Credential=x, Signature=y")];
+        assert_eq!(
+            written(200, &[], &signed, &default_route()),
+            "public, max-age=0, s-maxage=60, stale-while-revalidate=300"
+        );
+    }
+
+    #[test]
+    fn a_304_is_decided_as_a_200_of_its_route() {
+        assert_eq!(
+            written(304, &[], &[], &default_route()),
+            "public, max-age=0, s-maxage=60, stale-while-revalidate=300"
+        );
+        assert_eq!(
+            written(304, &[], &[("authorization", "Bearer a")], &default_route()),
+            "private, no-store"
+        );
+    }
+
+    #[test]
+    fn every_5xx_is_no_store_whatever_the_origin_sent() {
+        for status in [500, 501, 502, 503, 504, 599] {
+            let cc = [("cache-control", "public, max-age=600, s-maxage=600")];
+            assert_eq!(written(status, &cc, &[], &default_route()), "no-store", "{status}");
+        }
+        // 4xx and 3xx outside the list keep the origin's directives.
+        assert_eq!(
+            written(302, &[("cache-control", "max-age=5")], &[], &default_route()),
+            "max-age=5"
+        );
+    }
+
+    #[test]
+    fn expires_counts_as_max_age_when_the_origin_sent_none() {
+        let route = default_route();
+        let dated = |expires: &'static str| [("expires", expires), ("date", "Sun, 29 Nov 2026 12:00:00 GMT")];
+        assert_eq!(
+            written(200, &dated("Sun, 29 Nov 2026 12:10:00 GMT"), &[], &route),
+            "public, max-age=600, s-maxage=60, stale-while-revalidate=300"
+        );
+        // Without Date, the clock passed in stands for it.
+        assert_eq!(
+            written(200, &[("expires", "Sun, 29 Nov 2026 12:01:40 GMT")], &[], &route),
+            "public, max-age=100, s-maxage=60, stale-while-revalidate=300"
+        );
+        // The past, and invalid dates, are 0.
+        for expires in ["Sun, 29 Nov 2026 11:00:00 GMT", "0", "-1", "garbage", ""] {
+            assert_eq!(
+                written(200, &[("expires", expires)], &[], &route),
+                "public, max-age=0, s-maxage=60, stale-while-revalidate=300",
+                "{expires:?}"
+            );
+        }
+        // RFC 850 and asctime formats are HTTP-dates too.
+        assert_eq!(
+            written(200, &[("expires", "Sunday, 29-Nov-26 12:00:30 GMT")], &[], &route),
+            "public, max-age=30, s-maxage=60, stale-while-revalidate=300"
+        );
+        // Under private or no-store, Expires is the browser's to read.
+        let private = [
+            ("cache-control", "private"),
+            ("expires", "Sun, 29 Nov 2026 12:10:00 GMT"),
+        ];
+        assert_eq!(written(200, &private, &[], &route), "private");
+        // A max-age wins over Expires (RFC 9111 §5.3).
+        let both = [("cache-control", "max-age=7"), ("expires", "0")];
+        assert_eq!(
+            written(200, &both, &[], &route),
+            "public, max-age=7, s-maxage=60, stale-while-revalidate=300"
         );
     }
 }

@@ -123,7 +123,7 @@ impl Lifetime {
             return None;
         }
         let ceiling = bounds.max.max(bounds.min);
-        let ttl = if forbidden || cache_control.no_cache.is_some() {
+        let ttl = if forbidden || cache_control.no_cache {
             bounds.min
         } else {
             cache_control
@@ -133,7 +133,7 @@ impl Lifetime {
                 .clamp(bounds.min, ceiling)
         };
         let revalidate_first =
-            cache_control.no_cache.is_some() || cache_control.must_revalidate || cache_control.proxy_revalidate;
+            cache_control.no_cache || cache_control.must_revalidate || cache_control.proxy_revalidate;
         Some(Lifetime {
             ttl,
             stale_while_revalidate: if revalidate_first {

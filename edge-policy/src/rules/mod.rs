@@ -55,6 +55,13 @@ pub struct Pattern {
     wildcard: bool,
 }
 
+/// Bytes that continue a path segment's name: after a bypass pattern's literal part, any
+/// other byte (`/`, `;`, `.`, `%`, `:`, `@`, …) may be read by an origin framework as the
+/// end of the name (cache-key.md, "Bypass matching fails closed").
+fn continues_name(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'~')
+}
+
 impl Pattern {
     /// Builds a pattern from its rules-file form (`/api/me`, `/static/*`).
     pub fn new(pattern: &str) -> Self {
@@ -70,23 +77,89 @@ impl Pattern {
         }
     }
 
-    /// Whether `path` (normalized) matches for a route of `kind`.
-    ///
-    /// Public patterns match exactly as written. Bypass patterns fail closed: they match
-    /// any path that starts with their literal part, ASCII case-insensitively, so
-    /// `/api/me/x.css`, `/api/me;x.css`, `/api/me%2Fx.css` and `/API/ME` stay private even
-    /// if some origin framework routes them to `/api/me` (web cache deception). Matching
-    /// too much costs only cache hits; matching too little leaks.
-    fn matches(&self, path: &str, kind: RouteKind) -> bool {
-        match kind {
-            RouteKind::Bypass => {
-                path.len() >= self.prefix.len()
-                    && path.as_bytes()[..self.prefix.len()].eq_ignore_ascii_case(self.prefix.as_bytes())
-            }
-            RouteKind::Public if self.wildcard => path.starts_with(&self.prefix),
-            RouteKind::Public => path == self.prefix,
+    /// A bypass pattern's literal part: the pattern without a trailing `/*`, `*` or `/`
+    /// (`/api/users/*` → `/api/users`), never shorter than `/`.
+    pub fn literal(&self) -> &str {
+        let literal = self.prefix.strip_suffix('/').unwrap_or(&self.prefix);
+        if literal.is_empty() {
+            "/"
+        } else {
+            literal
         }
     }
+
+    /// Whether `path` (normalized, as bytes) matches for a route of `kind`.
+    ///
+    /// Public patterns match exactly as written. Bypass patterns fail closed (web cache
+    /// deception, cache-key.md): the literal part matches ASCII case-insensitively, and
+    /// then the end of the path or any byte that does not continue a name — which covers
+    /// the spec's `/`, `;`, `.`, `%2F`, `%3B`, `%5C`, `%2E` and over-matches the rest of
+    /// `%XX` and the sub-delims. `/api/users/*` covers `/api/users`, `/api/users%2F7`,
+    /// `/api/users;/7`, `/API/Users/7`; `/api/me` covers `/api/me.json`, `/api/me;x.css`,
+    /// but not `/api/meow`. A pattern ending in `*` without `/` (`/api/priv*`) is a prefix:
+    /// any rest matches. Matching too much costs only cache hits; too little leaks.
+    fn matches(&self, path: &[u8], kind: RouteKind) -> bool {
+        match kind {
+            RouteKind::Bypass => {
+                let literal = self.literal().as_bytes();
+                if path.len() < literal.len() || !path[..literal.len()].eq_ignore_ascii_case(literal) {
+                    return false;
+                }
+                let any_rest = self.wildcard && !self.prefix.ends_with('/');
+                any_rest || path.get(literal.len()).is_none_or(|b| !continues_name(*b))
+            }
+            RouteKind::Public if self.wildcard => path.starts_with(self.prefix.as_bytes()),
+            RouteKind::Public => path == self.prefix.as_bytes(),
+        }
+    }
+}
+
+/// The normalized path as an origin framework may route it, when that can differ: every
+/// `%XX` decoded once, `\` (raw or decoded) read as `/`, `;` path parameters dropped from each segment
+/// (Servlet/Spring), empty segments dropped, dot-segments removed (RFC 3986 §5.2.4).
+/// `None` when the path holds none of `%`, `;`, `\` (it is then its own reading).
+///
+/// `/static/..%2Fapi/me` reads `/api/me`, `/api%2Fme` reads `/api/me`, `/api;x/me` reads
+/// `/api/me`: [`RuleSet::route_for`] makes such a path private when this reading is.
+fn framework_reading(path: &str) -> Option<Vec<u8>> {
+    let bytes = path.as_bytes();
+    if !bytes.iter().any(|b| matches!(b, b'%' | b';' | b'\\')) {
+        return None;
+    }
+    let hex = |b: u8| char::from(b).to_digit(16);
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let triplet = (bytes[i] == b'%')
+            .then(|| Some(hex(*bytes.get(i + 1)?)? << 4 | hex(*bytes.get(i + 2)?)?))
+            .flatten();
+        // The value of two hex digits fits a byte.
+        match triplet.map_or(bytes[i], |octet| octet as u8) {
+            b'\\' => decoded.push(b'/'),
+            b => decoded.push(b),
+        }
+        i += if triplet.is_some() { 3 } else { 1 };
+    }
+    let mut segments: Vec<&[u8]> = Vec::new();
+    for segment in decoded.split(|b| *b == b'/') {
+        let name = segment.split(|b| *b == b';').next().unwrap_or(segment);
+        match name {
+            b"" | b"." => {}
+            b".." => {
+                segments.pop();
+            }
+            name => segments.push(name),
+        }
+    }
+    let mut reading = Vec::with_capacity(decoded.len() + 1);
+    for segment in &segments {
+        reading.push(b'/');
+        reading.extend_from_slice(segment);
+    }
+    if reading.is_empty() {
+        reading.push(b'/');
+    }
+    Some(reading)
 }
 
 /// One route: how requests on matching paths are keyed and how their responses are cached.
@@ -142,7 +215,7 @@ impl Route {
         self.kind == RouteKind::Bypass
     }
 
-    fn matches(&self, path: &str) -> bool {
+    fn matches(&self, path: &[u8]) -> bool {
         self.patterns.iter().any(|p| p.matches(path, self.kind))
     }
 }
@@ -178,8 +251,25 @@ impl RuleSet {
         })
     }
 
-    /// The route for a normalized path: the first that matches.
+    /// The route for a normalized path: the first that matches — unless the path, read as
+    /// an origin framework may read it (`%2F` decoded, `;` parameters dropped, dot-segments
+    /// removed again), is private: then the first route of that reading, which is a bypass
+    /// route. Bypass matching fails closed whatever the order of the routes:
+    /// `/static/..%2Fapi/me` is private, though `/static/*` comes first.
     pub fn route_for(&self, path: &str) -> &Route {
+        let route = self.first_match(path.as_bytes());
+        if route.is_bypass() {
+            return route;
+        }
+        match framework_reading(path) {
+            Some(reading) => Some(self.first_match(&reading))
+                .filter(|r| r.is_bypass())
+                .unwrap_or(route),
+            None => route,
+        }
+    }
+
+    fn first_match(&self, path: &[u8]) -> &Route {
         // `new` guarantees a last route matching every path (a public `/*`).
         let fallback = &self.routes[self.routes.len() - 1];
         self.routes.iter().find(|r| r.matches(path)).unwrap_or(fallback)
@@ -260,12 +350,63 @@ mod tests {
             "/api/me;x.css",
             "/api/me%2Fx.css",
             "/api/me%3Bx.css",
+            "/api/me%5Cx.css",
             "/api/me.",
+            "/api/me.json",
             "/API/Me",
+            "/api/me%00",
+            "/api/me:x",
+            "/api/users",
             "/api/users/1/x.css",
+            "/api/users%2F7",
+            "/api/users;/7",
+            "/API/Users/7",
         ] {
             assert!(rules.route_for(path).is_bypass(), "{path} must stay private");
         }
+        for path in ["/api/meow", "/api/user", "/api/users-list", "/api/m", "/static/me"] {
+            assert!(!rules.route_for(path).is_bypass(), "{path} is another route");
+        }
+    }
+
+    #[test]
+    fn a_path_a_framework_reads_as_private_is_private_whatever_the_order() {
+        let rules = RuleSet::embedded();
+        for path in [
+            "/static/..%2Fapi/me",
+            "/static/..%5Capi/me",
+            "/api%2Fme",
+            "/api;x/me",
+            "/api/x%2F..%2Fme",
+            "/api%2Fusers%2F7",
+            "/api/%2e%2e/api/me",
+        ] {
+            assert!(rules.route_for(path).is_bypass(), "{path} must stay private");
+        }
+        assert_eq!(rules.route_for("/static/a%2Fb.js").name, "static");
+        assert_eq!(rules.route_for("/static/a;v=1.js").name, "static");
+    }
+
+    #[test]
+    fn the_framework_reading_decodes_once_and_removes_parameters_and_dots() {
+        let read = |p: &str| framework_reading(p).map(|r| String::from_utf8_lossy(&r).into_owned());
+        assert_eq!(read("/a/b"), None);
+        assert_eq!(read("/a%2Fb;x/..%2F..%2Fc"), Some("/c".into()));
+        assert_eq!(read("/a;x=1/b;y"), Some("/a/b".into()));
+        assert_eq!(read("/a%252F"), Some("/a%2F".into()));
+        assert_eq!(read("/%2E%2E%5C..%5C"), Some("/".into()));
+    }
+
+    #[test]
+    fn a_literal_is_the_pattern_without_its_wildcard_and_slash() {
+        assert_eq!(Pattern::new("/api/users/*").literal(), "/api/users");
+        assert_eq!(Pattern::new("/api/me").literal(), "/api/me");
+        assert_eq!(Pattern::new("/api/me/").literal(), "/api/me");
+        assert_eq!(Pattern::new("/x*").literal(), "/x");
+        assert_eq!(Pattern::new("/*").literal(), "/");
+        let rules = RuleSet::new(vec![Route::bypass("p", &["/priv*"]), Route::public("d", &["/*"])]).unwrap();
+        assert!(rules.route_for("/private").is_bypass());
+        assert!(rules.route_for("/PRIVx").is_bypass());
     }
 
     fn rejects(text: &str, needle: &str) {

@@ -4,6 +4,9 @@
 use edge_policy::event::{Event, HeaderValue, Headers};
 use serde_json::{json, Value};
 
+/// The clock the tests decide at: 2026-11-29T12:00:00Z, ms.
+pub const NOW_MS: u64 = 1_795_953_600_000;
+
 pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures");
 
 pub fn fixture(path: &str) -> String {
