@@ -90,6 +90,8 @@ fn lifetime(
         request_uri: &request.uri,
         request_headers: &request_fields,
         headers: &[],
+        // Only read for an `Expires` without `Date`; the decided answer has neither.
+        now_ms: 0,
     };
     let decided = origin_response(RuleSet::embedded(), &view).cache_control;
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
