@@ -19,7 +19,8 @@ EDGE_FILES := index.js package.json pkg/edge_worker.js pkg/edge_worker_bg.wasm
 WASM_FEATURES := --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
 	--enable-multivalue --enable-reference-types
 
-.PHONY: help tools wasm package package-edge test test-rust test-wasm test-node test-rules-file test-fuzz-build lint run bench bench-replay soak fuzz clean
+.PHONY: help tools wasm package package-edge test test-rust test-wasm test-node test-rules-file test-fuzz-build lint run bench bench-replay soak fuzz clean \
+	worker-tools worker lint-worker test-worker run-workers
 
 help:
 	@echo "make run      start the local stack (edge on 127.0.0.1:8080) and print the URL"
@@ -31,6 +32,8 @@ help:
 	@echo "make bench-replay  trace replay: seed handler vs CloudFront alone vs this project, bounds, bill -> bench/results/"
 	@echo "make soak     60 s, 64 connections against the local edge -> bench/results/soak.json"
 	@echo "make fuzz     run each fuzz target (FUZZ_SECONDS=60)"
+	@echo "make worker   build the Cloudflare Worker (cf-worker/build/), print its size beside the edge zip's"
+	@echo "make run-workers  the origin as a function URL + the built Worker in miniflare on 127.0.0.1:8787"
 
 tools:
 	@rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
@@ -93,7 +96,7 @@ test-rules-file:
 test-fuzz-build:
 	cargo build --manifest-path fuzz/Cargo.toml
 
-test: tools lint test-rust test-wasm test-node test-rules-file test-fuzz-build test-deploy
+test: tools lint test-rust test-wasm test-node test-rules-file test-fuzz-build test-deploy lint-worker test-worker
 	@echo "make test: all suites passed"
 
 # The whole local stack on 127.0.0.1:8080: dynalite (catalogue + L2), seeded tables, the
@@ -135,7 +138,49 @@ fuzz:
 		RUSTC_BOOTSTRAP=1 cargo fuzz run $$t target/fuzz-corpus/$$t fuzz/corpus/$$t -- -max_total_time=$(FUZZ_SECONDS); done
 
 clean:
-	rm -rf target dist wasm-pkg/pkg
+	rm -rf target dist wasm-pkg/pkg cf-worker/build
+
+# ---------------------------------------------------------------------------------------------
+# The Cloudflare Worker (cf-worker/, its own workspace and lock; workers.md).
+WORKER_BUILD_VERSION := 0.8.7
+WORKER_BUILD := cf-worker/build
+# worker-build's own wasm-opt feature set (it adds exception handling to the usual ones).
+WORKER_WASM_FEATURES := $(WASM_FEATURES) --enable-exception-handling
+
+# worker-build 0.8.7 goes with the `worker` crate 0.8.7 (~8 min to install; skipped when present).
+worker-tools: tools
+	@if [ "$$(worker-build --version 2>/dev/null)" != "$(WORKER_BUILD_VERSION)" ]; then \
+		cargo install worker-build --version $(WORKER_BUILD_VERSION) --locked; fi
+
+# Offline: worker-build would download wasm-bindgen, wasm-opt and esbuild; it gets the installed
+# wasm-bindgen (the lock's version) and npm's binaryen 132 and esbuild 0.28.2 instead. It keeps
+# the name section (--debuginfo); stripping it here saves ~20 KB gzip.
+worker: worker-tools
+	cd cf-worker && WASM_BINDGEN_BIN="$$(command -v wasm-bindgen)" WASM_OPT_BIN=$(ROOT)/node_modules/.bin/wasm-opt \
+		ESBUILD_BIN=$(ROOT)/node_modules/.bin/esbuild worker-build --release
+	wasm-opt $(WORKER_WASM_FEATURES) --strip-debug --strip-producers $(WORKER_BUILD)/index_bg.wasm \
+		-o $(WORKER_BUILD)/index_bg.wasm
+	@python3 scripts/bundle_sizes.py $(WORKER_BUILD) $(EDGE_ZIP)
+
+lint-worker: worker-tools
+	cargo fmt --manifest-path cf-worker/Cargo.toml -- --check
+	cargo clippy --manifest-path cf-worker/Cargo.toml --target wasm32-unknown-unknown --release -- -D warnings
+
+# The built bundle under miniflare (tests/cf-worker/, all on loopback), the glue's unit tests,
+# and `wrangler deploy --dry-run` (no credentials) held against Cloudflare's size limits.
+test-worker: worker
+	cargo build --bins -p origin-function -p local-edge
+	cargo test --manifest-path cf-worker/Cargo.toml --lib
+	WORKER_BUILD_DIR=$(ROOT)/$(WORKER_BUILD) node --test --test-concurrency=1 tests/cf-worker/
+
+# The origin stack of `make run` exposed as a Lambda function URL on loopback (local-edge
+# --function-url-only), and the built Worker in miniflare on 127.0.0.1:8787 in front of it.
+# Prints both URLs; Ctrl-C or SIGTERM stops everything. Options: RUN_WORKERS_ARGS="--port 9000".
+RUN_WORKERS_ARGS ?=
+run-workers: worker
+	cargo build --bins -p origin-function -p local-edge
+	node scripts/run-workers.mjs --local-edge $(CARGO_TARGET_DIR)/debug/local-edge \
+		--origin-bin $(CARGO_TARGET_DIR)/debug/origin-function --seed-bin $(CARGO_TARGET_DIR)/debug/seed $(RUN_WORKERS_ARGS)
 
 # Deployment: templates, offline checks (test-deploy), package-origin, deploy, teardown.
 include deploy/deploy.mk

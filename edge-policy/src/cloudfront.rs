@@ -62,7 +62,13 @@ impl Trigger {
                 "via",
             ],
             Trigger::OriginResponse => &["transfer-encoding", "via"],
-            Trigger::ViewerResponse => &["warning", "via"],
+            Trigger::ViewerResponse => &[
+                "content-encoding",
+                "content-length",
+                "transfer-encoding",
+                "warning",
+                "via",
+            ],
         }
     }
 
@@ -255,6 +261,41 @@ mod tests {
             check_headers(Trigger::ViewerRequest, &[], &[("cloudfront-viewer-country", "x")]),
             Err(Violation::CloudFrontHeaderAdded("cloudfront-viewer-country".into()))
         );
+    }
+
+    /// lambda-edge-rules.md, "Read-only headers": a viewer-response function that touches
+    /// the body's framing (`Content-Encoding`, `Content-Length`, `Transfer-Encoding`) gets a
+    /// 502, as do `Warning` and `Via`; other headers are free to change.
+    #[test]
+    fn viewer_response_may_not_touch_the_body_framing() {
+        let before = [
+            ("content-encoding", "gzip"),
+            ("content-length", "10"),
+            ("transfer-encoding", "chunked"),
+            ("cache-control", "public"),
+        ];
+        for name in [
+            "content-encoding",
+            "content-length",
+            "transfer-encoding",
+            "warning",
+            "via",
+        ] {
+            let removed: Vec<_> = before.iter().copied().filter(|(n, _)| *n != name).collect();
+            let mut added = before.to_vec();
+            added.push((name, "x"));
+            let present = removed.len() < before.len();
+            for after in [added].into_iter().chain(present.then_some(removed)) {
+                assert_eq!(
+                    check_headers(Trigger::ViewerResponse, &before, &after),
+                    Err(Violation::ReadOnlyHeaderChanged(name.into())),
+                    "{name}: {after:?}"
+                );
+            }
+        }
+        let mut changed = before.to_vec();
+        changed[3] = ("cache-control", "private");
+        assert_eq!(check_headers(Trigger::ViewerResponse, &before, &changed), Ok(()));
     }
 
     #[test]

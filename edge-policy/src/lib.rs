@@ -14,8 +14,10 @@
 //! - [`cache_control::freshness`]: how long a cache keeps a response; fresh, stale or gone.
 //! - `oracle` (feature `oracle`): the promises above as checks that can fail, for the
 //!   property tests and the fuzz targets.
+//! - [`cache_api`]: the same policy over Cloudflare's Cache API (the Worker, workers.md).
 #![warn(missing_docs)]
 
+pub mod cache_api;
 pub mod cache_control;
 pub mod cloudfront;
 mod error;

@@ -86,6 +86,19 @@ pub(crate) fn normalize(input: &str, component: Component) -> String {
     out
 }
 
+/// Appends `value` with every byte outside the unreserved set percent-encoded (upper-case
+/// hex), `%` included: the output holds only unreserved characters and triplets, and two
+/// different values never encode alike.
+pub(crate) fn encode_all_but_unreserved(out: &mut String, value: &str) {
+    for &b in value.as_bytes() {
+        if is_unreserved(b) {
+            out.push(b as char);
+        } else {
+            push_encoded(out, b);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

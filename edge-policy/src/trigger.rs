@@ -184,6 +184,16 @@ pub struct ResponseRewrite<'a> {
     pub rule: Option<Rule>,
 }
 
+/// The directives of a response to a method other than `GET`/`HEAD`, which no cache of the
+/// project stores: the origin's, on one line, or `no-store` where it sent none.
+pub(crate) fn unnormalized_method_cache_control(origin: CacheControl) -> CacheControl {
+    if origin.is_empty() {
+        CacheControl::no_store()
+    } else {
+        origin
+    }
+}
+
 /// The origin-response rewrite (cache-control.md): exactly one `Cache-Control`.
 ///
 /// Responses to methods other than `GET` and `HEAD` are never cached by CloudFront; they keep
@@ -200,10 +210,8 @@ pub fn origin_response<'a>(rules: &RuleSet, response: &ResponseView<'a>) -> Resp
             let route = rules.route_for(&normalize_path(response.request_uri, true));
             let decision = decide(&facts, route);
             (decision.cache_control, Some(decision.rule), decision.strip_set_cookie)
-        } else if facts.cache_control.is_empty() {
-            (CacheControl::no_store(), None, false)
         } else {
-            (facts.cache_control, None, false)
+            (unnormalized_method_cache_control(facts.cache_control), None, false)
         };
     let value = cache_control.to_header_value();
     // Always written, so the entry's `key` is `Cache-Control` whatever the origin sent.

@@ -90,7 +90,8 @@ impl Breaker {
         }
     }
 
-    /// An L2 call answered (a conditional-check failure counts as an answer).
+    /// An invocation's L2 calls all answered in time (a conditional-check failure counts as an
+    /// answer).
     pub fn record_success(&self) {
         *self.lock() = Inner::Closed { failures: 0 };
     }

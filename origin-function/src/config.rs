@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::OriginError;
+use crate::error::OriginError;
 
 /// Which store holds L2 (`ORIGIN_L2_BACKEND`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -50,6 +50,12 @@ pub struct Config {
     pub l2_operation_timeout: Duration,
     /// `ORIGIN_L2_RETRIES`: retries after the first L2 attempt.
     pub l2_retries: u32,
+    /// `ORIGIN_L2_BUDGET_MS`: the time one invocation may spend in L2 altogether (get,
+    /// lease, waits, write and release); past it, the invocation goes on without L2.
+    pub l2_budget: Duration,
+    /// `ORIGIN_L2_SLOW_MS`: an L2 answer slower than this counts as a fault (the breaker
+    /// hears of it, and the rest of the invocation goes on without L2).
+    pub l2_slow: Duration,
     /// `ORIGIN_SOURCE_OPERATION_TIMEOUT_MS`: deadline of one catalogue call.
     pub source_operation_timeout: Duration,
     /// `ORIGIN_L2_COMPRESS_MIN_BYTES`: bodies at least this large are gzip-compressed in L2.
@@ -77,8 +83,10 @@ pub struct Config {
     pub metrics_namespace: String,
     /// `ORIGIN_VERIFY_HEADER`: the header CloudFront adds with the shared secret.
     pub verify_header: String,
-    /// `ORIGIN_VERIFY_SECRET`: comma-separated accepted secrets (several during a rotation);
-    /// empty turns the check off (local runs).
+    /// `ORIGIN_VERIFY_SECRET`: comma-separated accepted secrets (several during a rotation).
+    /// Empty means the check is off, which only happens when neither `ORIGIN_VERIFY_HEADER`
+    /// nor `ORIGIN_VERIFY_SECRET` is set (local runs): with either set, an empty list refuses
+    /// to start.
     pub verify_secrets: Vec<String>,
 }
 
@@ -101,6 +109,8 @@ impl Default for Config {
             l2_attempt_timeout: Duration::from_millis(100),
             l2_operation_timeout: Duration::from_millis(300),
             l2_retries: 2,
+            l2_budget: Duration::from_millis(500),
+            l2_slow: Duration::from_millis(100),
             source_operation_timeout: Duration::from_millis(3000),
             l2_compress_min_bytes: 4096,
             l2_max_item_bytes: 400 * 1024,
@@ -174,6 +184,25 @@ impl Config {
                 })
             }
         };
+        // The secret check is on as soon as either variable is set, even to an empty value (a
+        // deploy that forgot the secret must not silently turn the check off).
+        let verify_on = lookup("ORIGIN_VERIFY_HEADER").is_some() || lookup("ORIGIN_VERIFY_SECRET").is_some();
+        let verify_secrets: Vec<String> = get("ORIGIN_VERIFY_SECRET")
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        if verify_on && verify_secrets.is_empty() {
+            // Named, never echoed: the value is a secret.
+            return Err(OriginError::config(
+                "ORIGIN_VERIFY_SECRET",
+                "<empty while the secret check is on: refusing to start>",
+            ));
+        }
         let redis_url = get("ORIGIN_REDIS_URL");
         if l2_backend == L2Backend::Redis && redis_url.is_none() {
             return Err(OriginError::Config {
@@ -198,6 +227,8 @@ impl Config {
             l2_attempt_timeout: millis("ORIGIN_L2_ATTEMPT_TIMEOUT_MS", d.l2_attempt_timeout)?,
             l2_operation_timeout: millis("ORIGIN_L2_OPERATION_TIMEOUT_MS", d.l2_operation_timeout)?,
             l2_retries: number("ORIGIN_L2_RETRIES", u64::from(d.l2_retries))?.min(10) as u32,
+            l2_budget: millis("ORIGIN_L2_BUDGET_MS", d.l2_budget)?,
+            l2_slow: millis("ORIGIN_L2_SLOW_MS", d.l2_slow)?,
             source_operation_timeout: millis("ORIGIN_SOURCE_OPERATION_TIMEOUT_MS", d.source_operation_timeout)?,
             l2_compress_min_bytes: number("ORIGIN_L2_COMPRESS_MIN_BYTES", d.l2_compress_min_bytes as u64)? as usize,
             l2_max_item_bytes: number("ORIGIN_L2_MAX_ITEM_BYTES", d.l2_max_item_bytes as u64)? as usize,
@@ -209,15 +240,7 @@ impl Config {
             xfetch_beta: beta,
             origin_host: get("ORIGIN_HOST").map(|h| h.to_ascii_lowercase()),
             verify_header: string("ORIGIN_VERIFY_HEADER", d.verify_header.clone()).to_ascii_lowercase(),
-            verify_secrets: get("ORIGIN_VERIFY_SECRET")
-                .map(|v| {
-                    v.split(',')
-                        .map(str::trim)
-                        .filter(|s| !s.is_empty())
-                        .map(str::to_owned)
-                        .collect()
-                })
-                .unwrap_or_default(),
+            verify_secrets,
             hot_paths: get("ORIGIN_HOT_PATHS")
                 .map(|v| {
                     v.split(',')
@@ -280,5 +303,26 @@ mod tests {
         let err = from(&[("ORIGIN_L2_BACKEND", "redis")]).unwrap_err();
         assert!(err.to_string().contains("ORIGIN_REDIS_URL"));
         assert!(from(&[("ORIGIN_L2_BACKEND", "memcached")]).is_err());
+    }
+
+    #[test]
+    fn the_secret_check_refuses_to_start_without_a_secret() {
+        assert!(from(&[]).unwrap().verify_secrets.is_empty(), "off when nothing is set");
+        for pairs in [
+            &[("ORIGIN_VERIFY_HEADER", "x-origin-verify")][..],
+            &[
+                ("ORIGIN_VERIFY_HEADER", "x-origin-verify"),
+                ("ORIGIN_VERIFY_SECRET", ""),
+            ][..],
+            &[("ORIGIN_VERIFY_SECRET", " , ")][..],
+            &[("ORIGIN_VERIFY_SECRET", "")][..],
+        ] {
+            let err = from(pairs).unwrap_err();
+            assert!(err.to_string().contains("ORIGIN_VERIFY_SECRET"), "{pairs:?}: {err}");
+        }
+        let c = from(&[("ORIGIN_VERIFY_SECRET", "new-one, old-one")]).unwrap();
+        assert_eq!(c.verify_secrets, ["new-one", "old-one"]);
+        let err = from(&[("ORIGIN_VERIFY_SECRET", "")]).unwrap_err().to_string();
+        assert!(!err.contains("new-one"));
     }
 }

@@ -3,82 +3,77 @@
 //!
 //! Bounded by entries **and** bytes with one weigher: every entry weighs at least
 //! `max_bytes / max_entries`, so a total weight within `max_bytes` also means at most
-//! `max_entries` entries. Each entry's TTL (moka's `Expiry`) is its own and never longer than
-//! the route's `s-maxage`; freshness is also checked against the handler's clock on read, so
-//! tests move a test clock instead of sleeping. Concurrent misses for one key share one load
-//! (`try_get_with`).
+//! `max_entries` entries.
+//!
+//! An entry answers on its own while it is *fresh in L1*: at most `ttl_cap_secs` after it
+//! was put here (`ORIGIN_L1_TTL_SECONDS`) and never past the stored answer's own freshness.
+//! It is kept longer — until the answer's last stale window ends — so that a failing source
+//! can still be answered with it (`stale-if-error`); moka's per-entry expiry is that moment.
+//! Freshness is asked of the freshness model with the handler's clock, so tests move a test
+//! clock instead of sleeping. A cap of 0 turns L1 off (nothing is kept).
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use edge_policy::cache_control::{FreshnessState, Lifetime};
 use moka::future::Cache;
-use moka::ops::compute::Op;
 use moka::Expiry;
 
-/// A response the caches hold: what the source answered plus its freshness facts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CachedResponse {
-    /// The status (200 or another shared-cacheable one, e.g. 404).
-    pub status: u16,
-    /// `Content-Type`.
-    pub content_type: String,
-    /// The strong `ETag`, quoted.
-    pub etag: String,
-    /// The body.
-    pub body: String,
-    /// When the source answered, epoch ms.
-    pub stored_at_ms: u64,
-    /// `stored_at + s-maxage`, epoch ms.
-    pub fresh_until_ms: u64,
-    /// End of the stale window, epoch **seconds** (the L2 TTL attribute).
-    pub expires_at_s: u64,
-    /// How long the last load took, ms (XFetch's delta).
-    pub delta_ms: u64,
-}
+use crate::entry::StoredEntry;
 
-/// One L1 entry: the response and the entry's own freshness (never past the response's).
+/// One L1 entry: the stored answer and how long it answers from L1 alone.
 #[derive(Debug, Clone)]
 pub struct L1Entry {
-    /// The response.
-    pub response: Arc<CachedResponse>,
-    /// Fresh in L1 until, epoch ms.
-    pub fresh_until_ms: u64,
-    ttl: Duration,
+    /// The stored answer.
+    pub entry: Arc<StoredEntry>,
+    /// L1's own freshness (only `ttl` is set), counted from `inserted_at_ms`.
+    l1: Lifetime,
+    inserted_at_ms: u64,
+    /// How long moka keeps it: until the answer's last window ends.
+    keep: Duration,
 }
 
 impl L1Entry {
-    /// An entry fresh for `ttl_ms` from `now_ms`, capped by the response's own freshness.
-    pub fn new(response: Arc<CachedResponse>, now_ms: u64, ttl_ms: u64) -> Self {
-        let fresh_until_ms = now_ms.saturating_add(ttl_ms).min(response.fresh_until_ms);
-        let ttl = Duration::from_millis(fresh_until_ms.saturating_sub(now_ms));
+    /// The entry for `entry` put into L1 at `now_ms` with a cap of `ttl_cap_secs`.
+    pub fn new(entry: Arc<StoredEntry>, now_ms: u64, ttl_cap_secs: u64) -> Self {
+        // Whole seconds, rounded down: L1 never answers past the answer's own freshness.
+        let remaining = entry.fresh_until_ms().saturating_sub(now_ms) / 1000;
+        let keep_ms = entry
+            .lifetime
+            .usable_until_ms(entry.stored_at_ms)
+            .saturating_sub(now_ms);
         L1Entry {
-            response,
-            fresh_until_ms,
-            ttl,
+            l1: Lifetime {
+                ttl: ttl_cap_secs.min(remaining),
+                ..Lifetime::default()
+            },
+            inserted_at_ms: now_ms,
+            keep: Duration::from_millis(keep_ms),
+            entry,
         }
     }
 
-    /// Whether the entry may answer at `now_ms`.
+    /// Whether the entry may answer from L1 at `now_ms`.
     pub fn is_fresh(&self, now_ms: u64) -> bool {
-        now_ms < self.fresh_until_ms
+        self.l1.state(self.inserted_at_ms, now_ms) == FreshnessState::Fresh
     }
 
-    /// Remaining freshness in whole seconds (RFC 9211 `ttl`).
-    pub fn ttl_seconds(&self, now_ms: u64) -> u64 {
-        self.fresh_until_ms.saturating_sub(now_ms) / 1000
+    /// Remaining L1 freshness in whole seconds (RFC 9211 `ttl`).
+    pub fn ttl_secs(&self, now_ms: u64) -> u64 {
+        self.l1.remaining_secs(self.inserted_at_ms, now_ms)
     }
 
     fn weight(&self, key: &str) -> u64 {
-        (key.len() + self.response.body.len() + self.response.content_type.len() + self.response.etag.len() + 96) as u64
+        let e = &self.entry;
+        (key.len() + e.key.len() + e.body.len() + e.content_type.len() + e.etag.len() + 192) as u64
     }
 }
 
-struct EntryTtl;
+struct EntryExpiry;
 
-impl Expiry<String, L1Entry> for EntryTtl {
+impl Expiry<String, L1Entry> for EntryExpiry {
     fn expire_after_create(&self, _key: &String, value: &L1Entry, _created_at: Instant) -> Option<Duration> {
-        Some(value.ttl)
+        Some(value.keep)
     }
 
     fn expire_after_update(
@@ -88,84 +83,54 @@ impl Expiry<String, L1Entry> for EntryTtl {
         _at: Instant,
         _left: Option<Duration>,
     ) -> Option<Duration> {
-        Some(value.ttl)
+        Some(value.keep)
     }
-}
-
-/// How an L1 lookup-or-load was answered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LoadRole {
-    /// This caller's load ran.
-    Loaded,
-    /// Another caller's load (or insert) answered: the request was collapsed.
-    Collapsed,
 }
 
 /// The L1 cache.
 #[derive(Clone)]
 pub struct L1 {
     cache: Cache<String, L1Entry>,
+    ttl_cap_secs: u64,
 }
 
 impl L1 {
-    /// A cache holding at most `max_entries` entries and about `max_bytes` bytes.
-    pub fn new(max_entries: u64, max_bytes: u64) -> Self {
+    /// A cache holding at most `max_entries` entries and about `max_bytes` bytes, each fresh
+    /// in L1 for at most `ttl_cap_secs` (0: L1 off).
+    pub fn new(max_entries: u64, max_bytes: u64, ttl_cap_secs: u64) -> Self {
         let max_entries = max_entries.max(1);
         let max_bytes = max_bytes.max(1);
         let floor = max_bytes.div_ceil(max_entries);
         let cache = Cache::builder()
             .max_capacity(max_bytes)
             .weigher(move |k: &String, v: &L1Entry| u32::try_from(v.weight(k).max(floor)).unwrap_or(u32::MAX))
-            .expire_after(EntryTtl)
+            .expire_after(EntryExpiry)
             .build();
-        L1 { cache }
+        L1 { cache, ttl_cap_secs }
     }
 
-    /// A fresh entry for `key` at `now_ms`.
-    pub async fn get_fresh(&self, key: &str, now_ms: u64) -> Option<L1Entry> {
-        self.cache.get(key).await.filter(|e| e.is_fresh(now_ms))
+    /// Whether L1 keeps anything.
+    pub fn is_on(&self) -> bool {
+        self.ttl_cap_secs > 0
     }
 
-    /// Stores an entry (warm-up, promotion outside a load).
-    pub async fn insert(&self, key: &str, entry: L1Entry) {
-        if entry.ttl > Duration::ZERO {
-            self.cache.insert(key.to_owned(), entry).await;
+    /// The entry for `key`, fresh or not (a stale one can still answer a failing source).
+    pub async fn get(&self, key: &str) -> Option<L1Entry> {
+        if !self.is_on() {
+            return None;
         }
+        self.cache.get(key).await
     }
 
-    /// The fresh entry for `key`, or the result of `init`, which runs once for all concurrent
-    /// callers of one key. `Ok` values are stored; `Err` values are handed to every waiting
-    /// caller and not stored (an answer that may not be cached).
-    pub async fn get_or_load<F, E>(&self, key: &str, now_ms: u64, init: F) -> (Result<L1Entry, Arc<E>>, LoadRole)
-    where
-        F: std::future::Future<Output = Result<L1Entry, E>>,
-        E: Send + Sync + 'static,
-    {
-        // Drop an entry that is stale by the handler's clock (atomically, so a fresh entry
-        // another caller just stored is kept).
-        self.cache
-            .entry_by_ref(key)
-            .and_compute_with(|e| async move {
-                match e {
-                    Some(e) if !e.value().is_fresh(now_ms) => Op::Remove,
-                    _ => Op::Nop,
-                }
-            })
-            .await;
-        let ran = AtomicBool::new(false);
-        let result = self
-            .cache
-            .try_get_with_by_ref(key, async {
-                ran.store(true, Ordering::Relaxed);
-                init.await
-            })
-            .await;
-        let role = if ran.load(Ordering::Relaxed) {
-            LoadRole::Loaded
-        } else {
-            LoadRole::Collapsed
-        };
-        (result, role)
+    /// Puts `entry` into L1 at `now_ms` (a load's answer, or an L2 hit promoted).
+    pub async fn insert(&self, entry: Arc<StoredEntry>, now_ms: u64) {
+        if !self.is_on() {
+            return;
+        }
+        let l1 = L1Entry::new(entry, now_ms, self.ttl_cap_secs);
+        if l1.keep > Duration::ZERO {
+            self.cache.insert(l1.entry.key.clone(), l1).await;
+        }
     }
 
     /// Entry count and weighted size after pending maintenance (tests, metrics).
@@ -178,79 +143,62 @@ impl L1 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::AtomicU32;
+    use edge_policy::cache_control::CacheControl;
 
-    fn response(body: &str, fresh_until_ms: u64) -> Arc<CachedResponse> {
-        Arc::new(CachedResponse {
+    fn entry(key: &str, body: &str, s_maxage: u64, stored_at_ms: u64) -> Arc<StoredEntry> {
+        let cache_control = CacheControl::parse([format!("public, s-maxage={s_maxage}, stale-if-error=100").as_str()]);
+        Arc::new(StoredEntry {
+            key: key.into(),
             status: 200,
             content_type: "application/json".into(),
             etag: "\"e\"".into(),
             body: body.into(),
-            stored_at_ms: 0,
-            fresh_until_ms,
-            expires_at_s: fresh_until_ms / 1000,
+            lifetime: Lifetime {
+                ttl: s_maxage,
+                stale_if_error: 100,
+                ..Lifetime::default()
+            },
+            cache_control,
+            stored_at_ms,
             delta_ms: 5,
         })
     }
 
     #[tokio::test]
-    async fn ttl_is_capped_by_the_response_and_read_by_the_callers_clock() {
-        let l1 = L1::new(10, 1 << 20);
-        let entry = L1Entry::new(response("x", 10_000), 0, 60_000);
-        assert_eq!(entry.fresh_until_ms, 10_000);
-        l1.insert("k", entry).await;
-        assert!(l1.get_fresh("k", 9_999).await.is_some());
-        assert!(l1.get_fresh("k", 10_000).await.is_none());
+    async fn l1_freshness_is_capped_by_the_answer_and_read_by_the_callers_clock() {
+        let l1 = L1::new(10, 1 << 20, 60);
+        l1.insert(entry("k", "x", 10, 0), 0).await;
+        let e = l1.get("k").await.unwrap();
+        assert!(e.is_fresh(9_999));
+        assert!(!e.is_fresh(10_000));
+        assert_eq!(e.ttl_secs(1_000), 9);
+        // Promoted late in its life: fresh in L1 only for what is left, rounded down.
+        l1.insert(entry("k2", "x", 10, 0), 2_500).await;
+        let e = l1.get("k2").await.unwrap();
+        assert!(e.is_fresh(9_499) && !e.is_fresh(9_500));
     }
 
     #[tokio::test]
-    async fn concurrent_misses_share_one_load() {
-        let l1 = L1::new(10, 1 << 20);
-        let loads = AtomicU32::new(0);
-        let load = || async {
-            loads.fetch_add(1, Ordering::SeqCst);
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            Ok::<_, ()>(L1Entry::new(response("x", 60_000), 0, 60_000))
-        };
-        let (a, b, c) = tokio::join!(
-            l1.get_or_load("k", 0, load()),
-            l1.get_or_load("k", 0, load()),
-            l1.get_or_load("k", 0, load())
-        );
-        assert_eq!(loads.load(Ordering::SeqCst), 1);
-        let roles = [a.1, b.1, c.1];
-        assert_eq!(roles.iter().filter(|r| **r == LoadRole::Loaded).count(), 1);
-        assert!(a.0.is_ok() && b.0.is_ok() && c.0.is_ok());
-    }
-
-    #[tokio::test]
-    async fn a_stale_entry_is_reloaded_and_errors_are_not_stored() {
-        let l1 = L1::new(10, 1 << 20);
-        l1.insert("k", L1Entry::new(response("old", 1_000), 0, 60_000)).await;
-        let (r, role) = l1.get_or_load("k", 2_000, async { Err::<L1Entry, _>("no") }).await;
-        assert!(r.is_err() && role == LoadRole::Loaded);
-        assert!(l1.get_fresh("k", 2_000).await.is_none());
-        let (r, _) = l1
-            .get_or_load("k", 2_000, async {
-                Ok::<_, ()>(L1Entry::new(response("new", 9_000), 2_000, 60_000))
-            })
-            .await;
-        assert_eq!(r.unwrap().response.body, "new");
+    async fn the_cap_applies_and_zero_turns_l1_off() {
+        let l1 = L1::new(10, 1 << 20, 30);
+        l1.insert(entry("k", "x", 300, 0), 0).await;
+        assert!(!l1.get("k").await.unwrap().is_fresh(30_000));
+        let off = L1::new(10, 1 << 20, 0);
+        off.insert(entry("k", "x", 300, 0), 0).await;
+        assert!(off.get("k").await.is_none());
     }
 
     #[tokio::test]
     async fn bounded_by_entries_and_by_bytes() {
-        let l1 = L1::new(4, 1 << 20);
+        let l1 = L1::new(4, 1 << 20, 60);
         for i in 0..50 {
-            l1.insert(&format!("k{i}"), L1Entry::new(response("x", 60_000), 0, 60_000))
-                .await;
+            l1.insert(entry(&format!("k{i}"), "x", 60, 0), 0).await;
         }
         assert!(l1.usage().await.0 <= 4);
-        let l1 = L1::new(1000, 10_000);
+        let l1 = L1::new(1000, 10_000, 60);
         let big = "y".repeat(3_000);
         for i in 0..20 {
-            l1.insert(&format!("k{i}"), L1Entry::new(response(&big, 60_000), 0, 60_000))
-                .await;
+            l1.insert(entry(&format!("k{i}"), &big, 60, 0), 0).await;
         }
         let (_, bytes) = l1.usage().await;
         assert!(bytes <= 10_000, "weighted size {bytes}");

@@ -1,7 +1,14 @@
 //! One CloudWatch Embedded Metric Format line per invocation (origin-cache.md, "What it says
 //! about itself"): CloudWatch turns the line's numbers into metrics, with no API call.
+//!
+//! The outcome counters (`L1Hits`, `L2Hits`, `Misses`, `StaleServed`, `CoalescedWaits`,
+//! `Bypass`) are derived from the request's [`CacheStatus`] by [`Metrics::count`], the same
+//! value the `Cache-Status` header is rendered from; the event counters (L2 calls and faults,
+//! source loads) are counted where the event happens.
 
 use serde_json::{json, Value};
+
+use crate::cache_status::{CacheStatus, Detail, Fwd, Served};
 
 /// The counters and timings of one invocation.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -12,12 +19,18 @@ pub struct Metrics {
     pub l2_hits: u32,
     /// Shared-cacheable requests the caches did not answer (the source was read).
     pub misses: u32,
-    /// Answered with a stale L2 entry while another caller refreshes it.
+    /// Answered with a cached copy instead of the source's answer: stale while another
+    /// caller refreshes it, or (stale or fresh) because the source failed.
     pub stale_served: u32,
     /// Waited for another caller's load (in this environment, or via the L2 lease).
     pub coalesced_waits: u32,
-    /// L2 calls that failed (timeout, connection, throttling, server error).
+    /// L2 calls made (gets, leases, waits' re-reads, writes, releases).
+    pub l2_calls: u32,
+    /// L2 calls that failed (timeout, budget spent, connection, throttling, server error, or
+    /// an answer slower than `ORIGIN_L2_SLOW_MS`).
     pub l2_errors: u32,
+    /// L2 answers slower than `ORIGIN_L2_SLOW_MS` (also counted in `l2_errors`).
+    pub l2_slow: u32,
     /// L2 skipped because the breaker is open.
     pub l2_skipped: u32,
     /// Values over the L2 item limit, never written.
@@ -51,7 +64,7 @@ pub struct Metrics {
     /// The route's name (a property, not a metric).
     pub route: String,
     /// The `Cache-Status` sent (a property).
-    pub cache_status: String,
+    pub cache_status: Option<CacheStatus>,
     /// The HTTP status sent (a property).
     pub status: u16,
 }
@@ -68,7 +81,9 @@ const COUNTS: &[(&str, Counter)] = &[
     ("Misses", |m| m.misses),
     ("StaleServed", |m| m.stale_served),
     ("CoalescedWaits", |m| m.coalesced_waits),
+    ("L2Calls", |m| m.l2_calls),
     ("L2Errors", |m| m.l2_errors),
+    ("L2Slow", |m| m.l2_slow),
     ("L2Skipped", |m| m.l2_skipped),
     ("L2Oversize", |m| m.l2_oversize),
     ("L2KeyMismatch", |m| m.l2_key_mismatch),
@@ -123,6 +138,37 @@ impl EmfFormat {
 }
 
 impl Metrics {
+    /// Records how the request was answered: the outcome counters and the `CacheStatus`
+    /// property, from the value the header is rendered from.
+    pub fn count(&mut self, status: &CacheStatus) {
+        let detail = status.detail;
+        match status.served {
+            Served::Hit => match detail {
+                Some(Detail::L1) => self.l1_hits = 1,
+                Some(Detail::L2) => self.l2_hits = 1,
+                Some(Detail::L2Stale | Detail::RefreshFailed) => self.stale_served = 1,
+                _ => {}
+            },
+            Served::Fwd(Fwd::Miss | Fwd::Stale) => {
+                if status.collapsed {
+                    self.coalesced_waits = 1;
+                    if detail == Some(Detail::L2) {
+                        self.l2_hits = 1;
+                    }
+                }
+                if detail == Some(Detail::StaleIfError) {
+                    self.stale_served = 1;
+                }
+            }
+            Served::Fwd(Fwd::Bypass | Fwd::Method | Fwd::Request) => self.bypass = 1,
+            Served::Neither => {}
+        }
+        if status.read_the_source() {
+            self.misses = 1;
+        }
+        self.cache_status = Some(*status);
+    }
+
     /// The EMF line: `_aws` metadata naming the metrics, then their values at the top level.
     pub fn emf_line(&self, format: &EmfFormat, timestamp_ms: u64) -> String {
         use std::fmt::Write;
@@ -140,7 +186,7 @@ impl Metrics {
             line,
             r#","Route":{},"CacheStatus":{},"Status":{}}}"#,
             Value::String(self.route.clone()),
-            Value::String(self.cache_status.clone()),
+            Value::String(self.cache_status.map(|s| s.to_string()).unwrap_or_default()),
             self.status
         );
         line
@@ -167,5 +213,45 @@ mod tests {
         assert_eq!(v["L1Hits"], 1);
         assert_eq!(v["L1LatencyMs"], 0.123);
         assert_eq!(v["_aws"]["Timestamp"], 42);
+    }
+
+    #[test]
+    fn outcome_counters_come_from_the_cache_status() {
+        let counted = |status: CacheStatus| {
+            let mut m = Metrics::default();
+            m.count(&status);
+            (
+                m.l1_hits,
+                m.l2_hits,
+                m.misses,
+                m.stale_served,
+                m.coalesced_waits,
+                m.bypass,
+            )
+        };
+        assert_eq!(counted(CacheStatus::hit(5, Detail::L1)), (1, 0, 0, 0, 0, 0));
+        assert_eq!(counted(CacheStatus::hit(5, Detail::L2)), (0, 1, 0, 0, 0, 0));
+        assert_eq!(counted(CacheStatus::hit(-5, Detail::L2Stale)), (0, 0, 0, 1, 0, 0));
+        assert_eq!(counted(CacheStatus::fwd(Fwd::Miss).stored()), (0, 0, 1, 0, 0, 0));
+        assert_eq!(counted(CacheStatus::fwd(Fwd::Miss).collapsed()), (0, 0, 0, 0, 1, 0));
+        assert_eq!(
+            counted(CacheStatus::fwd(Fwd::Miss).collapsed().detail(Detail::L2)),
+            (0, 1, 0, 0, 1, 0)
+        );
+        assert_eq!(
+            counted(
+                CacheStatus::fwd(Fwd::Stale)
+                    .fwd_status(503)
+                    .detail(Detail::StaleIfError)
+            ),
+            (0, 0, 1, 1, 0, 0)
+        );
+        assert_eq!(counted(CacheStatus::hit(5, Detail::RefreshFailed)), (0, 0, 1, 1, 0, 0));
+        assert_eq!(counted(CacheStatus::fwd(Fwd::Bypass)), (0, 0, 0, 0, 0, 1));
+        let mut m = Metrics::default();
+        let status = CacheStatus::fwd(Fwd::Request).detail(Detail::Unverified);
+        m.count(&status);
+        let v: Value = serde_json::from_str(&m.emf_line(&EmfFormat::new("NS", "origin"), 1)).unwrap();
+        assert_eq!(v["CacheStatus"], status.to_string());
     }
 }

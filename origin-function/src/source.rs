@@ -15,7 +15,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use aws_sdk_dynamodb::Client;
 use serde_json::{json, Value};
 
-use crate::OriginError;
+use crate::error::OriginError;
 
 /// Categories of the demo catalogue.
 pub const CATEGORIES: [&str; 10] = [

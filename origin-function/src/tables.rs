@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_dynamodb::Client;
 
-use crate::OriginError;
+use crate::error::OriginError;
 
 fn failed(op: &str, e: impl std::fmt::Debug) -> OriginError {
     OriginError::Source(format!("{op}: {e:?}"))

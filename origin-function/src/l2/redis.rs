@@ -1,10 +1,13 @@
 //! L2 on Redis (ElastiCache for Redis or Valkey, cluster mode disabled): the same entry, the
-//! same judgement on read ([`super::classify`]) and the same fail-open as the DynamoDB table.
+//! same judgement on read ([`crate::entry::Found::judge`]) and the same fail-open as the
+//! DynamoDB table.
 //!
 //! Entry: one hash per digest key, with the DynamoDB item's attribute names and values
 //! (`fullKey`, `status`, `body` (bytes; gzip when `gz` is `1`), `gz`, `contentType`, `etag`,
-//! `storedAt`, `freshUntil`, `delta`, `expiresAt`). Lease: `SET lease#<digest> <owner> NX PX
-//! <ms>`, given back with a compare-and-delete script.
+//! `cacheControl`, `storedAt`, `freshUntil`, `delta`, `expiresAt`), written by one script
+//! that first compares `storedAt` (a newer entry is never replaced). Lease: `SET
+//! lease#<digest> <owner> NX PX <ms>`, given back with a compare-and-delete script. Reads
+//! are always consistent (one primary).
 //!
 //! Deliberate differences from the DynamoDB backend, each because Redis keeps time itself:
 //! - The key expires after `expiresAt × 1000 − storedAt` ms (`PEXPIRE`, relative), not at
@@ -15,8 +18,9 @@
 //!   clocks, so the store that ends a load also gives its lease back (same script, one round
 //!   trip): a lease that outlived its load would only hold back the next XFetch refresh.
 //!
-//! Deadlines: one multiplexed connection, opened once (at init, by [`L2::connect`]) with the
-//! connect deadline and reused by every invocation; each L2 call (its retries and a reconnect
+//! Deadlines: one multiplexed connection, opened ahead of requests (at init and on warm-up,
+//! by [`L2::connect`], which also sends a `PING`) with the connect deadline and reused by
+//! every invocation; each L2 call (its retries and a reconnect
 //! included) runs under `tokio::time::timeout(command_timeout)`; at most `retries` retries
 //! (10–50 ms backoff) for errors Redis calls retryable. A connection that failed or timed out
 //! is dropped, and the next call (a retry, or the breaker's probe) opens a new one.
@@ -30,9 +34,10 @@ use ::redis::aio::MultiplexedConnection;
 use ::redis::{AsyncConnectionConfig, Client, ErrorKind, RedisError, RedisResult, RetryMethod, Script};
 use tokio::sync::Mutex;
 
-use super::{encode_body, estimated_item_bytes, L2Future, L2Item, WriteOutcome, L2};
+use super::{lease_key, L2Future, WriteOutcome, L2};
 use crate::config::Config;
-use crate::OriginError;
+use crate::entry::{field, Encoded, Fields, RawEntry};
+use crate::error::OriginError;
 
 /// Deletes the lease only while `owner` still holds it.
 const RELEASE: &str = r"
@@ -42,16 +47,22 @@ end
 return 0
 ";
 
-/// Replaces the entry, sets its relative expiry, and gives back the writer's lease.
-/// KEYS: entry, lease. ARGV: expiry ms, owner, then field/value pairs.
+/// Replaces the entry unless the stored one is at least as new (`storedAt`), sets its
+/// relative expiry, and gives back the writer's lease either way. Returns 1 when written.
+/// KEYS: entry, lease. ARGV: expiry ms, owner, storedAt, then field/value pairs.
 const STORE: &str = r"
-redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], unpack(ARGV, 3))
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
+local stored = tonumber(redis.call('HGET', KEYS[1], 'storedAt'))
+local written = 0
+if not stored or stored < tonumber(ARGV[3]) then
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  written = 1
+end
 if redis.call('GET', KEYS[2]) == ARGV[2] then
   redis.call('DEL', KEYS[2])
 end
-return 1
+return written
 ";
 
 /// No connection was used yet (the generation of a connection is never this).
@@ -66,8 +77,6 @@ pub struct RedisL2 {
     connect_timeout: Duration,
     command_timeout: Duration,
     retries: u32,
-    compress_min_bytes: usize,
-    max_item_bytes: usize,
     release: Script,
     store: Script,
 }
@@ -82,8 +91,25 @@ impl std::fmt::Debug for RedisL2 {
     }
 }
 
-fn lease_key(digest: &str) -> String {
-    format!("lease#{digest}")
+/// A hash's fields, taken one at a time.
+struct Hash(HashMap<String, Vec<u8>>);
+
+impl Fields for Hash {
+    fn text(&mut self, name: &str) -> Option<String> {
+        String::from_utf8(self.0.remove(name)?).ok()
+    }
+
+    fn number(&mut self, name: &str) -> Option<u64> {
+        std::str::from_utf8(&self.0.remove(name)?).ok()?.parse().ok()
+    }
+
+    fn body(&mut self) -> Option<Vec<u8>> {
+        self.0.remove(field::BODY)
+    }
+
+    fn gz(&mut self) -> bool {
+        self.0.remove(field::GZ).is_some_and(|v| v == b"1")
+    }
 }
 
 fn fault(op: &'static str, err: &RedisError) -> OriginError {
@@ -126,8 +152,6 @@ impl RedisL2 {
             connect_timeout: config.l2_connect_timeout,
             command_timeout: config.redis_command_timeout,
             retries: config.redis_retries,
-            compress_min_bytes: config.l2_compress_min_bytes,
-            max_item_bytes: config.l2_max_item_bytes,
             release: Script::new(RELEASE),
             store: Script::new(STORE),
         })
@@ -214,24 +238,10 @@ impl RedisL2 {
             }
         }
     }
-
-    fn decode(fields: &HashMap<String, Vec<u8>>) -> Result<L2Item, OriginError> {
-        L2Item::from_fields(
-            |name| fields.get(name).and_then(|v| String::from_utf8(v.clone()).ok()),
-            |name| {
-                fields
-                    .get(name)
-                    .and_then(|v| std::str::from_utf8(v).ok())
-                    .and_then(|v| v.parse().ok())
-            },
-            fields.get("body").map(Vec::as_slice),
-            fields.get("gz").is_some_and(|v| v.as_slice() == b"1"),
-        )
-    }
 }
 
 impl L2 for RedisL2 {
-    fn get<'a>(&'a self, digest: &'a str) -> L2Future<'a, Option<L2Item>> {
+    fn get<'a>(&'a self, digest: &'a str, _consistent: bool) -> L2Future<'a, Option<RawEntry>> {
         Box::pin(async move {
             let fields: HashMap<String, Vec<u8>> = self
                 .call("HGETALL", |mut conn, _| async move {
@@ -241,56 +251,56 @@ impl L2 for RedisL2 {
             if fields.is_empty() {
                 return Ok(None);
             }
-            Self::decode(&fields).map(Some)
+            RawEntry::read(&mut Hash(fields)).map(Some)
         })
     }
 
-    fn put<'a>(&'a self, digest: &'a str, item: &'a L2Item, owner: &'a str) -> L2Future<'a, WriteOutcome> {
+    fn put<'a>(&'a self, digest: &'a str, entry: Encoded<'a>, owner: &'a str) -> L2Future<'a, WriteOutcome> {
         Box::pin(async move {
-            let r = &item.response;
-            let (body, gz) = encode_body(&r.body, self.compress_min_bytes);
-            let bytes = estimated_item_bytes(item, body.len());
-            if bytes > self.max_item_bytes {
-                return Ok(WriteOutcome::TooLarge { bytes });
-            }
-            let expire_ms = r
-                .expires_at_s
-                .saturating_mul(1000)
-                .saturating_sub(r.stored_at_ms)
-                .max(1);
+            let e = entry.entry;
+            let expires_at_s = e.expires_at_s();
+            let expire_ms = expires_at_s.saturating_mul(1000).saturating_sub(e.stored_at_ms).max(1);
             let lease = lease_key(digest);
-            let (body, lease) = (&body, &lease);
-            self.call("HSET", |mut conn, _| async move {
-                self.store
-                    .key(digest)
-                    .key(lease)
-                    .arg(expire_ms)
-                    .arg(owner)
-                    .arg("fullKey")
-                    .arg(&item.full_key)
-                    .arg("status")
-                    .arg(r.status)
-                    .arg("body")
-                    .arg(body.as_slice())
-                    .arg("gz")
-                    .arg(if gz { "1" } else { "0" })
-                    .arg("contentType")
-                    .arg(&r.content_type)
-                    .arg("etag")
-                    .arg(&r.etag)
-                    .arg("storedAt")
-                    .arg(r.stored_at_ms)
-                    .arg("freshUntil")
-                    .arg(r.fresh_until_ms)
-                    .arg("delta")
-                    .arg(r.delta_ms)
-                    .arg("expiresAt")
-                    .arg(r.expires_at_s)
-                    .invoke_async::<i64>(&mut conn)
-                    .await
+            let (entry, lease) = (&entry, &lease);
+            let written = self
+                .call("EVALSHA(store)", |mut conn, _| async move {
+                    self.store
+                        .key(digest)
+                        .key(lease)
+                        .arg(expire_ms)
+                        .arg(owner)
+                        .arg(e.stored_at_ms)
+                        .arg(field::FULL_KEY)
+                        .arg(&e.key)
+                        .arg(field::STATUS)
+                        .arg(e.status)
+                        .arg(field::BODY)
+                        .arg(entry.body.as_slice())
+                        .arg(field::GZ)
+                        .arg(if entry.gz { "1" } else { "0" })
+                        .arg(field::CONTENT_TYPE)
+                        .arg(&e.content_type)
+                        .arg(field::ETAG)
+                        .arg(&e.etag)
+                        .arg(field::CACHE_CONTROL)
+                        .arg(&entry.cache_control)
+                        .arg(field::STORED_AT)
+                        .arg(e.stored_at_ms)
+                        .arg(field::FRESH_UNTIL)
+                        .arg(e.fresh_until_ms())
+                        .arg(field::DELTA)
+                        .arg(e.delta_ms)
+                        .arg(field::EXPIRES_AT)
+                        .arg(expires_at_s)
+                        .invoke_async::<i64>(&mut conn)
+                        .await
+                })
+                .await?;
+            Ok(if written == 1 {
+                WriteOutcome::Written
+            } else {
+                WriteOutcome::Superseded
             })
-            .await?;
-            Ok(WriteOutcome::Written)
         })
     }
 
@@ -334,7 +344,24 @@ impl L2 for RedisL2 {
     }
 
     fn connect(&self) -> L2Future<'_, ()> {
-        Box::pin(async move { self.connection().await.map(|_| ()).map_err(|e| fault("connect", &e)) })
+        Box::pin(async move {
+            let attempt = async {
+                let (_, mut conn) = self.connection().await?;
+                ::redis::cmd("PING").query_async::<String>(&mut conn).await
+            };
+            match tokio::time::timeout(self.connect_timeout + self.command_timeout, attempt).await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(e)) => Err(fault("connect", &e)),
+                Err(_) => Err(OriginError::L2 {
+                    op: "connect",
+                    kind: "timeout",
+                    message: format!(
+                        "no answer within {} ms",
+                        (self.connect_timeout + self.command_timeout).as_millis()
+                    ),
+                }),
+            }
+        })
     }
 }
 
@@ -376,7 +403,7 @@ mod tests {
         cfg.redis_command_timeout = Duration::from_millis(200);
         let l2 = RedisL2::new(&cfg).unwrap();
         let started = std::time::Instant::now();
-        let err = l2.get("d").await.unwrap_err();
+        let err = l2.get("d", false).await.unwrap_err();
         assert!(matches!(err, OriginError::L2 { .. }), "{err}");
         assert!(started.elapsed() < Duration::from_millis(400));
     }

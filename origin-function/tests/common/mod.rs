@@ -1,22 +1,36 @@
 //! The test harness: a real DynamoDB-compatible server (dynalite) and a real `redis-server`
 //! on free loopback ports, the two tables, a few seeded products, Function URL events built
-//! from the fixtures, and a [`Stack`] that runs one test body against either L2 [`Backend`].
+//! from the fixtures, a TCP [`Proxy`] that delays answers and counts what passes, and a
+//! [`Stack`] that runs one test body against either L2 [`Backend`].
+//!
+//! The origin runs as deployed: the secret check is on ([`SECRET`]), and [`request`] sends
+//! the header CloudFront adds. Tests of the check itself build their own events.
 #![allow(dead_code)]
+
+mod proxy;
+mod stack;
+
+// Each test crate uses its own part of the harness.
+#[allow(unused_imports)]
+pub use proxy::{Delay, Proxy};
+#[allow(unused_imports)]
+pub use stack::{Backend, Plant, Stack, Stored};
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
-use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use origin_function::config::{Config, L2Backend};
-use origin_function::l2::digest;
+use origin_function::entry::{Encoded, RawEntry};
+use origin_function::l2::redis::RedisL2;
+use origin_function::l2::{DynamoL2, L2Future, WriteOutcome, L2};
 use origin_function::source::{fixed_items, product_items, Catalogue};
-use origin_function::{l2_client_config, source_client_config, tables, Invoked, Origin};
+use origin_function::{l2_client_config, source_client_config, tables, Invocation, Invoked, Origin};
 use serde_json::Value;
 
 /// Test clock origin: 2024-10-17T08:15:29Z.
@@ -24,6 +38,16 @@ pub const T0: u64 = 1_729_152_929_000;
 pub const CATALOGUE: &str = "catalogue";
 pub const CACHE: &str = "cache";
 pub const HOST: &str = "abcdefghijklmnopqrstuvwxyz0123456.lambda-url.us-east-1.on.aws";
+/// The shared secret the origin is configured with, as deployed (the template always sets one).
+pub const SECRET: &str = "test-secret-0123456789abcdef";
+/// The header CloudFront adds with it.
+pub const VERIFY_HEADER: &str = "x-origin-verify";
+/// What Origin Access Control puts in `Authorization` on every origin request.
+pub const OAC_SIGNATURE: &str = "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20241017/us-east-1/lambda/aws4_request, SignedHeaders=host;x-amz-date, Signature=0123456789abcdef";
+/// The config route's decided `Cache-Control`.
+pub const CONFIG_CC: &str = "public, max-age=0, s-maxage=60, stale-while-revalidate=300";
+/// The product route's decided `Cache-Control`.
+pub const PRODUCT_CC: &str = "public, max-age=60, s-maxage=300, stale-while-revalidate=86400, stale-if-error=86400";
 
 fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -124,18 +148,23 @@ fn base() -> aws_sdk_dynamodb::config::Builder {
         .credentials_provider(Credentials::new("x", "x", None, None, "tests"))
 }
 
-/// The configuration the tests use: both tables on `catalogue` / `cache` endpoints.
+/// The configuration the tests use: both tables on `catalogue` / `cache` endpoints, the
+/// secret check on.
 pub fn config(catalogue_endpoint: &str, cache_endpoint: &str) -> Config {
     Config {
         catalogue_table: CATALOGUE.into(),
         cache_table: CACHE.into(),
         catalogue_endpoint: Some(catalogue_endpoint.into()),
         cache_endpoint: Some(cache_endpoint.into()),
-        // Generous for a loaded CI machine; the blackhole test sets its own.
+        // Generous for a loaded CI machine; the fault tests set production values.
         l2_attempt_timeout: Duration::from_millis(1000),
         l2_operation_timeout: Duration::from_millis(2000),
+        l2_budget: Duration::from_secs(10),
+        l2_slow: Duration::from_secs(2),
         lease_wait_ms: 5000,
         xfetch_beta: 0.0,
+        verify_header: VERIFY_HEADER.into(),
+        verify_secrets: vec![SECRET.into()],
         ..Config::default()
     }
 }
@@ -177,6 +206,66 @@ pub fn build_origin(config: Config) -> Origin {
     Origin::new(config, catalogue, Some(cache)).expect("origin")
 }
 
+/// The real L2 `config` names, wrapped to count its calls.
+pub fn counted_l2(config: &Config) -> (Arc<dyn L2>, Arc<AtomicUsize>) {
+    let inner: Arc<dyn L2> = match config.l2_backend {
+        L2Backend::DynamoDb => Arc::new(DynamoL2::new(cache_client(config), config)),
+        L2Backend::Redis => Arc::new(RedisL2::new(config).expect("redis url")),
+    };
+    let calls = Arc::new(AtomicUsize::new(0));
+    (
+        Arc::new(CountingL2 {
+            inner,
+            calls: Arc::clone(&calls),
+        }),
+        calls,
+    )
+}
+
+/// An origin whose L2 calls are counted as they happen.
+pub fn counted_origin(config: Config) -> (Arc<Origin>, Arc<AtomicUsize>) {
+    let (l2, calls) = counted_l2(&config);
+    let catalogue = Catalogue::new(catalogue_client(&config), CATALOGUE);
+    (
+        Arc::new(Origin::with_parts(config, catalogue, Some(l2)).expect("origin")),
+        calls,
+    )
+}
+
+/// A real L2 whose calls are counted (a test reads the count while a request runs).
+pub struct CountingL2 {
+    inner: Arc<dyn L2>,
+    calls: Arc<AtomicUsize>,
+}
+
+impl CountingL2 {
+    fn count(&self) {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+impl L2 for CountingL2 {
+    fn get<'a>(&'a self, digest: &'a str, consistent: bool) -> L2Future<'a, Option<RawEntry>> {
+        self.count();
+        self.inner.get(digest, consistent)
+    }
+    fn put<'a>(&'a self, digest: &'a str, entry: Encoded<'a>, owner: &'a str) -> L2Future<'a, WriteOutcome> {
+        self.count();
+        self.inner.put(digest, entry, owner)
+    }
+    fn try_lease<'a>(&'a self, digest: &'a str, owner: &'a str, now_ms: u64, lease_ms: u64) -> L2Future<'a, bool> {
+        self.count();
+        self.inner.try_lease(digest, owner, now_ms, lease_ms)
+    }
+    fn release_lease<'a>(&'a self, digest: &'a str, owner: &'a str) -> L2Future<'a, ()> {
+        self.count();
+        self.inner.release_lease(digest, owner)
+    }
+    fn connect(&self) -> L2Future<'_, ()> {
+        self.inner.connect()
+    }
+}
+
 pub fn origin(config: Config) -> Arc<Origin> {
     Arc::new(build_origin(config))
 }
@@ -196,12 +285,21 @@ pub fn fixture(name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture")).expect("fixture json")
 }
 
-/// A GET Function URL event for `path` (with `?query`), from the product fixture.
+/// A GET Function URL event for `path` (with `?query`), from the product fixture, carrying
+/// CloudFront's secret header.
 pub fn get(path_and_query: &str) -> Value {
     request("GET", path_and_query, &[])
 }
 
+/// A Function URL event carrying CloudFront's secret header, plus `headers`.
 pub fn request(method: &str, path_and_query: &str, headers: &[(&str, &str)]) -> Value {
+    let mut event = unverified(method, path_and_query, headers);
+    event["headers"][VERIFY_HEADER] = SECRET.into();
+    event
+}
+
+/// A Function URL event without CloudFront's secret header (a direct call).
+pub fn unverified(method: &str, path_and_query: &str, headers: &[(&str, &str)]) -> Value {
     let mut event = fixture("function-url-get-product.json");
     let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
     event["rawPath"] = path.into();
@@ -214,9 +312,14 @@ pub fn request(method: &str, path_and_query: &str, headers: &[(&str, &str)]) -> 
     event
 }
 
+/// The payload as the Lambda runtime hands it over (read once from its JSON).
+pub fn invocation(event: Value) -> Invocation {
+    serde_json::from_value(event).expect("an invocation payload")
+}
+
 /// Invokes and returns (status, headers, body, invocation).
 pub async fn call(origin: &Origin, event: Value, now_ms: u64) -> Reply {
-    let invoked = origin.invoke(event, now_ms).await.expect("invoke");
+    let invoked = origin.invoke(invocation(event), now_ms).await.expect("invoke");
     Reply::from(invoked)
 }
 
@@ -343,296 +446,11 @@ impl Drop for RedisServer {
     }
 }
 
-/// The L2 store a test body runs against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    /// The DynamoDB table (dynalite).
-    Dynamo,
-    /// Redis (`redis-server`).
-    Redis,
-}
-
-enum L2Server {
-    /// The cache table lives on the catalogue's dynalite.
-    SharedDynalite,
-    Dynalite(Dynalite),
-    Redis(RedisServer),
-    Blackhole(Blackhole),
-}
-
-/// What an L2 entry holds, read straight from the store.
-#[derive(Debug)]
-pub struct Stored {
-    pub full_key: String,
-    pub stored_at: u64,
-    pub fresh_until: u64,
-    pub expires_at: u64,
-    pub gz: bool,
-    /// Bytes of the stored (possibly compressed) body.
-    pub body_len: usize,
-    /// Redis only: the key's remaining life (`PTTL`), in the server's clock.
-    pub ttl_ms: Option<i64>,
-}
-
-/// The catalogue (dynalite) and an L2 of one backend, with the configuration pointing at them.
-pub struct Stack {
-    pub backend: Backend,
-    pub catalogue: Dynalite,
-    l2: L2Server,
-    config: Config,
-}
-
-async fn redis_conn(url: &str) -> redis::aio::MultiplexedConnection {
-    redis::Client::open(url)
-        .expect("redis url")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("redis connection")
-}
-
-impl Stack {
-    /// DynamoDB: one dynalite holding both tables; Redis: dynalite for the catalogue and a
-    /// redis-server for L2.
-    pub async fn start(backend: Backend) -> Self {
-        let catalogue = Dynalite::start();
-        let l2 = match backend {
-            Backend::Dynamo => L2Server::SharedDynalite,
-            Backend::Redis => L2Server::Redis(RedisServer::start()),
-        };
-        Self::prepared(backend, catalogue, l2).await
-    }
-
-    /// L2 on a server of its own, so a test can stop it alone.
-    pub async fn split(backend: Backend) -> Self {
-        let catalogue = Dynalite::start();
-        let l2 = match backend {
-            Backend::Dynamo => L2Server::Dynalite(Dynalite::start()),
-            Backend::Redis => L2Server::Redis(RedisServer::start()),
-        };
-        Self::prepared(backend, catalogue, l2).await
-    }
-
-    /// L2 pointed at a listener that accepts connections and never answers.
-    pub async fn blackholed(backend: Backend) -> Self {
-        let catalogue = Dynalite::start();
-        Self::prepared(backend, catalogue, L2Server::Blackhole(Blackhole::start())).await
-    }
-
-    async fn prepared(backend: Backend, catalogue: Dynalite, l2: L2Server) -> Self {
-        let cache_endpoint = match &l2 {
-            L2Server::Dynalite(d) => d.endpoint(),
-            _ => catalogue.endpoint(),
-        };
-        prepare(&catalogue.endpoint(), &cache_endpoint).await;
-        let mut config = config(&catalogue.endpoint(), &cache_endpoint);
-        if backend == Backend::Redis {
-            config.l2_backend = L2Backend::Redis;
-            // Generous for a loaded CI machine, like the DynamoDB deadlines in `config`.
-            config.redis_command_timeout = Duration::from_millis(2000);
-            config.redis_url = Some(match &l2 {
-                L2Server::Redis(r) => r.url(),
-                L2Server::Blackhole(h) => format!("redis://127.0.0.1:{}", h.port),
-                _ => unreachable!("a Redis stack has a Redis L2"),
-            });
-        } else if let L2Server::Blackhole(h) = &l2 {
-            config.cache_endpoint = Some(h.endpoint());
-        }
-        Stack {
-            backend,
-            catalogue,
-            l2,
-            config,
-        }
-    }
-
-    /// The configuration (tests adjust deadlines on their copy).
-    pub fn config(&self) -> Config {
-        self.config.clone()
-    }
-
-    fn dynamo_endpoint(&self) -> String {
-        match &self.l2 {
-            L2Server::Dynalite(d) => d.endpoint(),
-            _ => self.catalogue.endpoint(),
-        }
-    }
-
-    fn redis_url(&self) -> String {
-        self.config.redis_url.clone().expect("redis url")
-    }
-
-    /// Stops the L2 server (split stacks only).
-    pub fn stop_l2(&mut self) {
-        match &mut self.l2 {
-            L2Server::Dynalite(d) => d.stop(),
-            L2Server::Redis(r) => r.stop(),
-            _ => panic!("stop_l2 needs a split stack"),
-        }
-    }
-
-    /// Starts the L2 server again on the same port, empty (both keep data in memory only);
-    /// the DynamoDB table is created again.
-    pub async fn restart_l2(&mut self) {
-        match &mut self.l2 {
-            L2Server::Dynalite(d) => {
-                *d = Dynalite::start_on(d.port);
-                tables::create_cache_table(&raw_client(&d.endpoint()), CACHE)
-                    .await
-                    .expect("cache table");
-            }
-            L2Server::Redis(r) => *r = RedisServer::start_on(r.port),
-            _ => panic!("restart_l2 needs a split stack"),
-        }
-    }
-
-    /// The entry stored for canonical key `key`, if any.
-    pub async fn stored(&self, key: &str) -> Option<Stored> {
-        let pk = digest(key);
-        match self.backend {
-            Backend::Dynamo => {
-                let item = raw_client(&self.dynamo_endpoint())
-                    .get_item()
-                    .table_name(CACHE)
-                    .key("pk", AttributeValue::S(pk))
-                    .send()
-                    .await
-                    .expect("GetItem")
-                    .item?;
-                let n = |name: &str| item[name].as_n().expect(name).parse::<u64>().expect(name);
-                Some(Stored {
-                    full_key: item["fullKey"].as_s().expect("fullKey").clone(),
-                    stored_at: n("storedAt"),
-                    fresh_until: n("freshUntil"),
-                    expires_at: n("expiresAt"),
-                    gz: *item["gz"].as_bool().expect("gz"),
-                    body_len: item["body"].as_b().expect("body").as_ref().len(),
-                    ttl_ms: None,
-                })
-            }
-            Backend::Redis => {
-                let mut conn = redis_conn(&self.redis_url()).await;
-                let fields: std::collections::HashMap<String, Vec<u8>> = redis::cmd("HGETALL")
-                    .arg(&pk)
-                    .query_async(&mut conn)
-                    .await
-                    .expect("HGETALL");
-                if fields.is_empty() {
-                    return None;
-                }
-                let text = |name: &str| String::from_utf8(fields[name].clone()).expect(name);
-                let n = |name: &str| text(name).parse::<u64>().expect(name);
-                let ttl: i64 = redis::cmd("PTTL").arg(&pk).query_async(&mut conn).await.expect("PTTL");
-                Some(Stored {
-                    full_key: text("fullKey"),
-                    stored_at: n("storedAt"),
-                    fresh_until: n("freshUntil"),
-                    expires_at: n("expiresAt"),
-                    gz: text("gz") == "1",
-                    body_len: fields["body"].len(),
-                    ttl_ms: Some(ttl),
-                })
-            }
-        }
-    }
-
-    /// Writes an entry for `full_key` under the digest of `digest_of` (a different key fakes
-    /// a digest collision). Redis: without an expiry, standing in for a key the server has
-    /// not expired yet (the test clock does not move the server's).
-    pub async fn plant(&self, full_key: &str, digest_of: &str, body: &str, fresh_until: u64, expires_at_s: u64) {
-        match self.backend {
-            Backend::Dynamo => {
-                raw_client(&self.dynamo_endpoint())
-                    .put_item()
-                    .table_name(CACHE)
-                    .item("pk", AttributeValue::S(digest(digest_of)))
-                    .item("fullKey", AttributeValue::S(full_key.into()))
-                    .item("status", AttributeValue::N("200".into()))
-                    .item("body", AttributeValue::B(Blob::new(body.as_bytes())))
-                    .item("gz", AttributeValue::Bool(false))
-                    .item("contentType", AttributeValue::S("application/json".into()))
-                    .item("etag", AttributeValue::S("\"planted\"".into()))
-                    .item("storedAt", AttributeValue::N(T0.to_string()))
-                    .item("freshUntil", AttributeValue::N(fresh_until.to_string()))
-                    .item("delta", AttributeValue::N("4".into()))
-                    .item("expiresAt", AttributeValue::N(expires_at_s.to_string()))
-                    .send()
-                    .await
-                    .expect("PutItem");
-            }
-            Backend::Redis => {
-                let mut conn = redis_conn(&self.redis_url()).await;
-                let _: () = redis::cmd("HSET")
-                    .arg(digest(digest_of))
-                    .arg(&[("fullKey", full_key), ("status", "200"), ("body", body), ("gz", "0")])
-                    .arg(&[("contentType", "application/json"), ("etag", "\"planted\"")])
-                    .arg(&[
-                        ("storedAt", T0),
-                        ("freshUntil", fresh_until),
-                        ("delta", 4),
-                        ("expiresAt", expires_at_s),
-                    ])
-                    .query_async(&mut conn)
-                    .await
-                    .expect("HSET");
-            }
-        }
-    }
-
-    /// Another environment's live lease on `key`, until `until_ms` on the test clock.
-    /// Redis times leases itself (`PX`): the lease is planted for a minute of real time and
-    /// [`Stack::lease_lapses`] ends it.
-    pub async fn plant_lease(&self, key: &str, owner: &str, until_ms: u64) {
-        let lease = format!("lease#{}", digest(key));
-        match self.backend {
-            Backend::Dynamo => {
-                raw_client(&self.dynamo_endpoint())
-                    .put_item()
-                    .table_name(CACHE)
-                    .item("pk", AttributeValue::S(lease))
-                    .item("owner", AttributeValue::S(owner.into()))
-                    .item("leaseUntil", AttributeValue::N(until_ms.to_string()))
-                    .item("expiresAt", AttributeValue::N((until_ms / 1000).to_string()))
-                    .send()
-                    .await
-                    .expect("PutItem(lease)");
-            }
-            Backend::Redis => {
-                let mut conn = redis_conn(&self.redis_url()).await;
-                let _: () = redis::cmd("SET")
-                    .arg(&lease)
-                    .arg(owner)
-                    .arg("PX")
-                    .arg(60_000)
-                    .query_async(&mut conn)
-                    .await
-                    .expect("SET(lease)");
-            }
-        }
-    }
-
-    /// The planted lease's time is up. DynamoDB compares `leaseUntil` with the caller's clock,
-    /// which the test moves: nothing to do. Redis expires it on its own clock: deleted here,
-    /// as its `PX` would.
-    pub async fn lease_lapses(&self, key: &str) {
-        if self.backend == Backend::Redis {
-            let mut conn = redis_conn(&self.redis_url()).await;
-            let _: i64 = redis::cmd("DEL")
-                .arg(format!("lease#{}", digest(key)))
-                .query_async(&mut conn)
-                .await
-                .expect("DEL(lease)");
-        }
-    }
-
-    /// The number of value entries in L2 (lease entries not counted).
-    pub async fn cache_items(&self) -> usize {
-        match self.backend {
-            Backend::Dynamo => cache_items(&self.dynamo_endpoint()).await,
-            Backend::Redis => {
-                let mut conn = redis_conn(&self.redis_url()).await;
-                let keys: Vec<String> = redis::cmd("KEYS").arg("*").query_async(&mut conn).await.expect("KEYS");
-                keys.iter().filter(|k| !k.starts_with("lease#")).count()
-            }
-        }
+/// Polls `condition` every 10 ms until it holds, for at most `within`.
+pub async fn until(within: Duration, what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }

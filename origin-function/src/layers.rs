@@ -1,0 +1,368 @@
+//! The origin's cache layers as one type: L1, the optional L2 with its breaker, the lease
+//! owner id and the in-environment coalescing of loads ([`Layers`]), and one invocation's
+//! use of L2 under its budget ([`L2Session`]).
+//!
+//! Fail-open (origin-cache.md, "Never"): every L2 call runs under the breaker, the client's
+//! own deadlines **and** what is left of the invocation's one L2 budget: the time spent in
+//! L2 calls and in lease waits together (`get`, lease, waits, write and release; the source
+//! load in between does not count). A fault — an error, a deadline or the budget passing, or an
+//! answer slower than `ORIGIN_L2_SLOW_MS` — is counted, reported to the breaker, and the
+//! rest of the invocation goes on without L2. An unreadable item is a miss, not a fault.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use edge_policy::cache_control::FreshnessState;
+
+use crate::breaker::{Breaker, Permit};
+use crate::coalesce::Flights;
+use crate::config::{Config, L2Backend};
+use crate::entry::{Found, MissReason, StoredEntry, TooLarge, MAX_BODY_BYTES};
+use crate::error::OriginError;
+use crate::l1::L1;
+use crate::l2::{L2Future, WriteOutcome, L2};
+use crate::metrics::Metrics;
+
+/// What a load produced, shared with every caller collapsed onto it.
+pub type Shared<T> = Arc<T>;
+
+/// The layers of one execution environment.
+pub struct Layers<T> {
+    /// L1.
+    pub l1: L1,
+    l2: Option<Arc<dyn L2>>,
+    breaker: Breaker,
+    /// This environment's lease owner id.
+    owner: String,
+    /// Loads in flight, by key.
+    pub flights: Flights<Shared<T>>,
+    settings: Settings,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Settings {
+    budget: Duration,
+    /// The backend's own deadline for one call (the client bounds every call by it).
+    call_deadline: Duration,
+    slow: Duration,
+    lease_ms: u64,
+    lease_wait: Duration,
+    lease_poll: Duration,
+    compress_min_bytes: usize,
+    max_item_bytes: usize,
+}
+
+/// What a read of L2 found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum L2Read {
+    /// An item was read and judged.
+    Found(Found),
+    /// L2 is not configured, skipped (breaker, budget) or failed.
+    Unavailable,
+}
+
+/// The load lease, as far as this caller can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lease {
+    /// This caller holds it.
+    Held,
+    /// Another caller holds it.
+    Elsewhere,
+    /// L2 cannot tell (unavailable).
+    Unknown,
+}
+
+/// How a wait for another environment's load ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Waited {
+    /// The entry appeared, fresh.
+    Filled(Arc<StoredEntry>),
+    /// The holder gave the lease back (or it expired): this caller holds it now.
+    Acquired,
+    /// The wait, the budget or L2 ran out: this caller loads without the lease.
+    GaveUp,
+}
+
+/// What a write to L2 did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stored {
+    /// Written.
+    Written,
+    /// Over the item limit: never attempted.
+    TooLarge,
+    /// A newer entry is stored: nothing written.
+    Superseded,
+    /// L2 is not configured.
+    NoL2,
+    /// L2 is unavailable (skipped or failed).
+    Unavailable,
+}
+
+impl<T> Layers<T> {
+    /// The layers `config` asks for, over `l2` (`None`: no L2).
+    pub fn new(config: &Config, l2: Option<Arc<dyn L2>>) -> Self {
+        Layers {
+            l1: L1::new(config.l1_max_entries, config.l1_max_bytes, config.l1_ttl_seconds),
+            l2,
+            breaker: Breaker::new(config.breaker_failures, config.breaker_cooldown_ms),
+            owner: format!("{:016x}", rand::random::<u64>()),
+            flights: Flights::default(),
+            settings: Settings {
+                budget: config.l2_budget,
+                call_deadline: match config.l2_backend {
+                    L2Backend::DynamoDb => config.l2_operation_timeout,
+                    L2Backend::Redis => config.redis_command_timeout,
+                },
+                slow: config.l2_slow,
+                lease_ms: config.lease_ms,
+                lease_wait: Duration::from_millis(config.lease_wait_ms),
+                lease_poll: Duration::from_millis(config.lease_poll_ms.max(1)),
+                compress_min_bytes: config.l2_compress_min_bytes,
+                max_item_bytes: config.l2_max_item_bytes,
+            },
+        }
+    }
+
+    /// The breaker in front of L2.
+    pub fn breaker(&self) -> &Breaker {
+        &self.breaker
+    }
+
+    /// Whether an L2 is configured.
+    pub fn has_l2(&self) -> bool {
+        self.l2.is_some()
+    }
+
+    /// Opens the L2 connection now (init, warm-up), under the connect deadline. A failure is
+    /// only reported: requests fail open and connect again.
+    pub async fn connect_l2(&self) -> Result<(), OriginError> {
+        match &self.l2 {
+            Some(l2) => l2.connect().await,
+            None => Ok(()),
+        }
+    }
+
+    /// One invocation's use of L2, starting now, at `now_ms` on the handler's clock.
+    pub fn session(&self, now_ms: u64) -> L2Session<'_, T> {
+        L2Session {
+            layers: self,
+            l2: self.l2.as_deref(),
+            now_ms,
+            started: Instant::now(),
+            spent: Duration::ZERO,
+            down: false,
+            answered: false,
+            faulted: false,
+        }
+    }
+}
+
+/// One invocation's L2: its budget, and whether L2 is still usable for it.
+pub struct L2Session<'a, T> {
+    layers: &'a Layers<T>,
+    l2: Option<&'a dyn L2>,
+    now_ms: u64,
+    started: Instant,
+    /// Time spent in L2 calls and lease waits so far.
+    spent: Duration,
+    down: bool,
+    /// Some call answered / some call was a fault, in this invocation.
+    answered: bool,
+    faulted: bool,
+}
+
+/// The breaker hears one verdict per invocation: a fault as soon as it happens, a success
+/// only when the whole invocation had none. An invocation whose `get` answers but whose
+/// lease runs into the budget is a faulty one, so a slow L2 still trips the breaker.
+impl<T> Drop for L2Session<'_, T> {
+    fn drop(&mut self) {
+        if self.answered && !self.faulted {
+            self.layers.breaker.record_success();
+        }
+    }
+}
+
+impl<T> L2Session<'_, T> {
+    /// The handler's clock moved on by the real time spent since the session began (a
+    /// lease compared during a long wait).
+    fn now_ms(&self) -> u64 {
+        self.now_ms
+            .saturating_add(u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX))
+    }
+
+    /// What is left of the invocation's L2 budget.
+    fn remaining(&self) -> Duration {
+        self.layers.settings.budget.saturating_sub(self.spent)
+    }
+
+    /// Whether L2 is configured and still usable in this invocation.
+    pub fn usable(&self) -> bool {
+        self.l2.is_some() && !self.down
+    }
+
+    /// Runs one L2 call under the breaker, the budget and the slow-answer rule. `None` when
+    /// it was skipped or failed (L2 is then down for the rest of the invocation).
+    async fn call<R>(&mut self, m: &mut Metrics, call: L2Future<'_, R>) -> Option<Result<R, OriginError>> {
+        if self.down {
+            return None;
+        }
+        let remaining = self.remaining();
+        if remaining.is_zero() {
+            // Spent on waits, not on a fault of L2.
+            self.down = true;
+            return None;
+        }
+        let permit = self.layers.breaker.permit(self.now_ms);
+        if permit == Permit::Skip {
+            m.l2_skipped = 1;
+            self.down = true;
+            return None;
+        }
+        m.l2_calls += 1;
+        let started = Instant::now();
+        // The client's own deadline bounds the call; the budget's only when it is shorter.
+        let result = if remaining >= self.layers.settings.call_deadline {
+            call.await
+        } else {
+            match tokio::time::timeout(remaining, call).await {
+                Ok(result) => result,
+                Err(_) => Err(OriginError::L2 {
+                    op: "call",
+                    kind: "budget",
+                    message: format!("the invocation's L2 budget ran out after {} ms", remaining.as_millis()),
+                }),
+            }
+        };
+        let took = started.elapsed();
+        self.spent += took;
+        m.l2_ms += took.as_secs_f64() * 1000.0;
+        match result {
+            Err(OriginError::L2 { .. }) => {
+                self.fault(m);
+                None
+            }
+            answered if took > self.layers.settings.slow => {
+                // A slow answer is a fault too: used, but L2 is done for this invocation.
+                m.l2_slow += 1;
+                self.fault(m);
+                Some(answered)
+            }
+            answered => {
+                if permit == Permit::Probe {
+                    // The half-open probe answered: L2 is back, for this invocation too.
+                    self.layers.breaker.record_success();
+                }
+                self.answered = true;
+                Some(answered)
+            }
+        }
+    }
+
+    fn fault(&mut self, m: &mut Metrics) {
+        self.layers.breaker.record_failure(self.now_ms);
+        m.l2_errors += 1;
+        self.faulted = true;
+        self.down = true;
+    }
+
+    /// Reads and judges the entry for `key` (under `digest`).
+    pub async fn read(&mut self, key: &str, digest: &str, consistent: bool, m: &mut Metrics) -> L2Read {
+        let Some(l2) = self.l2 else {
+            return L2Read::Unavailable;
+        };
+        let now_ms = self.now_ms;
+        match self.call(m, l2.get(digest, consistent)).await {
+            Some(Ok(raw)) => {
+                let found = Found::judge(raw, key, now_ms, MAX_BODY_BYTES);
+                if found == Found::Missing(MissReason::KeyMismatch) {
+                    m.l2_key_mismatch = 1;
+                }
+                L2Read::Found(found)
+            }
+            // An item that cannot be read is a miss (and gets overwritten by the load).
+            Some(Err(_)) => L2Read::Found(Found::Missing(MissReason::Unreadable)),
+            None => L2Read::Unavailable,
+        }
+    }
+
+    /// Tries to take the load lease for `digest`.
+    pub async fn lease(&mut self, digest: &str, m: &mut Metrics) -> Lease {
+        let Some(l2) = self.l2 else {
+            return Lease::Unknown;
+        };
+        let layers = self.layers;
+        let now_ms = self.now_ms();
+        match self
+            .call(m, l2.try_lease(digest, &layers.owner, now_ms, layers.settings.lease_ms))
+            .await
+        {
+            Some(Ok(true)) => Lease::Held,
+            Some(Ok(false)) => Lease::Elsewhere,
+            _ => Lease::Unknown,
+        }
+    }
+
+    /// Gives the lease back (a load that stores nothing).
+    pub async fn release(&mut self, digest: &str, m: &mut Metrics) {
+        if let Some(l2) = self.l2 {
+            let layers = self.layers;
+            let _ = self.call(m, l2.release_lease(digest, &layers.owner)).await;
+        }
+    }
+
+    /// Waits while another environment holds the lease: re-reads the entry (strongly
+    /// consistent) and tries the lease again every poll interval, so a release or an expiry
+    /// is noticed at the next poll. Ends when the entry is fresh, the lease is taken, or the
+    /// wait is over (`ORIGIN_LEASE_WAIT_MS`, and enough budget kept for the write that
+    /// follows a load). The waits count against the budget.
+    pub async fn wait_for_fill(&mut self, key: &str, digest: &str, m: &mut Metrics) -> Waited {
+        let settings = self.layers.settings;
+        let mut waited = Duration::ZERO;
+        loop {
+            let over_wait = waited + settings.lease_poll > settings.lease_wait;
+            let over_budget = settings.lease_poll + settings.slow > self.remaining();
+            if over_wait || over_budget {
+                return Waited::GaveUp;
+            }
+            let slept = Instant::now();
+            tokio::time::sleep(settings.lease_poll).await;
+            waited += slept.elapsed();
+            self.spent += slept.elapsed();
+            match self.read(key, digest, true, m).await {
+                L2Read::Found(Found::Entry(entry)) if entry.state(self.now_ms) == FreshnessState::Fresh => {
+                    return Waited::Filled(entry)
+                }
+                L2Read::Found(_) => {}
+                L2Read::Unavailable => return Waited::GaveUp,
+            }
+            match self.lease(digest, m).await {
+                Lease::Held => return Waited::Acquired,
+                Lease::Elsewhere => {}
+                Lease::Unknown => return Waited::GaveUp,
+            }
+        }
+    }
+
+    /// Writes `entry` under `digest`: never when over the item limit, never over a newer
+    /// entry. The lease is given back whenever nothing is written.
+    pub async fn store(&mut self, digest: &str, entry: &StoredEntry, m: &mut Metrics) -> Stored {
+        let Some(l2) = self.l2 else {
+            return Stored::NoL2;
+        };
+        let layers = self.layers;
+        let settings = layers.settings;
+        let encoded = match entry.encode(settings.compress_min_bytes, settings.max_item_bytes) {
+            Ok(encoded) => encoded,
+            Err(TooLarge { .. }) => {
+                m.l2_oversize = 1;
+                self.release(digest, m).await;
+                return Stored::TooLarge;
+            }
+        };
+        match self.call(m, l2.put(digest, encoded, &layers.owner)).await {
+            Some(Ok(WriteOutcome::Written)) => Stored::Written,
+            Some(Ok(WriteOutcome::Superseded)) => Stored::Superseded,
+            Some(Err(_)) | None => Stored::Unavailable,
+        }
+    }
+}

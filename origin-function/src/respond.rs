@@ -1,0 +1,147 @@
+//! Building the HTTP answer, in one place for every path: `Cache-Control` (decided once,
+//! aged for stored answers), `Cache-Status` (rendered from the typed value the metrics count),
+//! `ETag` and `304`, `Age`, `Date`, and `HEAD` without a body.
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use lambda_http::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+
+use crate::cache_status::CacheStatus;
+use crate::entry::{strong_etag, StoredEntry};
+use crate::event::HttpResponse;
+use crate::metrics::Metrics;
+use crate::source::SourceResponse;
+
+/// RFC 9211 §2: the field's name.
+pub const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
+
+/// What answers a request.
+#[derive(Debug, Clone, Copy)]
+pub enum Answer<'a> {
+    /// A stored entry from a cache (L1, L2, a copy served on a failing source): sent with its
+    /// remaining freshness and its `Age`.
+    Stored(&'a StoredEntry),
+    /// The entry this request's load just stored: the source's answer, as decided. RFC 9111
+    /// §5.1: "The presence of an Age header field implies that the response was not
+    /// generated or validated by the origin server for this request", so none is sent.
+    Loaded(&'a StoredEntry),
+    /// The source's answer, not stored, with its decided `Cache-Control` line.
+    Source {
+        /// The answer.
+        response: &'a SourceResponse,
+        /// The decided `Cache-Control`.
+        cache_control: &'a str,
+    },
+}
+
+/// What of the request shapes the answer.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Conditions<'a> {
+    /// A `HEAD` request: no body.
+    pub head: bool,
+    /// The request's `If-None-Match`.
+    pub if_none_match: Option<&'a str>,
+}
+
+/// RFC 9110 §13.1.2: "A recipient MUST use the weak comparison function when comparing
+/// entity tags for If-None-Match"; `*` matches any current representation.
+fn if_none_match_matches(header: &str, etag: &str) -> bool {
+    let weak = |t: &str| t.trim().trim_start_matches("W/").to_owned();
+    let ours = weak(etag);
+    header.split(',').any(|t| t.trim() == "*" || weak(t) == ours)
+}
+
+fn value(text: impl Into<String>) -> HeaderValue {
+    // Every value written here is ASCII the origin produced; anything else (a catalogue
+    // content type with a control byte) becomes a harmless placeholder.
+    HeaderValue::try_from(text.into()).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
+}
+
+/// RFC 9110 §6.6.1: "An origin server with a clock ... MUST generate a Date header field in
+/// all 2xx (Successful), 3xx (Redirection), and 4xx (Client Error) responses, and MAY
+/// generate a Date header field in 1xx and 5xx responses": always sent.
+fn http_date(now_ms: u64) -> HeaderValue {
+    value(httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_millis(now_ms)))
+}
+
+/// The response for `answer`, counted into `m` with `status`.
+pub fn respond(
+    answer: Answer<'_>,
+    status: CacheStatus,
+    when: Conditions<'_>,
+    now_ms: u64,
+    m: &mut Metrics,
+) -> HttpResponse {
+    let (code, content_type, body, etag, cache_control, age) = match answer {
+        Answer::Stored(e) => (
+            e.status,
+            e.content_type.as_str(),
+            e.body.as_str(),
+            Some(e.etag.clone()),
+            e.aged_cache_control(now_ms).to_header_value(),
+            Some(e.age_secs(now_ms)),
+        ),
+        Answer::Loaded(e) => (
+            e.status,
+            e.content_type.as_str(),
+            e.body.as_str(),
+            Some(e.etag.clone()),
+            e.cache_control.to_header_value(),
+            None,
+        ),
+        Answer::Source {
+            response,
+            cache_control,
+        } => (
+            response.status,
+            response.content_type.as_str(),
+            response.body.as_str(),
+            (response.status == 200).then(|| strong_etag(&response.body)),
+            cache_control.to_owned(),
+            None,
+        ),
+    };
+    let not_modified =
+        code == 200 && matches!((&etag, when.if_none_match), (Some(e), Some(inm)) if if_none_match_matches(inm, e));
+    let mut headers = HeaderMap::with_capacity(8);
+    headers.insert(header::CACHE_CONTROL, value(cache_control));
+    headers.insert(CACHE_STATUS, value(status.to_string()));
+    headers.insert(header::DATE, http_date(now_ms));
+    if let Some(age) = age {
+        headers.insert(header::AGE, HeaderValue::from(age));
+    }
+    if let Some(etag) = etag {
+        headers.insert(header::ETAG, value(etag));
+    }
+    let (code, body) = if not_modified {
+        (304, String::new())
+    } else {
+        headers.insert(header::CONTENT_TYPE, value(content_type));
+        (code, if when.head { String::new() } else { body.to_owned() })
+    };
+    m.status = code;
+    m.count(&status);
+    HttpResponse {
+        status: code,
+        headers,
+        body,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_none_match_uses_weak_comparison() {
+        assert!(if_none_match_matches("\"a\"", "\"a\""));
+        assert!(if_none_match_matches("W/\"a\", \"b\"", "\"a\""));
+        assert!(if_none_match_matches("*", "\"a\""));
+        assert!(!if_none_match_matches("\"b\"", "\"a\""));
+    }
+
+    #[test]
+    fn dates_are_imf_fixdate() {
+        assert_eq!(http_date(1_729_152_929_000), "Thu, 17 Oct 2024 08:15:29 GMT");
+    }
+}
