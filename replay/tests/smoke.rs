@@ -56,8 +56,14 @@ fn a_small_replay_reports_every_figure_for_three_arms() {
             );
         }
     }
-    // Private routes work without a function: the credential is keyed, so it reaches the origin.
-    assert!(arm("cloudfront-alone")["edge"]["statuses"].get("4xx").is_none(), "{r}");
+    // Private routes work without a function (the credential is keyed, so it reaches the
+    // origin) and through this project's handler (it relays the credential in
+    // X-Viewer-Authorization past OAC's signature); the seed's handler relays nothing, so
+    // behind OAC its private requests are refused.
+    for name in ["cloudfront-alone", "normalized"] {
+        assert!(arm(name)["edge"]["statuses"].get("4xx").is_none(), "{name}: {r}");
+    }
+    assert!(f(&arm("naive")["edge"]["statuses"]["4xx"]) > 0.0, "{r}");
     // No edge function, no Lambda@Edge on the bill.
     let alone = &arm("cloudfront-alone")["usage"];
     assert_eq!(
