@@ -29,7 +29,7 @@ help:
 	@echo "make package  write $(EDGE_ZIP) and dist/origin-function.zip, print their sizes"
 	@echo "make deploy   deploy to AWS (see deploy/README.md; never run in CI)"
 	@echo "make bench    Wasm vs JS vs native figures -> bench/results/"
-	@echo "make bench-replay  trace replay: hit ratios per layer, stampede, cost -> bench/results/"
+	@echo "make bench-replay  trace replay: seed handler vs CloudFront alone vs this project, bounds, bill -> bench/results/"
 	@echo "make soak     60 s, 64 connections against the local edge -> bench/results/soak.json"
 	@echo "make fuzz     run each fuzz target (FUZZ_SECONDS=60)"
 	@echo "make worker   build the Cloudflare Worker (cf-worker/build/), print its size beside the edge zip's"
@@ -112,8 +112,10 @@ bench: package-edge
 	cargo build --release -p edge-bench
 	node bench/edge-handler.js
 
-# Trace replay against the local edge (release builds): hit ratios per layer, naive vs
-# normalized, stampede, cost -> bench/results/replay.json and replay.svg.
+# Trace replay against the local edge (release builds): one trace through the seed's
+# handler, CloudFront alone (bench/cloudfront-alone.toml) and this project's handler, each
+# arm's TTL-aware bound, stampede, the bill and the break-even ->
+# bench/results/replay.json, replay.md and replay.svg (~25 min on 2 cores: 400 s of trace per arm).
 REPLAY_ARGS ?=
 bench-replay: wasm
 	cargo build --release --bins -p origin-function -p replay

@@ -17,6 +17,7 @@
 //! ([`Storing::collapses`]), or CloudFront's own failure page. Otherwise every waiter
 //! fetches its own answer.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use edge_policy::cache_control::{CacheControl, FreshnessState};
@@ -184,8 +185,13 @@ async fn cached(state: &Arc<State>, behaviour: &Arc<Behaviour>, request: &EdgeRe
                 request.clone(),
                 format!("{request_id}-swr"),
             );
+            state.stats.add(|s| &s.revalidations_in_flight);
             tokio::spawn(async move {
-                collapsed(&state, &behaviour, &request, key, validator, &id).await;
+                let (_, leader) = collapsed(&state, &behaviour, &request, key, validator, &id).await;
+                if leader {
+                    state.stats.add(|s| &s.background_fetches);
+                }
+                state.stats.revalidations_in_flight.fetch_sub(1, Ordering::Relaxed);
             });
             return Answer::stored(&entry, now);
         }
@@ -194,7 +200,10 @@ async fn cached(state: &Arc<State>, behaviour: &Arc<Behaviour>, request: &EdgeRe
     };
     let validator = stale.as_ref().and_then(|e| e.etag()).map(str::to_owned);
     let (outcome, leader) = collapsed(state, behaviour, request, key.clone(), validator.clone(), request_id).await;
-    let outcome = if leader || outcome.shareable {
+    let outcome = if leader {
+        outcome
+    } else if outcome.shareable {
+        state.stats.add(|s| &s.collapsed_waiters);
         outcome
     } else {
         // Not shareable (private, no-store, a TTL of 0): this viewer gets its own fetch.

@@ -63,6 +63,14 @@ pub struct Stats {
     pub origin_errors: AtomicU64,
     /// Waiters that fetched their own answer because the collapsed one was not shareable.
     pub uncollapsed: AtomicU64,
+    /// Misses answered by another request's origin fetch (collapsed): `X-Cache` says `Miss`,
+    /// but no origin request of their own.
+    pub collapsed_waiters: AtomicU64,
+    /// Origin requests made by a stale-while-revalidate background revalidation (not by a
+    /// viewer request).
+    pub background_fetches: AtomicU64,
+    /// Background revalidations running now (a gauge: goes up and down).
+    pub revalidations_in_flight: AtomicU64,
     /// Errors stored under the error-caching settings.
     pub errors_cached: AtomicU64,
     /// Requests refused because the behaviour does not allow the method.
@@ -118,6 +126,9 @@ impl Stats {
             "origin_requests": get(&self.origin_requests),
             "origin_errors": get(&self.origin_errors),
             "uncollapsed": get(&self.uncollapsed),
+            "collapsed_waiters": get(&self.collapsed_waiters),
+            "background_fetches": get(&self.background_fetches),
+            "revalidations_in_flight": get(&self.revalidations_in_flight),
             "errors_cached": get(&self.errors_cached),
             "methods_refused": get(&self.methods_refused),
             "validation_errors": get(&self.validation_errors),

@@ -147,8 +147,9 @@ impl Triggers {
     }
 }
 
-/// The policy's viewer-request, linked in; the other request trigger is a pass-through.
-fn native_request(trigger: Trigger, mut request: EdgeRequest) -> EdgeRequest {
+/// The policy's viewer-request, linked in (what `--native` runs, and what `replay` keys its
+/// bound with); the other request trigger is a pass-through.
+pub fn native_request(trigger: Trigger, mut request: EdgeRequest) -> EdgeRequest {
     if trigger != Trigger::ViewerRequest {
         return request;
     }

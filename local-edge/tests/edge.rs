@@ -102,8 +102,15 @@ async fn stale_while_revalidate_serves_at_once_then_refreshes() {
         assert!(Instant::now() < deadline, "the stale entry was never revalidated");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    stack
+        .wait_for_stats(Duration::from_secs(10), "the revalidation to end", |s| {
+            s["revalidations_in_flight"] == 0
+        })
+        .await;
     let stats = stack.stats().await;
     assert_eq!(stats["origin_requests"], 2);
+    // One of the two reached the origin for no viewer: the background revalidation.
+    assert_eq!(stats["background_fetches"], 1);
     assert!(stats["stale_serves"].as_u64().unwrap() >= 1);
     stack.stop().await;
 }
@@ -328,11 +335,22 @@ async fn concurrent_misses_for_one_key_are_collapsed() {
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..16 {
         let (client, url) = (stack.client.clone(), format!("{}/api/products/40", stack.base));
-        set.spawn(async move { client.get(url).send().await.map(|r| r.status().as_u16()) });
+        set.spawn(async move {
+            let response = client.get(url).send().await.unwrap();
+            let x_cache = response.headers()["x-cache"].to_str().unwrap().to_owned();
+            (response.status().as_u16(), x_cache)
+        });
     }
-    while let Some(status) = set.join_next().await {
-        assert_eq!(status.unwrap().unwrap(), 200);
+    let mut misses = 0;
+    while let Some(answer) = set.join_next().await {
+        let (status, x_cache) = answer.unwrap();
+        assert_eq!(status, 200);
+        misses += u64::from(x_cache == "Miss from cloudfront");
     }
-    assert_eq!(stack.stats().await["origin_requests"], 1);
+    let stats = stack.stats().await;
+    assert_eq!(stats["origin_requests"], 1);
+    // X-Cache says Miss for every waiter; the counter tells them from the one that fetched.
+    assert_eq!(stats["collapsed_waiters"].as_u64().unwrap(), misses - 1);
+    assert_eq!(stats["background_fetches"], 0);
     stack.stop().await;
 }

@@ -1,5 +1,5 @@
-//! The chart, drawn as SVG by hand (no font files needed): hit ratio per layer, naive vs
-//! normalized, and the latency CDF of both runs.
+//! The chart, drawn as SVG by hand (no font files needed): the share of requests each layer
+//! answers, per arm, with each arm's TTL-aware bound marked, and the latency CDF of every arm.
 
 use std::fmt::Write as _;
 
@@ -11,13 +11,15 @@ pub struct Series<'a> {
     pub colour: &'a str,
     /// (layer, ratio 0..1) bars.
     pub bars: Vec<(&'a str, f64)>,
+    /// A dashed mark across one bar: (index of the layer, ratio 0..1).
+    pub mark: Option<(usize, f64)>,
     /// Sorted latencies, ms.
     pub latencies: &'a [f64],
 }
 
-/// Writes the two panels side by side.
+/// Writes the two panels side by side; the legend names each run and the mark.
 pub fn svg(runs: &[Series<'_>]) -> String {
-    let (w, h) = (960.0, 420.0);
+    let (w, h) = (1000.0, 420.0);
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -25,10 +27,10 @@ pub fn svg(runs: &[Series<'_>]) -> String {
     );
     let _ = writeln!(s, r#"<rect width="{w}" height="{h}" fill="white"/>"#);
     // Panel 1: grouped bars.
-    let (x0, y0, pw, ph) = (60.0, 40.0, 380.0, 320.0);
+    let (x0, y0, pw, ph) = (60.0, 40.0, 440.0, 320.0);
     let _ = writeln!(
         s,
-        r#"<text x="{}" y="24" font-size="14" font-weight="bold">Hit ratio per layer (share of requests)</text>"#,
+        r#"<text x="{}" y="24" font-size="14" font-weight="bold">Share of requests answered per layer</text>"#,
         x0
     );
     axes(&mut s, x0, y0, pw, ph, "0", "100%");
@@ -57,6 +59,14 @@ pub fn svg(runs: &[Series<'_>]) -> String {
                 y0 + ph - bh - 3.0,
                 v * 100.0
             );
+            if let Some((_, m)) = run.mark.filter(|(at, _)| *at == li) {
+                let my = y0 + ph - m.clamp(0.0, 1.0) * ph;
+                let _ = writeln!(
+                    s,
+                    r#"<line x1="{bx:.1}" y1="{my:.1}" x2="{:.1}" y2="{my:.1}" stroke="black" stroke-width="2" stroke-dasharray="4,2"/>"#,
+                    bx + bar - 2.0
+                );
+            }
         }
         let _ = writeln!(
             s,
@@ -66,7 +76,7 @@ pub fn svg(runs: &[Series<'_>]) -> String {
         );
     }
     // Panel 2: latency CDF on a log scale.
-    let (x1, pw1) = (540.0, 380.0);
+    let (x1, pw1) = (580.0, 380.0);
     let _ = writeln!(
         s,
         r#"<text x="{x1}" y="24" font-size="14" font-weight="bold">Latency CDF (ms, log scale)</text>"#
@@ -112,7 +122,7 @@ pub fn svg(runs: &[Series<'_>]) -> String {
     }
     // Legend.
     for (i, run) in runs.iter().enumerate() {
-        let lx = 60.0 + i as f64 * 200.0;
+        let lx = 60.0 + i as f64 * 215.0;
         let _ = writeln!(
             s,
             r#"<rect x="{lx}" y="{}" width="12" height="12" fill="{}"/>"#,
@@ -120,6 +130,16 @@ pub fn svg(runs: &[Series<'_>]) -> String {
             run.colour
         );
         let _ = writeln!(s, r#"<text x="{}" y="{}">{}</text>"#, lx + 18.0, h - 14.0, run.label);
+    }
+    if runs.iter().any(|r| r.mark.is_some()) {
+        let lx = 60.0 + runs.len() as f64 * 215.0;
+        let _ = writeln!(
+            s,
+            r#"<line x1="{lx}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="black" stroke-width="2" stroke-dasharray="4,2"/>"#,
+            lx + 14.0,
+            y = h - 18.0
+        );
+        let _ = writeln!(s, r#"<text x="{}" y="{}">TTL-aware bound</text>"#, lx + 18.0, h - 14.0);
     }
     s.push_str("</svg>\n");
     s

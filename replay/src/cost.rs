@@ -1,25 +1,110 @@
-//! Monthly cost by traffic tier, from measured ratios and the price table (bench/prices.json).
+//! The bill per arm, by traffic tier, from the measured ratios and the dated price table
+//! (`bench/prices.json`), and the break-even: the origin cost per miss above which the
+//! handler pays for itself.
+//!
+//! The model, per viewer request: CloudFront's request and transfer price; Lambda@Edge's
+//! request and duration price for each viewer-request invocation (every request whose
+//! behaviour associates it, hits included) and each origin-response invocation (every origin
+//! request whose behaviour associates it); the origin Lambda's request and GB-second price for
+//! each invocation, at the measured billed duration; DynamoDB on-demand units. Free tiers are
+//! ignored.
 
-use serde::Serialize;
-use serde_json::Value;
+use serde::{Deserialize, Serialize};
 
-/// What the model reads from a run.
-#[derive(Debug, Clone, Copy)]
-pub struct Measured {
-    /// Share of requests the edge answers.
-    pub edge_hit_ratio: f64,
-    /// Origin invocations per request.
-    pub origin_per_request: f64,
-    /// Source loads (DynamoDB catalogue reads) per request.
-    pub source_loads_per_request: f64,
-    /// L2 reads per request (GetItem on the cache table: every origin invocation of a public route).
-    pub l2_reads_per_request: f64,
-    /// L2 writes per request.
-    pub l2_writes_per_request: f64,
-    /// Mean origin duration, ms.
-    pub origin_ms: f64,
-    /// Mean response size, bytes.
+/// The price table (`bench/prices.json`): USD, on-demand, dated.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Prices {
+    /// When the prices were recorded.
+    pub date: String,
+    /// CloudFront HTTPS requests, per 10,000.
+    pub cloudfront_https_per_10k_requests: f64,
+    /// CloudFront data transfer out, per GB.
+    pub cloudfront_transfer_out_per_gb: f64,
+    /// Lambda@Edge requests, per million.
+    pub lambda_edge_per_million_requests: f64,
+    /// Lambda@Edge duration, per GB-second.
+    pub lambda_edge_per_gb_second: f64,
+    /// The edge function's memory, MB.
+    pub lambda_edge_memory_mb: f64,
+    /// Billed ms per Lambda@Edge invocation.
+    pub lambda_edge_billed_ms_per_invocation: f64,
+    /// Lambda requests, per million.
+    pub lambda_per_million_requests: f64,
+    /// Lambda arm64 duration, per GB-second.
+    pub lambda_arm64_per_gb_second: f64,
+    /// The origin's memory, MB.
+    pub origin_memory_mb: f64,
+    /// DynamoDB on-demand read request units, per million.
+    pub dynamodb_on_demand_per_million_read_units: f64,
+    /// DynamoDB on-demand write request units, per million.
+    pub dynamodb_on_demand_per_million_write_units: f64,
+}
+
+impl Prices {
+    /// Reads the table; a missing or non-numeric price is an error naming it.
+    pub fn from_json(text: &str) -> Result<Prices, String> {
+        serde_json::from_str(text).map_err(|e| format!("bench/prices.json: {e}"))
+    }
+
+    /// One Lambda@Edge invocation: request plus billed duration.
+    pub fn lambda_edge_invocation(&self) -> f64 {
+        self.lambda_edge_per_million_requests / 1e6
+            + self.lambda_edge_billed_ms_per_invocation / 1000.0 * self.lambda_edge_memory_mb / 1024.0
+                * self.lambda_edge_per_gb_second
+    }
+
+    /// One origin invocation billed `billed_ms`.
+    pub fn origin_invocation(&self, billed_ms: f64) -> f64 {
+        self.lambda_per_million_requests / 1e6
+            + billed_ms.max(1.0) / 1000.0 * self.origin_memory_mb / 1024.0 * self.lambda_arm64_per_gb_second
+    }
+}
+
+/// What an arm uses, per viewer request, as measured.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Usage {
+    /// Lambda@Edge viewer-request invocations.
+    pub viewer_request_invocations: f64,
+    /// Lambda@Edge origin-response invocations.
+    pub origin_response_invocations: f64,
+    /// Origin Lambda invocations.
+    pub origin_invocations: f64,
+    /// Mean billed ms per origin invocation.
+    pub origin_billed_ms: f64,
+    /// DynamoDB read units (catalogue and L2).
+    pub dynamodb_reads: f64,
+    /// DynamoDB write units.
+    pub dynamodb_writes: f64,
+    /// Bytes out per answer.
     pub response_bytes: f64,
+}
+
+impl Usage {
+    /// The same, with the origin-response association off (`OriginResponseTrigger=off`).
+    pub fn without_origin_response(self) -> Usage {
+        Usage {
+            origin_response_invocations: 0.0,
+            ..self
+        }
+    }
+
+    /// Lambda@Edge per viewer request.
+    fn lambda_edge(&self, p: &Prices) -> (f64, f64) {
+        let invocation = p.lambda_edge_invocation();
+        (
+            self.viewer_request_invocations * invocation,
+            self.origin_response_invocations * invocation,
+        )
+    }
+
+    /// The origin side per viewer request: origin Lambda and DynamoDB.
+    fn origin(&self, p: &Prices) -> (f64, f64) {
+        (
+            self.origin_invocations * p.origin_invocation(self.origin_billed_ms),
+            self.dynamodb_reads / 1e6 * p.dynamodb_on_demand_per_million_read_units
+                + self.dynamodb_writes / 1e6 * p.dynamodb_on_demand_per_million_write_units,
+        )
+    }
 }
 
 /// One tier's month.
@@ -31,8 +116,10 @@ pub struct TierCost {
     pub requests_per_month: u64,
     /// CloudFront requests and transfer.
     pub cloudfront: f64,
-    /// Lambda@Edge: viewer-request on every request, origin-response on misses.
-    pub lambda_edge: f64,
+    /// Lambda@Edge viewer-request.
+    pub lambda_edge_viewer_request: f64,
+    /// Lambda@Edge origin-response.
+    pub lambda_edge_origin_response: f64,
     /// Origin Lambda requests and GB-seconds.
     pub origin_lambda: f64,
     /// DynamoDB on-demand reads and writes (catalogue + L2).
@@ -41,81 +128,156 @@ pub struct TierCost {
     pub total: f64,
 }
 
-fn price(prices: &Value, key: &str) -> f64 {
-    prices[key]
-        .as_f64()
-        .unwrap_or_else(|| panic!("bench/prices.json has no number {key:?}"))
-}
+/// The tiers: 100, 1,000 and 10,000 requests per minute.
+pub const TIERS: [u64; 3] = [100, 1_000, 10_000];
 
 fn cents(v: f64) -> f64 {
     (v * 100.0).round() / 100.0
 }
 
-/// The seed's tiers: 100, 1,000 and 10,000 requests per minute.
-pub fn monthly(prices: &Value, m: Measured) -> Vec<TierCost> {
-    [100u64, 1_000, 10_000]
+/// The month at each tier.
+pub fn monthly(p: &Prices, u: &Usage) -> Vec<TierCost> {
+    TIERS
         .into_iter()
         .map(|rpm| {
             let requests = rpm * 60 * 24 * 30;
             let r = requests as f64;
-            let misses = r * (1.0 - m.edge_hit_ratio);
-            let cloudfront = r / 10_000.0 * price(prices, "cloudfront_https_per_10k_requests")
-                + r * m.response_bytes / 1e9 * price(prices, "cloudfront_transfer_out_per_gb");
-            let edge_invocations = r + misses;
-            let edge_gb_s = edge_invocations * price(prices, "lambda_edge_billed_ms_per_invocation") / 1000.0
-                * price(prices, "lambda_edge_memory_mb")
-                / 1024.0;
-            let lambda_edge = edge_invocations / 1e6 * price(prices, "lambda_edge_per_million_requests")
-                + edge_gb_s * price(prices, "lambda_edge_per_gb_second");
-            let origin = r * m.origin_per_request;
-            let origin_gb_s = origin * m.origin_ms.max(1.0) / 1000.0 * price(prices, "origin_memory_mb") / 1024.0;
-            let origin_lambda = origin / 1e6 * price(prices, "lambda_per_million_requests")
-                + origin_gb_s * price(prices, "lambda_arm64_per_gb_second");
-            let reads = r * (m.source_loads_per_request + m.l2_reads_per_request);
-            let writes = r * m.l2_writes_per_request;
-            let dynamodb = reads / 1e6 * price(prices, "dynamodb_on_demand_per_million_read_units")
-                + writes / 1e6 * price(prices, "dynamodb_on_demand_per_million_write_units");
+            let cloudfront = r / 10_000.0 * p.cloudfront_https_per_10k_requests
+                + r * u.response_bytes / 1e9 * p.cloudfront_transfer_out_per_gb;
+            let (viewer_request, origin_response) = u.lambda_edge(p);
+            let (origin, dynamodb) = u.origin(p);
             TierCost {
                 requests_per_minute: rpm,
                 requests_per_month: requests,
                 cloudfront: cents(cloudfront),
-                lambda_edge: cents(lambda_edge),
-                origin_lambda: cents(origin_lambda),
-                dynamodb: cents(dynamodb),
-                total: cents(cloudfront + lambda_edge + origin_lambda + dynamodb),
+                lambda_edge_viewer_request: cents(r * viewer_request),
+                lambda_edge_origin_response: cents(r * origin_response),
+                origin_lambda: cents(r * origin),
+                dynamodb: cents(r * dynamodb),
+                total: cents(cloudfront + r * (viewer_request + origin_response + origin + dynamodb)),
             }
         })
         .collect()
+}
+
+/// When the handler pays for itself against CloudFront alone.
+///
+/// Per viewer request, CloudFront's own price is the same in both; the handler adds its
+/// Lambda@Edge invocations `h` and removes `m_alone - m_project` origin requests. At an
+/// origin cost `c` per origin request the two cost the same when
+/// `c * (m_alone - m_project) = h`: above that `c` the handler is cheaper.
+#[derive(Debug, Clone, Serialize)]
+pub struct BreakEven {
+    /// Origin requests per million viewer requests, CloudFront alone.
+    pub origin_requests_per_million_alone: f64,
+    /// Origin requests per million viewer requests, with the handler.
+    pub origin_requests_per_million_project: f64,
+    /// Lambda@Edge per million viewer requests (viewer-request and origin-response).
+    pub handler_usd_per_million_requests: f64,
+    /// The same with origin-response off.
+    pub handler_usd_per_million_requests_origin_response_off: f64,
+    /// The break-even origin cost per million origin requests (`None`: the handler saves no
+    /// origin request, so no origin cost makes it pay).
+    pub break_even_usd_per_million_origin_requests: Option<f64>,
+    /// The same with origin-response off.
+    pub break_even_usd_per_million_origin_requests_origin_response_off: Option<f64>,
+    /// What this project's origin costs per million origin requests, as measured in the
+    /// CloudFront-alone run (origin Lambda + DynamoDB).
+    pub measured_origin_usd_per_million_origin_requests: f64,
+}
+
+/// The break-even of the handler (`project`) against CloudFront alone (`alone`).
+pub fn break_even(p: &Prices, alone: &Usage, project: &Usage) -> BreakEven {
+    let saved = alone.origin_invocations - project.origin_invocations;
+    let handler = |u: &Usage| {
+        let (viewer_request, origin_response) = u.lambda_edge(p);
+        viewer_request + origin_response
+    };
+    let per_million = |v: f64| (v * 1e6 * 10_000.0).round() / 10_000.0;
+    let at = |h: f64| (saved > 0.0).then(|| per_million(h / saved));
+    let (origin, dynamodb) = alone.origin(p);
+    BreakEven {
+        origin_requests_per_million_alone: per_million(alone.origin_invocations),
+        origin_requests_per_million_project: per_million(project.origin_invocations),
+        handler_usd_per_million_requests: per_million(handler(project)),
+        handler_usd_per_million_requests_origin_response_off: per_million(handler(&project.without_origin_response())),
+        break_even_usd_per_million_origin_requests: at(handler(project)),
+        break_even_usd_per_million_origin_requests_origin_response_off: at(handler(&project.without_origin_response())),
+        measured_origin_usd_per_million_origin_requests: per_million(
+            (origin + dynamodb) / alone.origin_invocations.max(1e-12),
+        ),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn prices() -> Prices {
+        Prices::from_json(include_str!("../../bench/prices.json")).unwrap()
+    }
+
+    fn usage(edge: f64, origin: f64) -> Usage {
+        Usage {
+            viewer_request_invocations: edge,
+            origin_response_invocations: edge * origin,
+            origin_invocations: origin,
+            origin_billed_ms: 5.0,
+            dynamodb_reads: origin,
+            dynamodb_writes: origin / 4.0,
+            response_bytes: 300.0,
+        }
+    }
+
     #[test]
     fn cost_grows_with_traffic_and_falls_with_hits() {
-        let prices: Value = serde_json::from_str(include_str!("../../bench/prices.json")).unwrap();
-        let m = Measured {
-            edge_hit_ratio: 0.9,
-            origin_per_request: 0.1,
-            source_loads_per_request: 0.02,
-            l2_reads_per_request: 0.1,
-            l2_writes_per_request: 0.02,
-            origin_ms: 5.0,
-            response_bytes: 300.0,
-        };
-        let tiers = monthly(&prices, m);
+        let p = prices();
+        let tiers = monthly(&p, &usage(1.0, 0.1));
         assert!(tiers[0].total < tiers[1].total && tiers[1].total < tiers[2].total);
-        let cold = monthly(
-            &prices,
-            Measured {
-                edge_hit_ratio: 0.0,
-                origin_per_request: 1.0,
-                ..m
-            },
-        );
-        assert!(cold[2].total > tiers[2].total);
+        assert!(monthly(&p, &usage(1.0, 1.0))[2].total > tiers[2].total);
         // 10,000 rpm is 432M requests a month: CloudFront requests alone are $432.
         assert!(tiers[2].cloudfront >= 432.0);
+        // Lambda@Edge at $0.60/M plus 1 ms at 128 MB, on every one of 432M requests.
+        let per = p.lambda_edge_invocation();
+        assert!((tiers[2].lambda_edge_viewer_request - 432e6 * per).abs() < 0.01);
+        assert!((0.6e-6..0.61e-6).contains(&per), "{per}");
+    }
+
+    #[test]
+    fn no_function_costs_no_lambda_edge_and_origin_response_off_saves_it_per_miss() {
+        let p = prices();
+        let alone = monthly(&p, &usage(0.0, 0.3));
+        assert_eq!(
+            alone[1].lambda_edge_viewer_request + alone[1].lambda_edge_origin_response,
+            0.0
+        );
+        let on = usage(1.0, 0.1);
+        let off = monthly(&p, &on.without_origin_response());
+        let on = monthly(&p, &on);
+        assert_eq!(off[2].lambda_edge_origin_response, 0.0);
+        assert!((on[2].total - off[2].total - on[2].lambda_edge_origin_response).abs() < 0.02);
+    }
+
+    #[test]
+    fn break_even_is_the_handlers_cost_over_the_origin_requests_it_saves() {
+        let p = prices();
+        let (alone, project) = (usage(0.0, 0.3), usage(1.0, 0.1));
+        let b = break_even(&p, &alone, &project);
+        let h = p.lambda_edge_invocation() * 1.1; // viewer-request + origin-response on 10%
+        let expected = h / 0.2 * 1e6;
+        let got = b.break_even_usd_per_million_origin_requests.unwrap();
+        assert!((got - expected).abs() < 1e-3, "{got} vs {expected}");
+        // At exactly that origin cost both arms cost the same per request.
+        let c = got / 1e6;
+        assert!((0.3 * c - (h + 0.1 * c)).abs() < 1e-9);
+        let off = b
+            .break_even_usd_per_million_origin_requests_origin_response_off
+            .unwrap();
+        assert!(off < got);
+        // A handler that saves nothing never pays for itself.
+        assert_eq!(
+            break_even(&p, &project, &project).break_even_usd_per_million_origin_requests,
+            None
+        );
     }
 }

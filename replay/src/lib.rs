@@ -4,7 +4,10 @@
 #![warn(missing_docs)]
 
 pub mod analysis;
+pub mod arm;
+pub mod bound;
 pub mod chart;
 pub mod cost;
+pub mod report;
 pub mod run;
 pub mod trace;

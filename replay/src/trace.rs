@@ -7,11 +7,29 @@ use serde::{Deserialize, Serialize};
 /// One request of a trace.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TraceRequest {
+    /// When it is sent, ms after the trace starts (non-decreasing along the trace).
+    pub at_ms: u64,
     /// Path and query, as the viewer sends them.
     pub path: String,
     /// Request headers (lower-case names).
     #[serde(default)]
     pub headers: Vec<(String, String)>,
+}
+
+impl TraceRequest {
+    /// A `GET` of `path` with `headers`, sent at `at_ms`.
+    pub fn new(at_ms: u64, path: impl Into<String>, headers: &[(&str, &str)]) -> Self {
+        TraceRequest {
+            at_ms,
+            path: path.into(),
+            headers: headers.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect(),
+        }
+    }
+
+    /// The path and the query (without `?`, `""` when none), split as CloudFront splits them.
+    pub fn path_and_query(&self) -> (&str, &str) {
+        self.path.split_once('?').unwrap_or((&self.path, ""))
+    }
 }
 
 /// splitmix64: small, seeded, reproducible.
@@ -90,6 +108,8 @@ pub struct Mix {
     pub tracking_share: f64,
     /// Share of private requests (`/api/me`, `/api/users/{id}` with a token).
     pub private_share: f64,
+    /// Mean arrival rate, requests per second (Poisson arrivals).
+    pub rate: f64,
     /// Seed.
     pub seed: u64,
 }
@@ -102,6 +122,7 @@ impl Default for Mix {
             zipf_s: 1.0,
             tracking_share: 0.3,
             private_share: 0.05,
+            rate: 100.0,
             seed: 7,
         }
     }
@@ -110,7 +131,11 @@ impl Default for Mix {
 const CATEGORIES: &[&str] = &[
     "books", "garden", "music", "toys", "kitchen", "sports", "games", "tools",
 ];
-const SORTS: &[&str] = &["price", "-price", "name", "rating"];
+/// The sort orders the demo origin knows (any other is its 400).
+const SORTS: &[&str] = &["price", "-price", "id", "-id"];
+/// The static assets the seeded catalogue holds (a missing one would be a 404, cached as an
+/// error: not what a page load asks for).
+const ASSETS: &[&str] = &["/static/app.js", "/static/app.css"];
 const ENCODINGS: &[&str] = &[
     "gzip, deflate, br",
     "gzip, deflate, br, zstd",
@@ -137,15 +162,18 @@ fn encoding_variant(rng: &mut Rng, value: &str) -> String {
     value.to_owned()
 }
 
-/// Generates a realistic trace: Zipf over products and listing pages, tracking parameters,
-/// shuffled parameter order, percent-encoding variants, Accept-Encoding variety, a share of
-/// private requests.
+/// Generates a realistic trace: Poisson arrivals at `mix.rate`, Zipf over products and
+/// listing pages, tracking parameters, shuffled parameter order, percent-encoding variants,
+/// Accept-Encoding variety, a share of private requests.
 pub fn generate(mix: &Mix) -> Vec<TraceRequest> {
     let mut rng = Rng::new(mix.seed);
     let products = Zipf::new(mix.products, mix.zipf_s);
     let listings = Zipf::new(CATEGORIES.len() * SORTS.len() * 5, mix.zipf_s);
     let mut out = Vec::with_capacity(mix.requests);
+    let mut clock_ms = 0.0f64;
     for i in 0..mix.requests {
+        // Exponential gaps: -ln(1 - u) / rate seconds.
+        clock_ms += -(1.0 - rng.unit()).ln() / mix.rate.max(1e-9) * 1000.0;
         let encoding = rng.pick(ENCODINGS).to_string();
         let mut headers = vec![("accept-encoding".to_owned(), encoding)];
         let roll = rng.unit();
@@ -174,7 +202,7 @@ pub fn generate(mix: &Mix) -> Vec<TraceRequest> {
         } else if roll < mix.private_share + 0.90 {
             ("/api/config".to_owned(), vec![])
         } else {
-            (format!("/static/app.{}.js", rng.below(20)), vec![])
+            (rng.pick(ASSETS).to_string(), vec![])
         };
         if rng.unit() < mix.tracking_share {
             params.push(format!("utm_source={}", rng.pick(&["newsletter", "twitter", "google"])));
@@ -192,19 +220,48 @@ pub fn generate(mix: &Mix) -> Vec<TraceRequest> {
         } else {
             format!("{path}?{}", params.join("&"))
         };
-        out.push(TraceRequest { path, headers });
+        out.push(TraceRequest {
+            at_ms: clock_ms as u64,
+            path,
+            headers,
+        });
     }
     out
 }
 
-/// Reads a trace: one JSON object per line, `{"path": "/a?b=1", "headers": [["name", "value"]]}`.
-pub fn read(path: &Path) -> Result<Vec<TraceRequest>, String> {
+/// One line of a trace file; `at_ms` may be left out.
+#[derive(Debug, Deserialize)]
+struct Line {
+    at_ms: Option<u64>,
+    path: String,
+    #[serde(default)]
+    headers: Vec<(String, String)>,
+}
+
+/// Reads a trace: one JSON object per line,
+/// `{"at_ms": 1500, "path": "/a?b=1", "headers": [["name", "value"]]}`. A line without
+/// `at_ms` is sent `1000 / rate` ms after the one before it. Times must not go backwards.
+pub fn read(path: &Path, rate: f64) -> Result<Vec<TraceRequest>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .enumerate()
-        .map(|(i, l)| serde_json::from_str(l).map_err(|e| format!("{}:{}: {e}", path.display(), i + 1)))
-        .collect()
+    let gap_ms = 1000.0 / rate.max(1e-9);
+    let mut out: Vec<TraceRequest> = Vec::new();
+    for (i, l) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let at = |e: &dyn std::fmt::Display| format!("{}:{}: {e}", path.display(), i + 1);
+        let line: Line = serde_json::from_str(l).map_err(|e| at(&e))?;
+        let previous = out.last().map(|r| r.at_ms);
+        let at_ms = match (line.at_ms, previous) {
+            (Some(t), Some(p)) if t < p => return Err(at(&format!("at_ms {t} is before the line above ({p})"))),
+            (Some(t), _) => t,
+            (None, Some(p)) => p + gap_ms as u64,
+            (None, None) => 0,
+        };
+        out.push(TraceRequest {
+            at_ms,
+            path: line.path,
+            headers: line.headers,
+        });
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -236,5 +293,29 @@ mod tests {
         let tracked = a.iter().filter(|r| r.path.contains("utm_")).count();
         assert!((50..200).contains(&private), "{private}");
         assert!((450..750).contains(&tracked), "{tracked}");
+        // Poisson arrivals at 100/s: 2,000 requests take about 20 s, in order.
+        assert!(a.windows(2).all(|w| w[0].at_ms <= w[1].at_ms));
+        let span = a.last().unwrap().at_ms;
+        assert!((17_000..23_000).contains(&span), "{span}");
+    }
+
+    #[test]
+    fn a_file_without_times_is_spaced_by_the_rate_and_times_never_go_back() {
+        let dir = std::env::temp_dir().join(format!("trace-read-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("t.jsonl");
+        std::fs::write(
+            &file,
+            "{\"path\":\"/a\"}\n\n{\"path\":\"/b\",\"headers\":[[\"accept-encoding\",\"gzip\"]]}\n{\"at_ms\":900,\"path\":\"/c\"}\n{\"path\":\"/d\"}\n",
+        )
+        .unwrap();
+        let t = read(&file, 4.0).unwrap();
+        let times: Vec<u64> = t.iter().map(|r| r.at_ms).collect();
+        assert_eq!(times, [0, 250, 900, 1150]);
+        assert_eq!(t[1].headers, [("accept-encoding".to_owned(), "gzip".to_owned())]);
+        std::fs::write(&file, "{\"at_ms\":5,\"path\":\"/a\"}\n{\"at_ms\":4,\"path\":\"/b\"}\n").unwrap();
+        let err = read(&file, 4.0).unwrap_err();
+        assert!(err.contains(":2: at_ms 4 is before"), "{err}");
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }

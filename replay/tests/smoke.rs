@@ -1,65 +1,88 @@
-//! A small replay end to end (the full one is `make bench-replay`): the report has the
-//! promised fields, the edge never beats the infinite-cache bound, normalization beats the
-//! naive handler, and a stampede loads the source once.
+//! A small replay end to end (the full one is `make bench-replay`): every arm reports every
+//! figure, no arm beats its TTL-aware bound, this project's handler keeps more requests from
+//! the origin than the naive handler and CloudFront alone, and a stampede loads the source once.
 
-use std::path::PathBuf;
-use std::process::Command;
+mod common;
 
 #[test]
-fn a_small_replay_reports_every_figure() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let target = std::env::var("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| root.join("target"));
-    let bin = |env: &str, name: &str| {
-        std::env::var(env)
-            .map(PathBuf::from)
-            .unwrap_or_else(|_| target.join("debug").join(name))
-    };
-    let out = std::env::temp_dir().join(format!("replay-smoke-{}.json", std::process::id()));
-    let chart = out.with_extension("svg");
-    let status = Command::new(env!("CARGO_BIN_EXE_replay"))
-        .current_dir(&root)
-        .args([
+fn a_small_replay_reports_every_figure_for_three_arms() {
+    let w = common::replay(
+        "smoke",
+        &[
             "--requests",
             "600",
+            "--rate",
+            "200",
             "--products",
             "200",
             "--clients",
             "8",
             "--stampede",
             "24",
-        ])
-        .arg("--origin-bin")
-        .arg(bin("ORIGIN_BIN", "origin-function"))
-        .arg("--seed-bin")
-        .arg(bin("SEED_BIN", "seed"))
-        .arg("--out")
-        .arg(&out)
-        .arg("--chart")
-        .arg(&chart)
-        .status()
-        .expect("replay runs");
-    assert!(status.success());
-    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
-    for field in [
-        "edge_hit_ratio",
-        "edge_hit_bound",
-        "naive_edge_hit_ratio",
-        "source_loads",
-        "stampede_source_loads",
-        "p50_ms",
-        "p99_ms",
-        "errors",
-    ] {
-        assert!(report[field].is_number(), "{field} missing: {report}");
+        ],
+    );
+    let r = &w.report;
+    let arm = |name: &str| &r["arms"][name];
+    let f = |v: &serde_json::Value| v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"));
+    for name in ["naive", "cloudfront-alone", "normalized"] {
+        let a = arm(name);
+        let e = &a["edge"];
+        for field in [
+            "x_cache_hit_ratio",
+            "origin_offload_ratio",
+            "p50_ms",
+            "p99_ms",
+            "mean_response_bytes",
+        ] {
+            assert!(e[field].is_number(), "{name}: {field} missing: {a}");
+        }
+        assert_eq!(e["requests"], 600, "{name}");
+        assert_eq!(e["errors"], 0, "{name}: {e}");
+        // What reached the origin adds up: viewers' fetches plus background revalidations.
+        assert_eq!(
+            f(&e["origin_requests"]),
+            f(&e["viewer_fetches"]) + f(&e["background_fetches"]),
+            "{name}"
+        );
+        assert!(f(&e["x_cache"]["miss"]) >= f(&e["collapsed_waiters"]), "{name}");
+        assert_eq!(a["cost_per_month_usd"].as_array().unwrap().len(), 3, "{name}");
+        if name == "naive" {
+            assert!(a["bound"].is_null());
+        } else {
+            // An ideal edge with the same keys does at least as well.
+            assert!(
+                f(&e["origin_offload_ratio"]) <= f(&a["bound"]["hit_ratio"]) + 0.005,
+                "{name}: {a}"
+            );
+        }
     }
-    let f = |k: &str| report[k].as_f64().unwrap();
-    assert!(f("edge_hit_ratio") <= f("edge_hit_bound") + 1e-9);
-    assert!(f("edge_hit_ratio") > f("naive_edge_hit_ratio"));
-    assert_eq!(report["stampede_source_loads"], 1);
-    assert_eq!(report["errors"], 0);
-    assert!(std::fs::read_to_string(&chart).unwrap().starts_with("<svg"));
-    let _ = std::fs::remove_file(out);
-    let _ = std::fs::remove_file(chart);
+    // Private routes work without a function (the credential is keyed, so it reaches the
+    // origin) and through this project's handler (it relays the credential in
+    // X-Viewer-Authorization past OAC's signature); the seed's handler relays nothing, so
+    // behind OAC its private requests are refused.
+    for name in ["cloudfront-alone", "normalized"] {
+        assert!(arm(name)["edge"]["statuses"].get("4xx").is_none(), "{name}: {r}");
+    }
+    assert!(f(&arm("naive")["edge"]["statuses"]["4xx"]) > 0.0, "{r}");
+    // No edge function, no Lambda@Edge on the bill.
+    let alone = &arm("cloudfront-alone")["usage"];
+    assert_eq!(
+        (
+            f(&alone["viewer_request_invocations"]),
+            f(&alone["origin_response_invocations"])
+        ),
+        (0.0, 0.0)
+    );
+    assert_eq!(f(&arm("normalized")["usage"]["viewer_request_invocations"]), 1.0);
+    let offload = |name: &str| f(&arm(name)["edge"]["origin_offload_ratio"]);
+    assert!(offload("normalized") > offload("naive"), "{r}");
+    assert!(offload("normalized") >= offload("cloudfront-alone"), "{r}");
+    assert!(r["break_even"]["handler_usd_per_million_requests"].is_number());
+    let off = &r["normalized_origin_response_off"]["cost_per_month_usd"][2]["total"];
+    assert!(f(off) <= f(&arm("normalized")["cost_per_month_usd"][2]["total"]));
+    assert_eq!(r["stampede"]["naive_source_loads"], 1);
+    assert_eq!(r["stampede"]["normalized_origin_invocations"], 1);
+    assert!(r["prices_date"].is_string() && r["run"]["date"].is_string());
+    assert!(w.chart.starts_with("<svg") && w.chart.contains("CloudFront alone"));
+    assert!(w.tables.contains("| requests/minute |") && w.tables.contains("Break-even"));
 }
