@@ -179,10 +179,14 @@ function rawCore(exports, reads) {
   };
 }
 
+// The compiled module, kept across reloads: a trap spoils an instance's memory, never the
+// code, so a reload only instantiates.
+let compiled = null;
+
 // A fresh instance of the core. The header names each policy reads come from the core
 // itself (edge-policy owns them), once per instance.
 function load() {
-  const module = new WebAssembly.Module(fs.readFileSync(WASM));
+  const module = compiled || (compiled = new WebAssembly.Module(fs.readFileSync(WASM)));
   const instance = {};
   instance.exports = new WebAssembly.Instance(module, imports(module, instance)).exports;
   const exports = instance.exports;

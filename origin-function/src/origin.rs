@@ -10,7 +10,9 @@ use std::time::Instant;
 use edge_policy::cache_control::ResponseFacts;
 use edge_policy::headers::viewer_credential;
 use edge_policy::http_views::{header_fields, request_view};
-use edge_policy::{canonical_request, CanonicalRequest, HeaderField, Passthrough, RuleSet};
+use edge_policy::{
+    canonical_request, origin_response, CanonicalRequest, HeaderField, Passthrough, ResponseView, RuleSet,
+};
 use lambda_http::http::header::{HeaderValue, ALLOW};
 use lambda_http::http::Method;
 use serde_json::json;
@@ -228,11 +230,11 @@ impl Origin {
         // come through the function URL.
         if request.via == Via::FunctionUrl && !self.verifier.accepts(&request.parts.headers) {
             let status = CacheStatus::fwd(Fwd::Request).detail(Detail::Unverified);
-            return refuse(403, "forbidden", status, now_ms, m);
+            return refuse(self.policies.rules(), request, 403, "forbidden", status, now_ms, m);
         }
         if request.malformed {
             let status = CacheStatus::fwd(Fwd::Request).detail(Detail::Malformed);
-            return refuse(400, "bad_request", status, now_ms, m);
+            return refuse(self.policies.rules(), request, 400, "bad_request", status, now_ms, m);
         }
         let fields = header_fields(&request.parts.headers);
         let first = |name: &str| fields.iter().find(|(n, _)| *n == name).map(|(_, v)| *v);
@@ -240,12 +242,28 @@ impl Origin {
         let canonical = match canonical_request(self.policies.rules(), host, &request_view(&request.parts, &fields)) {
             Ok(c) => c,
             Err(Passthrough::MethodNotNormalized) => {
-                let mut r = refuse(405, "method_not_allowed", CacheStatus::fwd(Fwd::Method), now_ms, m);
+                let mut r = refuse(
+                    self.policies.rules(),
+                    request,
+                    405,
+                    "method_not_allowed",
+                    CacheStatus::fwd(Fwd::Method),
+                    now_ms,
+                    m,
+                );
                 r.headers.insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
                 return r;
             }
             Err(Passthrough::UriNotAbsolute) => {
-                return refuse(400, "bad_request", CacheStatus::fwd(Fwd::Request), now_ms, m)
+                return refuse(
+                    self.policies.rules(),
+                    request,
+                    400,
+                    "bad_request",
+                    CacheStatus::fwd(Fwd::Request),
+                    now_ms,
+                    m,
+                )
             }
         };
         m.route.clone_from(&canonical.route.name);
@@ -320,17 +338,39 @@ impl Origin {
     }
 }
 
-/// A refusal: `no-store` (cache-control.md rule 5: 400 and 403 are not heuristically
-/// cacheable; a method other than `GET`/`HEAD` is never cached and gets `no-store`).
-fn refuse(code: u16, error: &str, status: CacheStatus, now_ms: u64, m: &mut Metrics) -> HttpResponse {
+/// A refusal, its `Cache-Control` decided by the edge's policy as origin-response would
+/// write it over an answer without directives (cache-control.md: a `400`/`403` is not
+/// heuristically cacheable and a method other than `GET`/`HEAD` is never cached, so both
+/// leave `no-store`).
+fn refuse(
+    rules: &RuleSet,
+    request: &HttpRequest,
+    code: u16,
+    error: &str,
+    status: CacheStatus,
+    now_ms: u64,
+    m: &mut Metrics,
+) -> HttpResponse {
     let response = SourceResponse {
         status: code,
         content_type: "application/json".into(),
         body: json!({ "error": error }).to_string(),
     };
+    let code = code.to_string();
+    let decided = origin_response(
+        rules,
+        &ResponseView {
+            status: &code,
+            request_method: request.parts.method.as_str(),
+            request_uri: request.parts.uri.path(),
+            request_headers: &[],
+            headers: &[],
+            now_ms,
+        },
+    );
     let answer = Answer::Source {
         response: &response,
-        cache_control: "no-store",
+        cache_control: &decided.cache_control,
     };
     respond(answer, status, Conditions::default(), now_ms, m)
 }
