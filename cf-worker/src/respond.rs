@@ -38,7 +38,7 @@ pub fn decide(
     storable: bool,
     now_ms: u64,
 ) -> Decided {
-    let decision = decide_response(route, status, &headers.fields(), request_fields, now_ms);
+    let decision = decide_response(route, Some(status), &headers.fields(), request_fields, now_ms);
     headers.remove_where(is_private_header);
     if decision.strip_set_cookie {
         headers.remove_where(|n| n == "set-cookie");

@@ -9,14 +9,13 @@
 //! [`PRIVATE_HEADERS`], which are removed before any viewer sees a response. The Worker only
 //! moves bytes between `worker` types and these functions; no rule lives in it.
 
-use crate::cache_control::{decide, CacheControl, FreshnessState, Lifetime, ResponseFacts, Rule, TtlBounds};
+use crate::cache_control::{CacheControl, FreshnessState, Lifetime, TtlBounds};
 use crate::headers::is_unkeyed;
 use crate::key::{canonical_of_rewrite, CacheKey};
 use crate::path::normalize_path;
 use crate::rules::{Route, RuleSet};
-use crate::trigger::{
-    unnormalized_method_cache_control, viewer_request, HeaderEdit, HeaderField, Passthrough, RequestView, ViewerOutcome,
-};
+pub use crate::trigger::{decide_response, ResponseDecision};
+use crate::trigger::{viewer_request, HeaderEdit, HeaderField, Passthrough, RequestView, ViewerOutcome};
 
 /// When the copy was stored: milliseconds since the Unix epoch, decimal.
 pub const STORED_AT: &str = "x-edge-stored-at";
@@ -219,51 +218,6 @@ pub fn cache_api_request<'a, 'r>(rules: &'r RuleSet, host: &str, request: &Reque
         (None, Some(reason)) => bypass(reason),
         // `url()` declines only a URL kept as received, which is already a bypass reason.
         (None, None) => bypass(BypassReason::UrlKept),
-    }
-}
-
-/// The one `Cache-Control` a response leaves the Worker with.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ResponseDecision {
-    /// The directives.
-    pub cache_control: CacheControl,
-    /// The rule that decided (`None` for a method the policy doesn't normalize).
-    pub rule: Option<Rule>,
-    /// Remove every `Set-Cookie` before the response goes on (a `strip_set_cookie` route).
-    pub strip_set_cookie: bool,
-}
-
-impl ResponseDecision {
-    /// The one header line.
-    pub fn header_value(&self) -> String {
-        self.cache_control.to_header_value()
-    }
-}
-
-/// Decides a response from the origin (cache-control.md) for the route carried from the
-/// request. A `304` is decided as a `200` of the same request (rule 5: it refreshes a stored
-/// copy, so it never strips its lifetime). `now_ms` stands in for a missing `Date`.
-pub fn decide_response(
-    route: Option<&Route>,
-    status: u16,
-    response_headers: &[HeaderField<'_>],
-    request_headers: &[HeaderField<'_>],
-    now_ms: u64,
-) -> ResponseDecision {
-    let status = if status == 304 { 200 } else { status };
-    let facts = ResponseFacts::read(Some(status), response_headers, request_headers, now_ms);
-    let Some(route) = route else {
-        return ResponseDecision {
-            cache_control: unnormalized_method_cache_control(facts.cache_control),
-            rule: None,
-            strip_set_cookie: false,
-        };
-    };
-    let decision = decide(&facts, route);
-    ResponseDecision {
-        cache_control: decision.cache_control,
-        rule: Some(decision.rule),
-        strip_set_cookie: decision.strip_set_cookie,
     }
 }
 
@@ -632,7 +586,7 @@ mod tests {
     }
 
     fn decided(route: &Route, status: u16, response: &[HeaderField<'_>]) -> ResponseDecision {
-        decide_response(Some(route), status, response, &[], 0)
+        decide_response(Some(route), Some(status), response, &[], 0)
     }
 
     #[test]
@@ -650,9 +604,9 @@ mod tests {
 
     #[test]
     fn an_unnormalized_method_keeps_the_origins_directives_or_gets_no_store() {
-        assert_eq!(decide_response(None, 200, &[], &[], 0).header_value(), "no-store");
+        assert_eq!(decide_response(None, Some(200), &[], &[], 0).header_value(), "no-store");
         assert_eq!(
-            decide_response(None, 200, &[("cache-control", "max-age=5")], &[], 0).header_value(),
+            decide_response(None, Some(200), &[("cache-control", "max-age=5")], &[], 0).header_value(),
             "max-age=5"
         );
     }

@@ -194,26 +194,68 @@ pub(crate) fn unnormalized_method_cache_control(origin: CacheControl) -> CacheCo
     }
 }
 
+/// The one `Cache-Control` a response leaves with, on CloudFront (origin-response) and on
+/// the Worker alike.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseDecision {
+    /// The directives.
+    pub cache_control: CacheControl,
+    /// The rule that decided (`None` for a method the policy doesn't normalize).
+    pub rule: Option<Rule>,
+    /// Remove every `Set-Cookie` before the response goes on (a `strip_set_cookie` route).
+    pub strip_set_cookie: bool,
+}
+
+impl ResponseDecision {
+    /// The one header line.
+    pub fn header_value(&self) -> String {
+        self.cache_control.to_header_value()
+    }
+}
+
+/// Decides a response from the origin (cache-control.md) for the route of a `GET`/`HEAD`
+/// request (`None` for any other method, which no cache of the project stores: the origin's
+/// directives on one line, or `no-store` where it sent none). A `304` is decided as a `200`
+/// of the same request (rule 5, in [`decide`]). `now_ms` stands in for a missing `Date`.
+pub fn decide_response(
+    route: Option<&Route>,
+    status: Option<u16>,
+    response_headers: &[HeaderField<'_>],
+    request_headers: &[HeaderField<'_>],
+    now_ms: u64,
+) -> ResponseDecision {
+    let facts = ResponseFacts::read(status, response_headers, request_headers, now_ms);
+    let Some(route) = route else {
+        return ResponseDecision {
+            cache_control: unnormalized_method_cache_control(facts.cache_control),
+            rule: None,
+            strip_set_cookie: false,
+        };
+    };
+    let decision = decide(&facts, route);
+    ResponseDecision {
+        cache_control: decision.cache_control,
+        rule: Some(decision.rule),
+        strip_set_cookie: decision.strip_set_cookie,
+    }
+}
+
 /// The origin-response rewrite (cache-control.md): exactly one `Cache-Control`.
 ///
 /// Responses to methods other than `GET` and `HEAD` are never cached by CloudFront; they keep
 /// the origin's directives (on one line), or get `no-store` where it sent none.
 pub fn origin_response<'a>(rules: &RuleSet, response: &ResponseView<'a>) -> ResponseRewrite<'a> {
-    let facts = ResponseFacts::read(
+    let route = (response.request_method == "GET" || response.request_method == "HEAD")
+        .then(|| rules.route_for(&normalize_path(response.request_uri, true)));
+    let decision = decide_response(
+        route,
         response.status.trim().parse().ok(),
         response.headers,
         response.request_headers,
         response.now_ms,
     );
-    let (cache_control, rule, strip_set_cookie) =
-        if response.request_method == "GET" || response.request_method == "HEAD" {
-            let route = rules.route_for(&normalize_path(response.request_uri, true));
-            let decision = decide(&facts, route);
-            (decision.cache_control, Some(decision.rule), decision.strip_set_cookie)
-        } else {
-            (unnormalized_method_cache_control(facts.cache_control), None, false)
-        };
-    let value = cache_control.to_header_value();
+    let (rule, strip_set_cookie) = (decision.rule, decision.strip_set_cookie);
+    let value = decision.header_value();
     // Always written, so the entry's `key` is `Cache-Control` whatever the origin sent.
     let mut edits = vec![HeaderEdit::Set {
         name: "cache-control",

@@ -168,7 +168,7 @@ proptest! {
         if !vary.is_empty() { response.push(("vary", vary)); }
         let request: Vec<(&str, &str)> = if authorization { vec![("authorization", "Bearer u")] } else { vec![] };
         let route = RuleSet::embedded().route_for(path);
-        let decision = decide_response(Some(route), status, &response, &request, 0);
+        let decision = decide_response(Some(route), Some(status), &response, &request, 0);
         let left = set_cookie && !decision.strip_set_cookie;
         match StoredCopy::new(&decision, status, left, 7) {
             Ok(copy) => {
