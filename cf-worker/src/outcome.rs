@@ -1,5 +1,5 @@
-//! How a request was answered, as one value: the `Cache-Status` member (RFC 9211) and the
-//! log line are both rendered from it, never assembled in several places.
+//! How a request was answered, as one value: the `Cache-Status` member (RFC 9211) is
+//! rendered from it, never assembled in several places.
 
 use std::fmt;
 
@@ -70,22 +70,6 @@ pub enum Outcome {
     Bypass(BypassReason),
     /// The glue failed and the request went to the origin unchanged (workers.md, "Never").
     Fallback,
-}
-
-impl Outcome {
-    /// A short label for the log line.
-    pub fn label(&self) -> &'static str {
-        match self {
-            Outcome::Hit { .. } => "hit",
-            Outcome::StaleWhileRevalidate { .. } => "stale-while-revalidate",
-            Outcome::StaleIfError { .. } => "stale-if-error",
-            Outcome::Revalidated { .. } => "revalidated",
-            Outcome::Miss { .. } => "miss",
-            Outcome::MissFailed(_) => "miss-failed",
-            Outcome::Bypass(_) => "bypass",
-            Outcome::Fallback => "fallback",
-        }
-    }
 }
 
 fn write_failure(f: &mut fmt::Formatter<'_>, failure: OriginFailure) -> fmt::Result {

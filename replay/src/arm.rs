@@ -68,8 +68,6 @@ impl ArmKind {
 pub struct Arm {
     /// Which.
     pub kind: ArmKind,
-    /// The behaviour table.
-    pub table: PathBuf,
     /// The Lambda@Edge package; `None` when no trigger is associated (nothing runs in Node).
     pub package: Option<PathBuf>,
     /// The table, read.
@@ -107,7 +105,6 @@ impl Arm {
         }
         Ok(Arm {
             kind,
-            table: table.clone(),
             package: package.cloned(),
             distribution,
         })
