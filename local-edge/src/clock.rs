@@ -10,13 +10,18 @@ pub struct Clock {
     offset_ms: AtomicU64,
 }
 
+/// The wall clock in milliseconds since the Unix epoch (what a Lambda's `Date.now()` or a
+/// deadline reads; `0` before the epoch, saturating far after it).
+pub fn wall_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 impl Clock {
     /// Milliseconds since the Unix epoch, offset included.
     pub fn now_ms(&self) -> u64 {
-        let real = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
-        real.saturating_add(self.offset_ms.load(Ordering::Relaxed))
+        wall_ms().saturating_add(self.offset_ms.load(Ordering::Relaxed))
     }
 
     /// Moves the clock forward.

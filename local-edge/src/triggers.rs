@@ -187,9 +187,7 @@ fn native_response(trigger: Trigger, request: &EdgeRequest, mut response: EdgeRe
         headers: &fields,
         // The wall clock, as the Node handler's `Date.now()` reads it (Lambda@Edge has no
         // other clock): `Expires` without `Date` is read against it.
-        now_ms: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        now_ms: crate::clock::wall_ms(),
     };
     let rewrite = origin_response(RuleSet::embedded(), &view);
     apply_edits(&mut response.headers, &rewrite.headers);

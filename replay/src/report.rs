@@ -52,10 +52,7 @@ impl ArmReport {
 
 /// Today, `YYYY-MM-DD` (UTC).
 pub fn today() -> String {
-    let ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    let t = local_edge::clock::Utc::from_epoch_ms(ms);
+    let t = local_edge::clock::Utc::from_epoch_ms(local_edge::clock::wall_ms());
     format!("{:04}-{:02}-{:02}", t.year, t.month, t.day)
 }
 

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::process::Command;
@@ -205,7 +205,7 @@ impl OriginPool {
         let request_id = format!("local-{:08}", self.next_request.fetch_add(1, Ordering::Relaxed));
         let (reply_tx, reply_rx) = oneshot::channel();
         slot.expect(request_id.clone(), reply_tx);
-        let deadline_ms = now_ms() + self.config.invocation_timeout.as_millis() as u64;
+        let deadline_ms = crate::clock::wall_ms() + self.config.invocation_timeout.as_millis() as u64;
         let invocation = Invocation {
             request_id,
             body: event,
@@ -309,10 +309,4 @@ impl OriginPool {
             env.process.lock().await.take();
         }
     }
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
