@@ -176,48 +176,41 @@ pub fn cache_api_request<'a, 'r>(rules: &'r RuleSet, host: &str, request: &Reque
             return CacheApiRequest::Bypass { origin, reason };
         }
     };
-    let canonical = canonical_of_rewrite(host, request, &rewrite);
-    let reason = if rewrite.route.is_bypass() {
+    let (route, url_kept) = (rewrite.route, rewrite.url_kept);
+    let (canonical, edits) = canonical_of_rewrite(host, request, rewrite);
+    let reason = if route.is_bypass() {
         Some(BypassReason::PrivateRoute)
     } else if canonical.bypass {
         Some(BypassReason::Credential)
-    } else if rewrite.url_kept {
+    } else if url_kept {
         Some(BypassReason::UrlKept)
     } else {
         None
     };
-    let url = match reason {
-        None => canonical.url(),
-        Some(_) => None,
+    // `url()` declines only a URL kept as received, which is already a bypass reason.
+    let lookup = match reason {
+        None => canonical.url().ok_or(BypassReason::UrlKept),
+        Some(reason) => Err(reason),
     };
-    let route = rewrite.route;
-    let bypass = |reason| CacheApiRequest::Bypass {
-        origin: OriginRequest {
-            method: request.method,
-            uri: canonical.uri.clone(),
-            querystring: canonical.querystring.clone(),
-            edits: rewrite.headers.clone(),
-            route: Some(route),
-            forwarded: Forwarded::All,
-        },
-        reason,
+    let (method, forwarded) = match lookup {
+        Ok(_) => ("GET", Forwarded::Keyed(route)),
+        Err(_) => (request.method, Forwarded::All),
     };
-    match (url, reason) {
-        (Some(url), _) => CacheApiRequest::Lookup {
-            origin: OriginRequest {
-                method: "GET",
-                uri: canonical.uri.clone(),
-                querystring: canonical.querystring.clone(),
-                edits: rewrite.headers.clone(),
-                route: Some(route),
-                forwarded: Forwarded::Keyed(route),
-            },
-            key: canonical.key.clone(),
+    let origin = OriginRequest {
+        method,
+        uri: canonical.uri,
+        querystring: canonical.querystring,
+        edits,
+        route: Some(route),
+        forwarded,
+    };
+    match lookup {
+        Ok(url) => CacheApiRequest::Lookup {
+            origin,
+            key: canonical.key,
             url,
         },
-        (None, Some(reason)) => bypass(reason),
-        // `url()` declines only a URL kept as received, which is already a bypass reason.
-        (None, None) => bypass(BypassReason::UrlKept),
+        Err(reason) => CacheApiRequest::Bypass { origin, reason },
     }
 }
 

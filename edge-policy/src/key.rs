@@ -6,7 +6,9 @@ use std::fmt;
 
 use crate::headers::{filter_cookies, viewer_credential};
 use crate::rules::{Route, RuleSet};
-use crate::trigger::{viewer_request, HeaderField, Passthrough, RequestRewrite, RequestView, ViewerOutcome};
+use crate::trigger::{
+    viewer_request, HeaderEdit, HeaderField, Passthrough, RequestRewrite, RequestView, ViewerOutcome,
+};
 
 /// `lower(host) + path + ("?" + query)`, then `|name=value` for each keyed header (the kept
 /// cookies count as the header `cookie`), in name order.
@@ -109,18 +111,19 @@ pub fn canonical_request<'r>(
         return Err(Passthrough::UriNotAbsolute);
     }
     match viewer_request(rules, request) {
-        ViewerOutcome::Rewrite(rewrite) => Ok(canonical_of_rewrite(host, request, &rewrite)),
+        ViewerOutcome::Rewrite(rewrite) => Ok(canonical_of_rewrite(host, request, rewrite).0),
         ViewerOutcome::Passthrough(p) => Err(p),
     }
 }
 
-/// The canonical request of a viewer-request `rewrite` of `request`, for a caller that also
-/// needs the rewrite itself (its header edits), so the request is normalized once.
-pub(crate) fn canonical_of_rewrite<'r>(
+/// The canonical request of a viewer-request `rewrite` of `request`, and the rewrite's
+/// header edits for a caller that also needs them, so the request is normalized once (the
+/// rewrite's URL moves into the canonical request).
+pub(crate) fn canonical_of_rewrite<'a, 'r>(
     host: &str,
     request: &RequestView<'_>,
-    rewrite: &RequestRewrite<'_, 'r>,
-) -> CanonicalRequest<'r> {
+    rewrite: RequestRewrite<'a, 'r>,
+) -> (CanonicalRequest<'r>, Vec<HeaderEdit<'a>>) {
     let route = rewrite.route;
     // At the origin the viewer's credential may also arrive as `X-Viewer-Authorization`
     // (relayed by viewer-request because Origin Access Control overwrites `Authorization`).
@@ -157,15 +160,16 @@ pub(crate) fn canonical_of_rewrite<'r>(
         key.push('=');
         push_escaped(&mut key, value);
     }
-    CanonicalRequest {
-        uri: rewrite.uri.clone(),
-        querystring: rewrite.querystring.clone(),
+    let canonical = CanonicalRequest {
+        uri: rewrite.uri,
+        querystring: rewrite.querystring,
         route,
         bypass,
         key: CacheKey(key),
         host,
         keyed,
-    }
+    };
+    (canonical, rewrite.headers)
 }
 
 /// Convenience for callers holding owned header pairs.
