@@ -124,8 +124,9 @@ impl Stack {
     ///
     /// On the wall clock a request is sent at `start + at_ms` (or as soon as a client is
     /// free). On the virtual clock (`StackSpec::virtual_clock`) requests with the same time
-    /// go together, and between two times the edge's clock is moved by the whole seconds
-    /// between them once the revalidations started so far have ended: the edge then sees the
+    /// go together; before each group the revalidations started so far are awaited (so every
+    /// request finds the cache they left, as it would at the trace's pace) and the edge's
+    /// clock is moved by the whole seconds since the last group: the edge then sees the
     /// trace's times exactly, whatever the machine's speed.
     pub async fn replay(
         &self,
