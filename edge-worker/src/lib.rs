@@ -40,6 +40,7 @@
 //! only sends header names that are HTTP tokens.
 #![warn(missing_docs)]
 
+pub mod arena;
 #[cfg(feature = "glue")]
 pub mod glue;
 pub mod raw;
@@ -52,6 +53,14 @@ use edge_policy::{
 use edge_policy::{HeaderField, Passthrough, RequestView, ResponseView, RuleSet, ViewerOutcome};
 use wasm_bindgen::prelude::wasm_bindgen;
 use wire::{push_edits, push_field, Reader, WireError};
+
+/// The Wasm build's allocator: the system one (dlmalloc), with [`arena::Arena`] handing out
+/// the policy's allocations during a raw call ([`raw`]). 64 KiB of zeroed memory (no bytes in
+/// the `.wasm`); an event that needs more spills to dlmalloc. One thread only: without the
+/// `atomics` feature `wasm32` has no others.
+#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
+#[global_allocator]
+static ALLOCATOR: arena::Arena<{ 64 * 1024 }> = arena::Arena::new();
 
 /// The log line of an input left (at least partly) as it came.
 fn log_line(trigger: &str, reason: &str) -> String {

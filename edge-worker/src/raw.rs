@@ -91,15 +91,21 @@ pub extern "C" fn edge_reads_at(which: u32) -> *const u8 {
 
 /// Runs `decide` on the input and keeps its answer.
 fn answer(len: usize, decide: impl FnOnce(&str) -> Option<String>) -> usize {
-    let decided = INPUT.with_borrow(|buf| match buf.get(..len).map(std::str::from_utf8) {
-        Some(Ok(input)) => decide(input),
-        // Not what the glue writes: the same answer as any malformed input.
-        _ => decide("!"),
-    });
+    let decide = || {
+        INPUT.with_borrow(|buf| match buf.get(..len).map(std::str::from_utf8) {
+            Some(Ok(input)) => decide(input),
+            // Not what the glue writes: the same answer as any malformed input.
+            _ => decide("!"),
+        })
+    };
+    // SAFETY: what the call allocates is the decision; its answer is copied out below (into
+    // a buffer allocated outside any call), before the next call, and then dropped.
+    let decided = unsafe { crate::arena::per_call(decide) };
     match decided {
         None => 0,
         Some(text) => ANSWER.with_borrow_mut(|answer| {
-            *answer = text;
+            answer.clear();
+            answer.push_str(&text);
             answer.len()
         }),
     }

@@ -89,3 +89,90 @@ fn the_raw_boundary_answers_what_the_string_one_does_grown_memory_and_bad_bytes_
     // Bytes that are not UTF-8 read as malformed input, never as a trap.
     assert!(raw_viewer_request(b"3:GET2:/\xff0:", 0).contains("malformed-input"));
 }
+
+/// One field of the protocol: `length:text`, the length in UTF-16 code units.
+fn field(out: &mut String, text: &str) {
+    out.push_str(&text.encode_utf16().count().to_string());
+    out.push(':');
+    out.push_str(text);
+}
+
+/// The raw calls run in the per-call arena (`edge_worker::arena`); the string entry points
+/// never do. Hundreds of varied calls in a row — small ones, ones that spill past the arena
+/// into dlmalloc, origin-response ones between them — must each answer exactly what the
+/// string entry point answers, and an answer read back after later calls must be the same:
+/// a block that outlived its session, or a session that wrote over the glue's buffers or the
+/// embedded rules, would show here.
+#[wasm_bindgen_test]
+fn arena_sessions_never_leak_into_each_other_or_the_glue_buffers() {
+    let mut seed: u32 = 17;
+    let mut next = move |n: u32| {
+        seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+        (seed >> 8) % n
+    };
+    let paths = [
+        "/api/products/7",
+        "//a/./b/../c",
+        "/static/app.js",
+        "/api/me",
+        "/API/%70roducts",
+        "/",
+    ];
+    let params = [
+        "utm_source=x",
+        "page=2",
+        "b=%zz",
+        "a=1",
+        "category=books",
+        "gclid=9",
+        "q=caf\u{e9}",
+    ];
+    let mut first: Option<(String, i32, String)> = None;
+    for round in 0..400 {
+        let mut input = String::new();
+        field(&mut input, "GET");
+        let spill = round % 50 == 7;
+        let path = if spill {
+            // Past the 64 KiB arena: the allocations spill to dlmalloc mid-session.
+            format!("/{}", "x/".repeat(40_000))
+        } else {
+            paths[next(paths.len() as u32) as usize].to_owned()
+        };
+        field(&mut input, &path);
+        let query: Vec<&str> = (0..next(6))
+            .map(|_| params[next(params.len() as u32) as usize])
+            .collect();
+        field(&mut input, &query.join("&"));
+        let mut count = 0;
+        for (name, value) in [
+            ("accept-encoding", "gzip, deflate, br"),
+            ("cookie", "session=1; theme=dark"),
+            ("x-forwarded-host", "evil"),
+            ("authorization", "Bearer t"),
+        ] {
+            if next(2) == 0 {
+                field(&mut input, name);
+                field(&mut input, value);
+                count += 1;
+            }
+        }
+        let expected = viewer_request(&input, count);
+        assert_eq!(raw_viewer_request(input.as_bytes(), count), expected, "round {round}");
+        if round % 3 == 0 {
+            // An origin-response call between viewer-request ones.
+            let response = "3:GET15:/api/products/13:20013:cache-control10:max-age=60";
+            let room = edge_worker::raw::edge_input(response.len());
+            // SAFETY: `edge_input` returned room for `response.len()` bytes.
+            unsafe { std::ptr::copy_nonoverlapping(response.as_ptr(), room, response.len()) };
+            let n = edge_worker::raw::edge_origin_response(response.len(), 0, 1, 0.0);
+            // SAFETY: the answer holds `n` bytes until the next call.
+            let raw = unsafe { std::slice::from_raw_parts(edge_worker::raw::edge_answer(), n) };
+            assert_eq!(std::str::from_utf8(raw).unwrap(), origin_response(response, 0, 1, 0.0));
+        }
+        match &first {
+            None => first = Some((input, count, expected)),
+            // The first call, asked again after every later one, answers as it did.
+            Some((input, count, answer)) => assert_eq!(&raw_viewer_request(input.as_bytes(), *count), answer),
+        }
+    }
+}
