@@ -47,12 +47,15 @@ tools:
 	@command -v redis-server >/dev/null || { apt-get update -qq && apt-get install -y -qq redis-server; }
 
 # The Wasm core, built for speed (see [profile.wasm-release]), then wasm-opt -O3 (which also
-# strips debug info and the producers section).
+# strips debug info and the producers section). Plain cargo, no wasm-bindgen: the deployed
+# module exports only the raw boundary (edge-worker/src/raw.rs) and imports nothing; the
+# wasm-bindgen string entry points (feature `bindgen`) are for `wasm-pack test` and fuzzing,
+# and each string-returning export cost V8 an eagerly compiled wrapper at every cold start.
 wasm: tools
-	wasm-pack --log-level warn build edge-worker --profile wasm-release --target nodejs \
-		--out-dir ../wasm-pkg/pkg --out-name edge_worker --no-pack
+	cargo build --profile wasm-release --target wasm32-unknown-unknown -p edge-worker --no-default-features
+	@mkdir -p wasm-pkg/pkg
 	wasm-opt -O3 $(WASM_FEATURES) --strip-debug --strip-producers \
-		wasm-pkg/pkg/edge_worker_bg.wasm -o wasm-pkg/pkg/edge_worker_bg.wasm
+		$(CARGO_TARGET_DIR)/wasm32-unknown-unknown/wasm-release/edge_worker.wasm -o wasm-pkg/pkg/edge_worker_bg.wasm
 	@echo "wasm-pkg/pkg/edge_worker_bg.wasm: $$(stat -c %s wasm-pkg/pkg/edge_worker_bg.wasm) bytes"
 
 # Both deployment zips: the Lambda@Edge handler and the origin (arm64 `bootstrap`, built with

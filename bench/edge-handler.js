@@ -154,7 +154,7 @@ const bytes = require('fs').readFileSync(${JSON.stringify(path.join(pkg, 'pkg', 
 const read = ms(t); t = process.hrtime.bigint();
 const m = new WebAssembly.Module(bytes);
 const compile = ms(t); t = process.hrtime.bigint();
-const i = new WebAssembly.Instance(m, { './edge_worker_bg.js': { __wbindgen_init_externref_table() {} } });
+const i = new WebAssembly.Instance(m, {});
 const instantiate = ms(t);
 process.stdout.write(JSON.stringify({ read, compile, instantiate }));`;
   const glue = `const ms = (t) => Number(process.hrtime.bigint() - t) / 1e6;

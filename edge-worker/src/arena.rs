@@ -7,12 +7,22 @@
 //! per free. In the Wasm build this is the global allocator; natively (tests, fuzzing) it is
 //! not installed, and its unit tests drive it directly.
 //!
+//! One region of `N` bytes, used from both ends:
+//! - **Sessions** ([`Arena::session`], one per raw call) bump *up* from the start. Each
+//!   starts again from the start, so what the last one allocated is forgotten.
+//! - **Lasting blocks** — whatever is allocated outside a session: the glue's input buffer,
+//!   the answer buffer, the embedded rule set — bump *down* from the end and are never
+//!   reused (a free only gives back the lowest one). They are few and grow rarely, and
+//!   keeping them out of dlmalloc means a cold start never compiles dlmalloc (V8 compiles
+//!   Wasm lazily, function by function: ~0.3 ms for its `malloc`).
+//!
+//! Either end falls back to the system allocator (dlmalloc) when the two would meet, and a
+//! pointer outside the region is always the system allocator's, freed by it.
+//!
 //! The rules that keep it sound:
-//! - It hands out its own bytes only inside a [`Arena::session`]; outside one, and for an
-//!   allocation that does not fit, it is the system allocator (dlmalloc in Wasm).
-//! - A pointer outside its region is always the system allocator's, and is freed by it: the
-//!   arena only decides for its own bytes, so nothing allocated before a session (the glue's
-//!   input buffer, the answer buffer, the embedded rule set) is ever touched by one.
+//! - A session's blocks stay untouched until the next session starts: a lasting block is
+//!   only ever carved above the last session's top, so the answer can be copied out of a
+//!   session after it closed.
 //! - Nothing allocated in a session may be used after the next session starts: the caller
 //!   of [`Arena::session`] promises it (it is `unsafe`), [`crate::raw`] by copying the
 //!   answer out after the session ends and by initialising the policy's one lazy static
@@ -27,8 +37,8 @@ use std::ptr;
 /// every session); natively (tests, fuzzing), where the arena is not installed, just `f`.
 ///
 /// # Safety
-/// As [`Arena::session`]: nothing `f` allocates may be read or written once the next call
-/// starts.
+/// As [`Arena::session`]: nothing `f` allocates may be read, written or freed during a later
+/// call.
 pub(crate) unsafe fn per_call<R>(f: impl FnOnce() -> R) -> R {
     #[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
     {
@@ -44,11 +54,13 @@ pub(crate) unsafe fn per_call<R>(f: impl FnOnce() -> R) -> R {
 #[repr(C, align(16))]
 struct Region<const N: usize>([u8; N]);
 
-/// A bump arena of `N` bytes over the system allocator.
+/// A two-ended bump arena of `N` bytes over the system allocator.
 pub struct Arena<const N: usize> {
     region: UnsafeCell<Region<N>>,
-    /// Bytes of the region in use in the current session.
+    /// The end of the current (or last) session's blocks: `[0, top)`.
     top: Cell<usize>,
+    /// The start of the lasting blocks: `[bottom, N)`. Always `top <= bottom`.
+    bottom: Cell<usize>,
     /// Whether a session is open.
     active: Cell<bool>,
 }
@@ -59,11 +71,12 @@ pub struct Arena<const N: usize> {
 unsafe impl<const N: usize> Sync for Arena<N> {}
 
 impl<const N: usize> Arena<N> {
-    /// An arena with no session open.
+    /// An arena with no session open and no lasting blocks.
     pub const fn new() -> Self {
         Arena {
             region: UnsafeCell::new(Region([0; N])),
             top: Cell::new(0),
+            bottom: Cell::new(N),
             active: Cell::new(false),
         }
     }
@@ -78,28 +91,40 @@ impl<const N: usize> Arena<N> {
         (at < N).then_some(at)
     }
 
-    /// `layout` from the region, if a session is open and it fits.
+    /// `layout` from the region: in a session, up from `top`; outside one, down from
+    /// `bottom`, never below `top` (the last session's blocks may still be read). `None`
+    /// when the two ends would meet.
     fn bump(&self, layout: Layout) -> Option<*mut u8> {
-        if !self.active.get() {
-            return None;
-        }
         let base = self.base() as usize;
-        let start = (base + self.top.get()).checked_next_multiple_of(layout.align())? - base;
-        let end = start.checked_add(layout.size())?;
-        if end > N {
-            return None;
-        }
-        self.top.set(end);
-        // SAFETY: `start <= end <= N`, inside the region.
+        let start = if self.active.get() {
+            let start = (base + self.top.get()).checked_next_multiple_of(layout.align())? - base;
+            let end = start.checked_add(layout.size())?;
+            if end > self.bottom.get() {
+                return None;
+            }
+            self.top.set(end);
+            start
+        } else {
+            let end = base + self.bottom.get();
+            // Down from `bottom`, aligned down: the region's base is 16-aligned, so for
+            // alignments up to 16 this is the offset's own alignment.
+            let start = end.checked_sub(layout.size())? & !(layout.align() - 1);
+            if start < base + self.top.get() {
+                return None;
+            }
+            self.bottom.set(start - base);
+            start - base
+        };
+        // SAFETY: `start + layout.size() <= N`, inside the region.
         Some(unsafe { self.base().add(start) })
     }
 
     /// Runs `f` with the arena handing out its bytes, from the start of the region.
     ///
     /// # Safety
-    /// Nothing allocated during `f` (in what `f` returns, or kept anywhere) may be read or
-    /// written after the next session starts; dropping it then is fine (a free of the
-    /// arena's bytes never reads them).
+    /// Nothing allocated during `f` (in what `f` returns, or kept anywhere) may be read,
+    /// written or freed while a later session is open: its bytes are that session's. Between
+    /// sessions it is intact and may be read and freed.
     pub unsafe fn session<R>(&self, f: impl FnOnce() -> R) -> R {
         struct Close<'a>(&'a Cell<bool>);
         impl Drop for Close<'_> {
@@ -113,9 +138,9 @@ impl<const N: usize> Arena<N> {
         f()
     }
 
-    /// Bytes of the region used by the current (or last) session.
-    pub fn used(&self) -> usize {
-        self.top.get()
+    /// Bytes used by the current (or last) session, and by lasting blocks.
+    pub fn used(&self) -> (usize, usize) {
+        (self.top.get(), N - self.bottom.get())
     }
 }
 
@@ -126,22 +151,33 @@ impl<const N: usize> Default for Arena<N> {
 }
 
 // SAFETY: every block handed out is `layout.size()` bytes at `layout.align()`, from the
-// region (never overlapping another live block of the session: `top` only grows, except
-// when the last block is freed or resized in place) or from `System`; each pointer is
-// freed by whichever handed it out, told apart by address.
+// region or from `System`, and each pointer is freed by whichever handed it out, told apart
+// by address. In the region, no two live blocks overlap: a session's blocks lie in
+// `[0, top)` and `top` only moves back over a freed last block (or to 0 when a session
+// starts, its blocks then dead by the `session` contract); lasting blocks lie in
+// `[bottom, N)`, carved only above `top`, and `bottom` only moves up over the freed lowest one.
 unsafe impl<const N: usize> GlobalAlloc for Arena<N> {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        match self.bump(layout) {
-            Some(ptr) => ptr,
-            // SAFETY: the caller's `layout` contract, passed on.
-            None => unsafe { System.alloc(layout) },
+        // Alignments past the region's own 16 are left to the system allocator.
+        if layout.align() <= 16 {
+            if let Some(ptr) = self.bump(layout) {
+                return ptr;
+            }
         }
+        // SAFETY: the caller's `layout` contract, passed on.
+        unsafe { System.alloc(layout) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         match self.offset(ptr) {
-            // The session's last block: its bytes are free again. Any other is forgotten
-            // until the next session.
+            // A lasting block: the lowest one gives its bytes back; any other is forgotten.
+            Some(at) if at >= self.bottom.get() => {
+                if at == self.bottom.get() {
+                    self.bottom.set(at + layout.size());
+                }
+            }
+            // A session's block: the open session's last one gives its bytes back; any other
+            // is forgotten until the next session.
             Some(at) => {
                 if self.active.get() && at + layout.size() == self.top.get() {
                     self.top.set(at);
@@ -157,8 +193,12 @@ unsafe impl<const N: usize> GlobalAlloc for Arena<N> {
             // SAFETY: not the region's, so `System` handed it out.
             return unsafe { System.realloc(ptr, layout, new_size) };
         };
-        // The session's last block grows or shrinks where it is when it fits.
-        if self.active.get() && at + layout.size() == self.top.get() && at + new_size <= N {
+        // The open session's last block grows or shrinks where it is when it fits.
+        if self.active.get()
+            && at < self.bottom.get()
+            && at + layout.size() == self.top.get()
+            && at + new_size <= self.bottom.get()
+        {
             self.top.set(at + new_size);
             return ptr;
         }
@@ -172,7 +212,7 @@ unsafe impl<const N: usize> GlobalAlloc for Arena<N> {
         let new = unsafe { self.alloc(new_layout) };
         if !new.is_null() {
             // SAFETY: both blocks hold at least `layout.size()` bytes and do not overlap (the
-            // new one is past `top` or the system allocator's).
+            // new one is a fresh block: the old one is still live while it is carved).
             unsafe { ptr::copy_nonoverlapping(ptr, new, layout.size()) };
             // SAFETY: `ptr` is the region's, freed as above.
             unsafe { self.dealloc(ptr, layout) };
@@ -274,34 +314,49 @@ mod tests {
     }
 
     proptest! {
-        /// Any sequence of allocations, frees and resizes, in a session and out of one,
-        /// keeps every live block's bytes its own; blocks from before a session (the glue's
-        /// buffers) survive any number of sessions.
+        /// Any sequence of allocations, frees and resizes, in sessions and between them,
+        /// keeps every live block aligned and its bytes its own: lasting blocks (allocated
+        /// between sessions, as the glue's buffers are) survive any number of sessions, and
+        /// a session's blocks that outlive it (the answer) stay intact through the lasting
+        /// allocations made before the next session, and are freed then.
         #[test]
         fn live_blocks_never_overlap(
             before in proptest::collection::vec(op(), 0..20),
-            sessions in proptest::collection::vec(proptest::collection::vec(op(), 0..60), 1..4),
+            sessions in proptest::collection::vec(
+                (proptest::collection::vec(op(), 0..60), 0usize..4, proptest::collection::vec(op(), 0..8)),
+                1..5,
+            ),
         ) {
             let arena = Arena::<512>::new();
-            let mut persistent = Vec::new();
+            let mut lasting = Vec::new();
             let mut next_fill = 0u8;
-            run(&arena, &before, &mut persistent, &mut next_fill);
-            for ops in &sessions {
+            run(&arena, &before, &mut lasting, &mut next_fill);
+            for (ops, kept, between) in &sessions {
                 let mut live = Vec::new();
-                // SAFETY: every block of the session is freed inside it.
+                // SAFETY: the session's blocks are freed before the next session starts.
                 unsafe {
                     arena.session(|| {
                         run(&arena, ops, &mut live, &mut next_fill);
-                        // Blocks from before the session grow and shrink too.
-                        run(&arena, &[Op::Realloc(0, 700), Op::Realloc(1, 3)], &mut persistent, &mut next_fill);
-                        for block in live.drain(..) {
-                            arena.dealloc(block.ptr, block.layout);
-                        }
+                        // Lasting blocks grow and shrink in sessions too.
+                        run(&arena, &[Op::Realloc(0, 700), Op::Realloc(1, 3)], &mut lasting, &mut next_fill);
                     })
                 };
-                prop_assert!(persistent.iter().all(filled));
+                // Up to `kept` of the session's blocks outlive it, like the answer; lasting
+                // blocks come and go meanwhile.
+                let outliving: Vec<Block> = live.drain(..live.len().saturating_sub(*kept)).collect();
+                for block in outliving {
+                    // SAFETY: a live block with its layout.
+                    unsafe { arena.dealloc(block.ptr, block.layout) };
+                }
+                run(&arena, between, &mut lasting, &mut next_fill);
+                prop_assert!(live.iter().all(filled), "a block that outlived its session was overwritten");
+                prop_assert!(lasting.iter().all(filled));
+                for block in live {
+                    // SAFETY: a live block with its layout, freed between sessions.
+                    unsafe { arena.dealloc(block.ptr, block.layout) };
+                }
             }
-            for block in persistent {
+            for block in lasting {
                 prop_assert!(filled(&block));
                 // SAFETY: a live block with its layout.
                 unsafe { arena.dealloc(block.ptr, block.layout) };
@@ -310,38 +365,63 @@ mod tests {
     }
 
     #[test]
-    fn outside_a_session_every_block_is_the_systems() {
+    fn lasting_blocks_come_down_from_the_end_and_the_lowest_gives_its_bytes_back() {
         let arena = Arena::<512>::new();
         let layout = Layout::from_size_align(8, 8).unwrap();
-        // SAFETY: a non-zero size; freed below.
-        let ptr = unsafe { arena.alloc(layout) };
-        assert_eq!(arena.offset(ptr), None);
-        // SAFETY: allocated above with `layout`.
-        unsafe { arena.dealloc(ptr, layout) };
+        // SAFETY: non-zero sizes; each block freed below.
+        unsafe {
+            let a = arena.alloc(layout);
+            assert_eq!(arena.offset(a), Some(504));
+            let b = arena.alloc(layout);
+            assert_eq!(arena.offset(b), Some(496));
+            arena.dealloc(a, layout);
+            assert_eq!(arena.used(), (0, 16), "a higher block is forgotten");
+            arena.dealloc(b, layout);
+            assert_eq!(arena.used(), (0, 8), "the lowest gives its bytes back");
+            // Too big for what is left: the system's.
+            let big = Layout::from_size_align(1000, 8).unwrap();
+            let c = arena.alloc(big);
+            assert_eq!(arena.offset(c), None);
+            arena.dealloc(c, big);
+        }
     }
 
     #[test]
-    fn a_session_bumps_and_reuses_a_freed_last_block() {
+    fn a_session_bumps_up_reuses_a_freed_last_block_and_stops_at_the_lasting_blocks() {
         let arena = Arena::<512>::new();
+        let lasting = Layout::from_size_align(200, 8).unwrap();
         let layout = Layout::from_size_align(100, 4).unwrap();
-        // SAFETY: non-zero sizes; each block freed in the session.
+        // SAFETY: non-zero sizes; each block freed.
         unsafe {
+            let l = arena.alloc(lasting);
+            assert_eq!(arena.offset(l), Some(312));
             arena.session(|| {
                 let a = arena.alloc(layout);
                 assert_eq!(arena.offset(a), Some(0));
                 let b = arena.alloc(layout);
                 assert_eq!(arena.offset(b), Some(100));
                 arena.dealloc(b, layout);
-                assert_eq!(arena.used(), 100);
-                // Too big for what is left: the system's.
-                let big = Layout::from_size_align(1000, 4).unwrap();
-                let c = arena.alloc(big);
-                assert_eq!(arena.offset(c), None);
-                arena.dealloc(c, big);
-                arena.dealloc(a, layout);
-            })
-        };
-        assert_eq!(arena.used(), 0);
-        assert!(!arena.active.get());
+                assert_eq!(arena.used().0, 100);
+                let b = arena.alloc(layout);
+                let c = arena.alloc(layout);
+                assert_eq!(arena.offset(c), Some(200));
+                // 300..400 would cross the lasting block at 312: the system's.
+                let d = arena.alloc(layout);
+                assert_eq!(arena.offset(d), None);
+                for p in [d, c, b, a] {
+                    arena.dealloc(p, layout);
+                }
+            });
+            assert!(!arena.active.get());
+            // Between sessions, a lasting block is carved only above the last session's top.
+            arena.session(|| {
+                let a = arena.alloc(Layout::from_size_align(300, 4).unwrap());
+                assert_eq!(arena.offset(a), Some(0));
+            });
+            let squeezed = arena.alloc(Layout::from_size_align(16, 8).unwrap());
+            assert_eq!(arena.offset(squeezed), None, "below 312, above 300: no room for 16");
+            arena.dealloc(squeezed, Layout::from_size_align(16, 8).unwrap());
+            arena.dealloc(l, lasting);
+        }
     }
 }

@@ -32,7 +32,8 @@
 //!
 //! **Crossing.** The deployed glue crosses through [`raw`]: it writes the input as UTF-8
 //! into the module's memory and reads the answer from it, and `"=0:"` comes back as the
-//! length 0 without a string being built. The wasm-bindgen entry points below
+//! length 0 without a string being built. The wasm-bindgen entry points below (feature
+//! `bindgen`, on by default, off in the deployed module: see `Cargo.toml`)
 //! ([`viewer_request`], [`origin_response`]) carry the same strings through wasm-bindgen's
 //! conversions, for the boundary tests and the fuzz targets.
 //!
@@ -51,18 +52,23 @@ use edge_policy::{
     viewer_request_reads as policy_viewer_request_reads, ORIGIN_RESPONSE_READS, ORIGIN_RESPONSE_REQUEST_READS,
 };
 use edge_policy::{HeaderField, Passthrough, RequestView, ResponseView, RuleSet, ViewerOutcome};
+#[cfg(feature = "bindgen")]
 use wasm_bindgen::prelude::wasm_bindgen;
 use wire::{push_edits, push_field, Reader, WireError};
 
-/// The Wasm build's allocator: the system one (dlmalloc), with [`arena::Arena`] handing out
-/// the policy's allocations during a raw call ([`raw`]). 64 KiB of zeroed memory (no bytes in
-/// the `.wasm`); an event that needs more spills to dlmalloc. One thread only: without the
-/// `atomics` feature `wasm32` has no others.
+/// The Wasm build's allocator: [`arena::Arena`] over the system one (dlmalloc). A raw call's
+/// allocations ([`raw`]) bump up from the start of a 128 KiB zeroed region (no bytes in the
+/// `.wasm`) and are forgotten at the next call; the few lasting ones (the glue's buffers, the
+/// embedded rules) come down from its end; what does not fit spills to dlmalloc. One thread
+/// only: without the `atomics` feature `wasm32` has no others.
 #[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
 #[global_allocator]
-static ALLOCATOR: arena::Arena<{ 64 * 1024 }> = arena::Arena::new();
+static ALLOCATOR: arena::Arena<{ 128 * 1024 }> = arena::Arena::new();
 
-/// The log line of an input left (at least partly) as it came.
+/// The log line of an input left (at least partly) as it came. Out of line and cold: the
+/// formatting machinery is compiled (lazily, by V8) only when something is logged.
+#[cold]
+#[inline(never)]
 fn log_line(trigger: &str, reason: &str) -> String {
     format!("{{\"level\":\"warn\",\"msg\":\"edge handler left the input unchanged\",\"trigger\":\"{trigger}\",\"reason\":\"{reason}\"}}")
 }
@@ -81,25 +87,25 @@ const UNCHANGED_QUIET: &str = "=0:";
 
 /// The request headers the viewer-request policy reads, comma-separated: the glue sends
 /// these, and every header holding a NUL or an unreadable value.
-#[wasm_bindgen]
+#[cfg_attr(feature = "bindgen", wasm_bindgen)]
 pub fn viewer_request_reads() -> String {
     policy_viewer_request_reads().collect::<Vec<_>>().join(",")
 }
 
 /// The response headers the origin-response policy reads, comma-separated.
-#[wasm_bindgen]
+#[cfg_attr(feature = "bindgen", wasm_bindgen)]
 pub fn origin_response_reads() -> String {
     ORIGIN_RESPONSE_READS.join(",")
 }
 
 /// The request headers the origin-response policy reads, comma-separated.
-#[wasm_bindgen]
+#[cfg_attr(feature = "bindgen", wasm_bindgen)]
 pub fn origin_response_request_reads() -> String {
     ORIGIN_RESPONSE_REQUEST_READS.join(",")
 }
 
 /// The viewer-request trigger: the request's canonical form as an answer string.
-#[wasm_bindgen]
+#[cfg_attr(feature = "bindgen", wasm_bindgen)]
 pub fn viewer_request(input: &str, count: i32) -> String {
     viewer_request_answer(input, count).unwrap_or_else(|| UNCHANGED_QUIET.to_owned())
 }
@@ -161,7 +167,7 @@ fn viewer_request_answer(input: &str, count: i32) -> Option<String> {
 
 /// The origin-response trigger at `now_ms` (the glue's `Date.now()`): the one
 /// `Cache-Control` (and `Set-Cookie` removal) as an answer string.
-#[wasm_bindgen]
+#[cfg_attr(feature = "bindgen", wasm_bindgen)]
 pub fn origin_response(input: &str, request_count: i32, count: i32, now_ms: f64) -> String {
     origin_response_answer(input, request_count, count, now_ms).unwrap_or_else(|| UNCHANGED_QUIET.to_owned())
 }

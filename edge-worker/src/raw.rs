@@ -98,8 +98,9 @@ fn answer(len: usize, decide: impl FnOnce(&str) -> Option<String>) -> usize {
             _ => decide("!"),
         })
     };
-    // SAFETY: what the call allocates is the decision; its answer is copied out below (into
-    // a buffer allocated outside any call), before the next call, and then dropped.
+    // SAFETY: what the call allocates is the decision; its answer is copied out below, after
+    // the session closed (into a lasting buffer, carved above the session's blocks), and then
+    // dropped, all before the next call.
     let decided = unsafe { crate::arena::per_call(decide) };
     match decided {
         None => 0,

@@ -133,8 +133,8 @@ fn arena_sessions_never_leak_into_each_other_or_the_glue_buffers() {
         field(&mut input, "GET");
         let spill = round % 50 == 7;
         let path = if spill {
-            // Past the 64 KiB arena: the allocations spill to dlmalloc mid-session.
-            format!("/{}", "x/".repeat(40_000))
+            // Past the 128 KiB arena: the input and the allocations spill to dlmalloc.
+            format!("/{}", "x/".repeat(100_000))
         } else {
             paths[next(paths.len() as u32) as usize].to_owned()
         };

@@ -46,6 +46,17 @@ async function logsOf(fn) {
   }
 }
 
+test("the glue's read lists are the shipped core's own (edge_reads), name for name", () => {
+  const exports = lambda._internals.exports();
+  const reads = lambda._internals.reads;
+  for (const [which, name] of [[0, 'viewerRequest'], [1, 'originResponse'], [2, 'originResponseRequest']]) {
+    const core = Buffer.from(exports.memory.buffer, exports.edge_reads_at(which), exports.edge_reads(which))
+      .toString('latin1').split(',');
+    assert.deepEqual(Object.keys(reads[name]).sort(), [...core].sort(), name);
+    assert.equal(Object.getPrototypeOf(reads[name]), null, `${name} is prototype-less`);
+  }
+});
+
 test('viewer-request: every cache-key.md example (golden cases shared with the Rust tests)', async (t) => {
   for (const c of readJson('golden/viewer-request.json')) {
     await t.test(c.name, async () => {
