@@ -13,6 +13,11 @@ mod file;
 #[allow(dead_code)]
 mod headers;
 
+// `headers` splits with these.
+#[path = "src/text.rs"]
+#[allow(dead_code)]
+mod text;
+
 fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let path = env::var_os("EDGE_RULES")

@@ -1,5 +1,7 @@
 //! Request-header rules (cache-key.md, "Headers").
 
+use crate::text;
+
 /// Headers deleted from `GET`/`HEAD` requests: origins use them to build URLs or pick
 /// methods while caches don't key them (the classic unkeyed inputs of cache poisoning).
 pub const UNKEYED_HEADERS: &[&str] = &[
@@ -77,18 +79,18 @@ pub fn viewer_credential<'a>(headers: impl IntoIterator<Item = (&'a str, &'a str
 pub fn normalize_accept_encoding<'a>(values: impl IntoIterator<Item = &'a str>) -> Option<&'static str> {
     let (mut br, mut gzip, mut star) = (None::<bool>, None::<bool>, None::<bool>);
     for value in values {
-        for element in value.split(',') {
-            let mut parts = element.split(';');
-            let coding = parts.next().unwrap_or("").trim();
+        for element in text::split(value, b',') {
+            let mut parts = text::split(element, b';');
+            let coding = text::trim(parts.next().unwrap_or(""));
             if coding.is_empty() {
                 continue;
             }
             let mut accepted = true;
             for param in parts {
-                let (name, q) = param.split_once('=').unwrap_or((param, ""));
-                if name.trim().eq_ignore_ascii_case("q") {
+                let (name, q) = text::split_once(param, b'=').unwrap_or((param, ""));
+                if text::trim(name).eq_ignore_ascii_case("q") {
                     // `gzip;q` and `gzip;q=` carry no valid qvalue: not acceptable.
-                    accepted = qvalue_is_positive(q.trim());
+                    accepted = qvalue_is_positive(text::trim(q));
                 }
             }
             // A coding listed twice: its first occurrence counts, as for Cache-Control directives.
@@ -134,10 +136,10 @@ pub fn filter_cookies<'a>(values: impl IntoIterator<Item = &'a str>, allowed: &[
     }
     let mut kept: Vec<(&str, &str)> = Vec::new();
     for value in values {
-        for pair in value.split(';') {
-            let pair = pair.trim();
-            let (name, _) = pair.split_once('=').unwrap_or((pair, ""));
-            let name = name.trim();
+        for pair in text::split(value, b';') {
+            let pair = text::trim(pair);
+            let (name, _) = text::split_once(pair, b'=').unwrap_or((pair, ""));
+            let name = text::trim(name);
             if !name.is_empty() && allowed.iter().any(|a| a == name) {
                 kept.push((name, pair));
             }

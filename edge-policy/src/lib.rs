@@ -34,6 +34,7 @@ mod percent;
 pub mod query;
 mod request_headers;
 pub mod rules;
+mod text;
 mod trigger;
 
 pub use error::PolicyError;

@@ -1,6 +1,9 @@
 //! Path normalization (cache-key.md, "Path").
 
+use std::borrow::Cow;
+
 use crate::percent::{self, Component};
+use crate::text;
 
 /// Normalizes a request path that starts with `/`.
 ///
@@ -8,9 +11,11 @@ use crate::percent::{self, Component};
 /// decoded, bytes outside `pchar` encoded), runs of `/` merged when `merge_slashes`,
 /// dot-segments removed, an empty path made `/`. Case and trailing slash are kept.
 pub fn normalize_path(uri: &str, merge_slashes: bool) -> String {
+    // Each step keeps its input when it changes nothing (the common case), so an already
+    // canonical path is copied once, at the end.
     let encoded = percent::normalize(uri, Component::Path);
-    let merged = if merge_slashes {
-        merge_slash_runs(&encoded)
+    let merged = if merge_slashes && encoded.as_bytes().windows(2).any(|w| w == b"//") {
+        Cow::Owned(merge_slash_runs(&encoded))
     } else {
         encoded
     };
@@ -18,7 +23,7 @@ pub fn normalize_path(uri: &str, merge_slashes: bool) -> String {
     if path.is_empty() {
         "/".to_owned()
     } else {
-        path
+        path.into_owned()
     }
 }
 
@@ -40,13 +45,17 @@ fn merge_slash_runs(path: &str) -> String {
 /// Runs after percent-decoding, so `%2E%2E` has already become `..`; `%2F` is not a
 /// separator, so `..%2F` is an ordinary segment. `..` at the root stays at the root
 /// (§5.2.4 step 2C applied to an empty output buffer).
-fn remove_dot_segments(path: &str) -> String {
+fn remove_dot_segments(path: &str) -> Cow<'_, str> {
     let Some(rest) = path.strip_prefix('/') else {
-        return path.to_owned();
+        return Cow::Borrowed(path);
     };
+    // Without a `.` or `..` segment the output is the path itself.
+    if !text::split(rest, b'/').any(|segment| segment == "." || segment == "..") {
+        return Cow::Borrowed(path);
+    }
     let mut segments: Vec<&str> = Vec::new();
     let mut ends_in_directory = false;
-    for segment in rest.split('/') {
+    for segment in text::split(rest, b'/') {
         ends_in_directory = false;
         match segment {
             "." => ends_in_directory = true,
@@ -65,7 +74,7 @@ fn remove_dot_segments(path: &str) -> String {
     if ends_in_directory || out.is_empty() {
         out.push('/');
     }
-    out
+    Cow::Owned(out)
 }
 
 #[cfg(test)]

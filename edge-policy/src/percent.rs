@@ -8,6 +8,8 @@
 //! corresponds to an unreserved character".
 //! Reserved characters stay encoded: decoding `%2F` or `%3F` would change what the URI means.
 
+use std::borrow::Cow;
+
 /// Which component is being normalized: the query may also keep `/` and `?` raw
 /// (RFC 3986 §3.4: `query = *( pchar / "/" / "?" )`).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -61,29 +63,68 @@ pub(crate) fn normalize_into(input: &str, component: Component, out: &mut String
     let bytes = input.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
+        // A run of bytes that stay raw is copied at once. They are ASCII, so `i` and the run's
+        // end are character boundaries.
+        let run = bytes[i..].iter().take_while(|&&b| may_stay_raw(b, component)).count();
+        if run > 0 {
+            out.push_str(&input[i..i + run]);
+            i += run;
+            continue;
+        }
         let b = bytes[i];
-        let triplet = (b == b'%')
-            .then(|| {
-                let hi = bytes.get(i + 1).copied().and_then(hex_value)?;
-                let lo = bytes.get(i + 2).copied().and_then(hex_value)?;
-                Some(hi << 4 | lo)
-            })
-            .flatten();
-        match triplet {
+        let octet = if b == b'%' { triplet(bytes, i) } else { None };
+        match octet {
             Some(octet) if is_unreserved(octet) => out.push(octet as char),
             Some(octet) => push_encoded(out, octet),
-            None if may_stay_raw(b, component) => out.push(b as char),
             None => push_encoded(out, b),
         }
-        i += if triplet.is_some() { 3 } else { 1 };
+        i += if octet.is_some() { 3 } else { 1 };
     }
 }
 
-/// Steps 1–2 for one component, as a new string.
-pub(crate) fn normalize(input: &str, component: Component) -> String {
+/// The octet of the triplet at `bytes[i]` (a `%` and two hex digits, either case).
+fn triplet(bytes: &[u8], i: usize) -> Option<u8> {
+    let hi = bytes.get(i + 1).copied().and_then(hex_value)?;
+    let lo = bytes.get(i + 2).copied().and_then(hex_value)?;
+    Some(hi << 4 | lo)
+}
+
+/// Whether steps 1–2 leave `input` exactly as it is: every byte stays raw, and every `%`
+/// starts an upper-case triplet of an octet that stays encoded. Most components of real
+/// requests are already so, and then nothing is copied.
+fn is_normal(input: &str, component: Component) -> bool {
+    let bytes = input.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if may_stay_raw(b, component) {
+            i += 1;
+            continue;
+        }
+        let upper = |at: usize| {
+            bytes
+                .get(at)
+                .is_some_and(|h| h.is_ascii_digit() || (b'A'..=b'F').contains(h))
+        };
+        match (b == b'%' && upper(i + 1) && upper(i + 2))
+            .then(|| triplet(bytes, i))
+            .flatten()
+        {
+            Some(octet) if !is_unreserved(octet) => i += 3,
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// Steps 1–2 for one component: `input` itself when it is already normal.
+pub(crate) fn normalize(input: &str, component: Component) -> Cow<'_, str> {
+    if is_normal(input, component) {
+        return Cow::Borrowed(input);
+    }
     let mut out = String::with_capacity(input.len() + 8);
     normalize_into(input, component, &mut out);
-    out
+    Cow::Owned(out)
 }
 
 /// Appends `value` with every byte outside the unreserved set percent-encoded (upper-case
@@ -102,9 +143,46 @@ pub(crate) fn encode_all_but_unreserved(out: &mut String, value: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// The byte-at-a-time normalization the run copy and the `is_normal` shortcut replace.
+    fn reference(input: &str, component: Component) -> String {
+        let bytes = input.as_bytes();
+        let mut out = String::new();
+        let mut i = 0;
+        while i < bytes.len() {
+            let b = bytes[i];
+            let triplet = (b == b'%').then(|| triplet(bytes, i)).flatten();
+            match triplet {
+                Some(octet) if is_unreserved(octet) => out.push(octet as char),
+                Some(octet) => push_encoded(&mut out, octet),
+                None if may_stay_raw(b, component) => out.push(b as char),
+                None => push_encoded(&mut out, b),
+            }
+            i += if triplet.is_some() { 3 } else { 1 };
+        }
+        out
+    }
+
+    proptest! {
+        /// The shortcut and the run copy change nothing: for any text, in either component,
+        /// the output is the byte-at-a-time one, and the input is kept exactly when that
+        /// output equals it.
+        #[test]
+        fn fast_paths_agree_with_the_byte_at_a_time_reading(
+            input in "([%/?a-fA-F0-9.~_ -]|%[0-9a-fA-F]{0,2}|\\PC){0,24}",
+            query in any::<bool>(),
+        ) {
+            let component = if query { Component::Query } else { Component::Path };
+            let expected = reference(&input, component);
+            let got = normalize(&input, component);
+            prop_assert_eq!(&*got, expected.as_str());
+            prop_assert_eq!(matches!(got, Cow::Borrowed(_)), expected == input);
+        }
+    }
 
     fn path(s: &str) -> String {
-        normalize(s, Component::Path)
+        normalize(s, Component::Path).into_owned()
     }
 
     #[test]

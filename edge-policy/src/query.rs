@@ -1,7 +1,10 @@
 //! Query-string normalization (cache-key.md, "Query string").
 
+use std::borrow::Cow;
+
 use crate::percent::{self, Component};
 use crate::rules::QueryPolicy;
+use crate::text;
 
 /// Names removed wherever they appear (compared ASCII case-insensitively, after
 /// percent-normalization), besides every name starting with `utm_`.
@@ -44,12 +47,13 @@ pub fn normalize_query(querystring: &str, policy: &QueryPolicy) -> String {
     if querystring.is_empty() || matches!(policy, QueryPolicy::Drop) {
         return String::new();
     }
-    let mut items: Vec<(String, Option<String>)> = Vec::new();
-    for item in querystring.split('&') {
+    // Names and values borrow from the query when already normal (the common case).
+    let mut items: Vec<(Cow<'_, str>, Option<Cow<'_, str>>)> = Vec::new();
+    for item in text::split(querystring, b'&') {
         if item.is_empty() {
             continue;
         }
-        let (raw_name, raw_value) = match item.split_once('=') {
+        let (raw_name, raw_value) = match text::split_once(item, b'=') {
             Some((name, value)) => (name, Some(value)),
             None => (item, None),
         };
@@ -61,7 +65,7 @@ pub fn normalize_query(querystring: &str, policy: &QueryPolicy) -> String {
             continue;
         }
         if let QueryPolicy::Allow(allowed) = policy {
-            if !allowed.contains(&name) {
+            if !allowed.iter().any(|a| *a == *name) {
                 continue;
             }
         }
