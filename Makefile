@@ -111,9 +111,16 @@ run: wasm
 	$(CARGO_TARGET_DIR)/debug/local-edge --edge-pkg wasm-pkg --origin-bin $(CARGO_TARGET_DIR)/debug/origin-function \
 		--seed-bin $(CARGO_TARGET_DIR)/debug/seed $(EDGE_ARGS)
 
+# On one CPU (taskset, when there is one): the native core's child process then shares the
+# Node process's CPU, so a slow stretch of the machine (these VMs have ~100 ms stretches at
+# half speed) lands on both sides of a round rather than on one.
+# The native core is built with `--cfg edge_arena` (its own target dir, so the flag never
+# reaches another build): it allocates from the per-call arena as the Wasm core does.
+BENCH_NATIVE_DIR := $(CARGO_TARGET_DIR)/bench-arena
 bench: package-edge
-	cargo build --release -p edge-bench
-	node bench/edge-handler.js
+	RUSTFLAGS="--cfg edge_arena" CARGO_TARGET_DIR=$(BENCH_NATIVE_DIR) cargo build --release -p edge-bench
+	$$(command -v taskset >/dev/null && echo taskset -c 0) node --expose-gc bench/edge-handler.js \
+		--native $(BENCH_NATIVE_DIR)/release/native-viewer-request
 
 # Trace replay against the local edge (release builds): one trace through the seed's
 # handler, CloudFront alone (bench/cloudfront-alone.toml) and this project's handler, each

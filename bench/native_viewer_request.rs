@@ -1,56 +1,52 @@
-//! Times `edge_policy::viewer_request` natively over the event corpus that
-//! `bench/edge-handler.js` writes (one JSON object per line: method, uri, querystring,
-//! headers as `[[name, value], ...]`).
+//! Times the Wasm core's own entry point, compiled natively: `edge_worker::raw`'s
+//! `edge_input` + `edge_viewer_request` (decode the glue's input, run the policy, encode the
+//! answer) on the exact bytes the glue writes, which `bench/edge-handler.js` hands over one
+//! event per line: `count hex` (the header count, then the input bytes in hex). So the Wasm
+//! core call and this do the same work, and their ratio is what compiling to Wasm costs.
 //!
-//! `native-viewer-request CORPUS [ROUNDS]` prints `ns_per_event=<median of rounds>`.
-//! `native-viewer-request CORPUS --serve` times one round per line read from stdin (the line
-//! is the number of passes over the corpus, timed after one untimed pass that warms the
+//! `native-viewer-request INPUTS [ROUNDS]` prints `ns_per_event=<median of rounds>`.
+//! `native-viewer-request INPUTS --serve` times one round per line read from stdin (the line
+//! is the number of passes over the inputs, timed after one untimed pass that warms the
 //! caches the process lost while it waited) and answers each with its ns per event on one
 //! line: `bench/edge-handler.js` uses this to time the native core round by round,
 //! interleaved with the Wasm core, so both see the same machine.
 
 use std::io::{BufRead, Write};
 use std::time::Instant;
-use std::{env, fs, hint, io};
+use std::{env, fs, hint, io, ptr};
 
-use edge_policy::{viewer_request, RequestView, RuleSet, ViewerOutcome};
-use serde_json::Value;
+use edge_worker::raw::{edge_input, edge_viewer_request};
 
-struct Owned {
-    method: String,
-    uri: String,
-    querystring: String,
-    headers: Vec<(String, String)>,
+/// One event as the glue encodes it.
+struct Input {
+    count: i32,
+    bytes: Vec<u8>,
+}
+
+fn hex(text: &str) -> Vec<u8> {
+    let digit = |c: u8| match c {
+        b'0'..=b'9' => c - b'0',
+        b'a'..=b'f' => c - b'a' + 10,
+        _ => panic!("not lower-case hex: {c}"),
+    };
+    text.as_bytes()
+        .chunks(2)
+        .map(|pair| digit(pair[0]) << 4 | digit(pair[1]))
+        .collect()
 }
 
 fn main() {
     let path = env::args()
         .nth(1)
-        .expect("usage: native-viewer-request <corpus.jsonl> [rounds | --serve]");
-    let text = fs::read_to_string(&path).expect("read corpus");
-    let corpus: Vec<Owned> = text
+        .expect("usage: native-viewer-request <inputs> [rounds | --serve]");
+    let text = fs::read_to_string(&path).expect("read inputs");
+    let inputs: Vec<Input> = text
         .lines()
         .map(|line| {
-            let v: Value = serde_json::from_str(line).expect("corpus line");
-            let s = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
-            let headers = v["headers"]
-                .as_array()
-                .map(|hs| {
-                    hs.iter()
-                        .map(|h| {
-                            (
-                                h[0].as_str().unwrap_or("").to_owned(),
-                                h[1].as_str().unwrap_or("").to_owned(),
-                            )
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            Owned {
-                method: s("method"),
-                uri: s("uri"),
-                querystring: s("querystring"),
-                headers,
+            let (count, bytes) = line.split_once(' ').expect("`count hex` per line");
+            Input {
+                count: count.parse().expect("count"),
+                bytes: hex(bytes),
             }
         })
         .collect();
@@ -58,38 +54,31 @@ fn main() {
         let mut out = io::stdout().lock();
         for line in io::stdin().lock().lines() {
             let passes: usize = line.expect("stdin").trim().parse().expect("passes");
-            round(&corpus, 1);
-            writeln!(out, "{:.1}", round(&corpus, passes.max(1))).expect("stdout");
+            round(&inputs, 1);
+            writeln!(out, "{:.1}", round(&inputs, passes.max(1))).expect("stdout");
             out.flush().expect("stdout");
         }
         return;
     }
     let rounds: usize = env::args().nth(2).and_then(|r| r.parse().ok()).unwrap_or(15);
-    let mut per_round: Vec<f64> = (0..rounds).map(|_| round(&corpus, 20)).collect();
+    let mut per_round: Vec<f64> = (0..rounds).map(|_| round(&inputs, 20)).collect();
     per_round.sort_by(|a, b| a.total_cmp(b));
     println!("ns_per_event={:.1}", per_round[per_round.len() / 2]);
 }
 
-/// Ns per event of `passes` passes over the corpus.
-fn round(corpus: &[Owned], passes: usize) -> f64 {
-    let rules = RuleSet::embedded();
+/// Ns per event of `passes` passes over the inputs, each as the glue makes the call: the
+/// bytes copied into the input buffer, then the call.
+fn round(inputs: &[Input], passes: usize) -> f64 {
     let start = Instant::now();
-    let mut rewritten = 0usize;
+    let mut answered = 0usize;
     for _ in 0..passes {
-        for e in corpus {
-            // The view is built per event, as the Wasm boundary builds it from its block.
-            let fields: Vec<(&str, &str)> = e.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
-            let view = RequestView {
-                method: &e.method,
-                uri: &e.uri,
-                querystring: &e.querystring,
-                headers: &fields,
-            };
-            if let ViewerOutcome::Rewrite(r) = hint::black_box(viewer_request(rules, &view)) {
-                rewritten += r.uri.len();
-            }
+        for input in inputs {
+            let room = edge_input(input.bytes.len());
+            // SAFETY: `edge_input` returned room for `input.bytes.len()` bytes.
+            unsafe { ptr::copy_nonoverlapping(input.bytes.as_ptr(), room, input.bytes.len()) };
+            answered += hint::black_box(edge_viewer_request(input.bytes.len(), input.count));
         }
     }
-    hint::black_box(rewritten);
-    start.elapsed().as_nanos() as f64 / (passes * corpus.len()) as f64
+    hint::black_box(answered);
+    start.elapsed().as_nanos() as f64 / (passes * inputs.len()) as f64
 }

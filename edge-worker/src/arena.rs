@@ -35,18 +35,20 @@ use std::ptr;
 /// Runs one raw call's decision `f`: in the Wasm build inside a session of the global
 /// allocator (after building the policy's one lazy static outside it, so that it outlives
 /// every session); natively (tests, fuzzing), where the arena is not installed, just `f`.
+/// `--cfg edge_arena` installs it natively too, for the single-threaded native benchmark
+/// (`make bench`), so that the native core allocates as the Wasm one does.
 ///
 /// # Safety
 /// As [`Arena::session`]: nothing `f` allocates may be read, written or freed during a later
 /// call.
 pub(crate) unsafe fn per_call<R>(f: impl FnOnce() -> R) -> R {
-    #[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
+    #[cfg(any(all(target_arch = "wasm32", not(target_feature = "atomics")), edge_arena))]
     {
         edge_policy::RuleSet::embedded();
         // SAFETY: the caller's promise, passed on.
         unsafe { crate::ALLOCATOR.session(f) }
     }
-    #[cfg(not(all(target_arch = "wasm32", not(target_feature = "atomics"))))]
+    #[cfg(not(any(all(target_arch = "wasm32", not(target_feature = "atomics")), edge_arena)))]
     f()
 }
 
@@ -66,8 +68,9 @@ pub struct Arena<const N: usize> {
 }
 
 // SAFETY: the arena is only installed as the global allocator on `wasm32` without the
-// `atomics` feature (see `lib.rs`), where there is exactly one thread; the native unit tests
-// use their own instances from one thread.
+// `atomics` feature (see `lib.rs`), where there is exactly one thread, or natively under
+// `--cfg edge_arena`, which only the single-threaded native benchmark is built with; the
+// native unit tests use their own instances from one thread.
 unsafe impl<const N: usize> Sync for Arena<N> {}
 
 impl<const N: usize> Arena<N> {

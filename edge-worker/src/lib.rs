@@ -60,8 +60,9 @@ use wire::{push_edits, push_field, Reader, WireError};
 /// allocations ([`raw`]) bump up from the start of a 128 KiB zeroed region (no bytes in the
 /// `.wasm`) and are forgotten at the next call; the few lasting ones (the glue's buffers, the
 /// embedded rules) come down from its end; what does not fit spills to dlmalloc. One thread
-/// only: without the `atomics` feature `wasm32` has no others.
-#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
+/// only: without the `atomics` feature `wasm32` has no others. `--cfg edge_arena` installs it
+/// natively, for the single-threaded native benchmark only (`make bench`).
+#[cfg(any(all(target_arch = "wasm32", not(target_feature = "atomics")), edge_arena))]
 #[global_allocator]
 static ALLOCATOR: arena::Arena<{ 128 * 1024 }> = arena::Arena::new();
 

@@ -70,12 +70,22 @@ impl<'a> Reader<'a> {
 
     /// `length (":" / "!") text`.
     pub(crate) fn field(&mut self) -> Result<Field<'a>, WireError> {
-        let digits = self.rest.bytes().take_while(u8::is_ascii_digit).count();
+        // The length, read in the same pass that finds its end; one that overflows `usize`
+        // (or has more than ten digits) is malformed.
+        let bytes = self.rest.as_bytes();
+        let mut units: usize = 0;
+        let mut digits = 0;
+        while let Some(&b) = bytes.get(digits).filter(|b| b.is_ascii_digit()) {
+            units = units
+                .checked_mul(10)
+                .and_then(|u| u.checked_add(usize::from(b - b'0')))
+                .ok_or(WireError::Malformed)?;
+            digits += 1;
+        }
         if digits == 0 || digits > 10 {
             return Err(WireError::Malformed);
         }
-        let units: usize = self.rest[..digits].parse().map_err(|_| WireError::Malformed)?;
-        let intact = match self.rest.as_bytes().get(digits) {
+        let intact = match bytes.get(digits) {
             Some(b':') => true,
             Some(b'!') => false,
             _ => return Err(WireError::Malformed),
@@ -134,9 +144,8 @@ pub(crate) fn push_field(out: &mut String, text: &str) {
             break;
         }
     }
-    for d in &digits[at..] {
-        out.push(char::from(*d));
-    }
+    // ASCII digits: one `push_str`, not a `char` push each.
+    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
     out.push(':');
     out.push_str(text);
 }
