@@ -94,20 +94,12 @@ impl<const N: usize> Arena<N> {
         (at < N).then_some(at)
     }
 
-    /// `layout` from the region: in a session, up from `top`; outside one, down from
-    /// `bottom`, never below `top` (the last session's blocks may still be read). `None`
-    /// when the two ends would meet.
-    fn bump(&self, layout: Layout) -> Option<*mut u8> {
+    /// `layout` from the region, `lasting` or not: a session's block up from `top`, below
+    /// the lasting blocks; a lasting block down from `bottom`, never below `top` (the last
+    /// session's blocks may still be read). `None` when the two ends would meet.
+    fn bump(&self, layout: Layout, lasting: bool) -> Option<*mut u8> {
         let base = self.base() as usize;
-        let start = if self.active.get() {
-            let start = (base + self.top.get()).checked_next_multiple_of(layout.align())? - base;
-            let end = start.checked_add(layout.size())?;
-            if end > self.bottom.get() {
-                return None;
-            }
-            self.top.set(end);
-            start
-        } else {
+        let start = if lasting {
             let end = base + self.bottom.get();
             // Down from `bottom`, aligned down: the region's base is 16-aligned, so for
             // alignments up to 16 this is the offset's own alignment.
@@ -117,9 +109,32 @@ impl<const N: usize> Arena<N> {
             }
             self.bottom.set(start - base);
             start - base
+        } else {
+            let start = (base + self.top.get()).checked_next_multiple_of(layout.align())? - base;
+            let end = start.checked_add(layout.size())?;
+            if end > self.bottom.get() {
+                return None;
+            }
+            self.top.set(end);
+            start
         };
         // SAFETY: `start + layout.size() <= N`, inside the region.
         Some(unsafe { self.base().add(start) })
+    }
+
+    /// A block of `layout`, lasting or not, from the region or else the system allocator.
+    ///
+    /// # Safety
+    /// `layout` has a non-zero size (the `GlobalAlloc::alloc` contract).
+    unsafe fn block(&self, layout: Layout, lasting: bool) -> *mut u8 {
+        // Alignments past the region's own 16 are left to the system allocator.
+        if layout.align() <= 16 {
+            if let Some(ptr) = self.bump(layout, lasting) {
+                return ptr;
+            }
+        }
+        // SAFETY: the caller's `layout` contract, passed on.
+        unsafe { System.alloc(layout) }
     }
 
     /// Runs `f` with the arena handing out its bytes, from the start of the region.
@@ -161,14 +176,8 @@ impl<const N: usize> Default for Arena<N> {
 // `[bottom, N)`, carved only above `top`, and `bottom` only moves up over the freed lowest one.
 unsafe impl<const N: usize> GlobalAlloc for Arena<N> {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // Alignments past the region's own 16 are left to the system allocator.
-        if layout.align() <= 16 {
-            if let Some(ptr) = self.bump(layout) {
-                return ptr;
-            }
-        }
         // SAFETY: the caller's `layout` contract, passed on.
-        unsafe { System.alloc(layout) }
+        unsafe { self.block(layout, !self.active.get()) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
@@ -211,8 +220,11 @@ unsafe impl<const N: usize> GlobalAlloc for Arena<N> {
         // SAFETY: `new_size` is non-zero and, rounded to the alignment, fits `isize` (the
         // `realloc` contract).
         let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
+        // A lasting block stays lasting when it grows, even in a session (else the next
+        // session would reuse its bytes); a session's block grows as what is open now.
+        let lasting = at >= self.bottom.get() || !self.active.get();
         // SAFETY: as above.
-        let new = unsafe { self.alloc(new_layout) };
+        let new = unsafe { self.block(new_layout, lasting) };
         if !new.is_null() {
             // SAFETY: both blocks hold at least `layout.size()` bytes and do not overlap (the
             // new one is a fresh block: the old one is still live while it is carved).
@@ -326,7 +338,12 @@ mod tests {
         fn live_blocks_never_overlap(
             before in proptest::collection::vec(op(), 0..20),
             sessions in proptest::collection::vec(
-                (proptest::collection::vec(op(), 0..60), 0usize..4, proptest::collection::vec(op(), 0..8)),
+                (
+                    proptest::collection::vec(op(), 0..60),
+                    proptest::collection::vec((any::<usize>(), 1usize..120).prop_map(|(i, n)| Op::Realloc(i, n)), 0..3),
+                    0usize..4,
+                    proptest::collection::vec(op(), 0..8),
+                ),
                 1..5,
             ),
         ) {
@@ -334,14 +351,15 @@ mod tests {
             let mut lasting = Vec::new();
             let mut next_fill = 0u8;
             run(&arena, &before, &mut lasting, &mut next_fill);
-            for (ops, kept, between) in &sessions {
+            for (ops, grown, kept, between) in &sessions {
                 let mut live = Vec::new();
                 // SAFETY: the session's blocks are freed before the next session starts.
                 unsafe {
                     arena.session(|| {
                         run(&arena, ops, &mut live, &mut next_fill);
-                        // Lasting blocks grow and shrink in sessions too.
-                        run(&arena, &[Op::Realloc(0, 700), Op::Realloc(1, 3)], &mut lasting, &mut next_fill);
+                        // Lasting blocks grow and shrink in sessions too (they must stay
+                        // lasting: the next session would reuse a session's bytes).
+                        run(&arena, grown, &mut lasting, &mut next_fill);
                     })
                 };
                 // Up to `kept` of the session's blocks outlive it, like the answer; lasting
