@@ -25,12 +25,16 @@ const NATIVE = arg('--native', path.join(ROOT, 'target', 'release', 'native-view
 const ZIP = arg('--zip', path.join(ROOT, 'dist', 'edge-worker-lambda.zip'));
 const BASELINE = path.join(__dirname, 'baseline-handler.js');
 
+// A deterministic pseudo-random source for the corpora: `rand` in [0, 1], `pick` one of `xs`.
+function seeded(seed) {
+  const rand = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+  return { rand, pick: (xs) => xs[Math.floor(rand() * xs.length)] };
+}
+
 // A deterministic corpus of realistic viewer requests: tracking parameters, shuffled
 // parameters, percent-encoding variants, the usual browser headers, some cookies.
 function corpus(n) {
-  let seed = 42;
-  const rand = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
-  const pick = (xs) => xs[Math.floor(rand() * xs.length)];
+  const { rand, pick } = seeded(42);
   const events = [];
   for (let i = 0; i < n; i++) {
     const id = Math.floor(rand() * 10000);
@@ -68,9 +72,7 @@ function corpus(n) {
 // A corpus of short, simple requests: few headers, short URLs, mostly already canonical
 // (the case where a plain JS handler is cheapest).
 function simpleCorpus(n) {
-  let seed = 7;
-  const rand = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
-  const pick = (xs) => xs[Math.floor(rand() * xs.length)];
+  const { rand, pick } = seeded(7);
   const events = [];
   for (let i = 0; i < n; i++) {
     const id = Math.floor(rand() * 1000);

@@ -156,8 +156,9 @@ impl<const N: usize> Arena<N> {
         f()
     }
 
-    /// Bytes used by the current (or last) session, and by lasting blocks.
-    pub fn used(&self) -> (usize, usize) {
+    /// Bytes used by the current (or last) session, and by lasting blocks (for the tests).
+    #[cfg(test)]
+    fn used(&self) -> (usize, usize) {
         (self.top.get(), N - self.bottom.get())
     }
 }
