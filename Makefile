@@ -15,7 +15,7 @@ export PATH := $(ROOT)/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 WASM_BINDGEN_VERSION := 0.2.129
 WASM_PACK_VERSION := 0.15.1
 EDGE_ZIP := dist/edge-worker-lambda.zip
-EDGE_FILES := index.js package.json pkg/edge_worker_bg.wasm
+EDGE_FILES := index.js package.json pkg/viewer_request.wasm pkg/origin_response.wasm
 WASM_FEATURES := --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
 	--enable-multivalue --enable-reference-types
 
@@ -48,15 +48,27 @@ tools:
 
 # The Wasm core, built for speed (see [profile.wasm-release]), then wasm-opt -O3 (which also
 # strips debug info and the producers section). Plain cargo, no wasm-bindgen: the deployed
-# module exports only the raw boundary (edge-worker/src/raw.rs) and imports nothing; the
+# modules export only the raw boundary (edge-worker/src/raw.rs) and import nothing; the
 # wasm-bindgen string entry points (feature `bindgen`) are for `wasm-pack test` and fuzzing,
 # and each string-returning export cost V8 an eagerly compiled wrapper at every cold start.
+# One module per trigger (features `viewer-request`, `origin-response`): a trigger's cold
+# start decodes and compiles only its own code. wasm-ctor-eval runs `edge_init` (the embedded
+# rule set) at build time and keeps the memory it leaves (edge-worker/src/raw.rs). `-ocimfs
+# 100`: wasm-opt inlines a function with one caller only up to 100 bytes, so the policy's
+# stages stay out of line (edge-policy crate docs, "Stages stay out of line").
+WASM_TRIGGERS := viewer_request origin_response
+WASM_OUT := $(CARGO_TARGET_DIR)/wasm32-unknown-unknown/wasm-release
 wasm: tools
-	cargo build --profile wasm-release --target wasm32-unknown-unknown -p edge-worker --no-default-features
 	@mkdir -p wasm-pkg/pkg
-	wasm-opt -O3 $(WASM_FEATURES) --strip-debug --strip-producers \
-		$(CARGO_TARGET_DIR)/wasm32-unknown-unknown/wasm-release/edge_worker.wasm -o wasm-pkg/pkg/edge_worker_bg.wasm
-	@echo "wasm-pkg/pkg/edge_worker_bg.wasm: $$(stat -c %s wasm-pkg/pkg/edge_worker_bg.wasm) bytes"
+	@rm -f wasm-pkg/pkg/edge_worker_bg.wasm
+	@for t in $(WASM_TRIGGERS); do \
+		cargo build --profile wasm-release --target wasm32-unknown-unknown -p edge-worker --no-default-features \
+			--features $$(echo $$t | tr _ -) && \
+		wasm-ctor-eval --quiet $(WASM_FEATURES) --ctors=edge_init $(WASM_OUT)/edge_worker.wasm -o $(WASM_OUT)/$$t.init.wasm && \
+		wasm-opt -O3 -ocimfs 100 $(WASM_FEATURES) --strip-debug --strip-producers \
+			$(WASM_OUT)/$$t.init.wasm -o wasm-pkg/pkg/$$t.wasm && \
+		echo "wasm-pkg/pkg/$$t.wasm: $$(stat -c %s wasm-pkg/pkg/$$t.wasm) bytes" || exit 1; \
+	done
 
 # Both deployment zips: the Lambda@Edge handler and the origin (arm64 `bootstrap`, built with
 # cargo-lambda: ~6-8 min cold, so `make test` builds only the edge zip).

@@ -76,6 +76,8 @@ pub fn viewer_credential<'a>(headers: impl IntoIterator<Item = (&'a str, &'a str
 /// "*" matches "any available content-coding not explicitly listed in the header field".
 /// A malformed qvalue is read as "not acceptable": the edge must never claim a coding the
 /// viewer may not decode.
+// Out of line: a stage, not inlined into its trigger (crate docs, "Stages stay out of line").
+#[inline(never)]
 pub fn normalize_accept_encoding<'a>(values: impl IntoIterator<Item = &'a str>) -> Option<&'static str> {
     let (mut br, mut gzip, mut star) = (None::<bool>, None::<bool>, None::<bool>);
     for value in values {
@@ -130,6 +132,8 @@ fn qvalue_is_positive(q: &str) -> bool {
 
 /// Keeps the allow-listed cookies of all `cookie` header values, sorted by name (stable),
 /// joined with `; `. `None` when nothing is kept (the header is then deleted).
+// Out of line: a stage, not inlined into its trigger (crate docs, "Stages stay out of line").
+#[inline(never)]
 pub fn filter_cookies<'a>(values: impl IntoIterator<Item = &'a str>, allowed: &[String]) -> Option<String> {
     if allowed.is_empty() {
         return None;
@@ -148,8 +152,15 @@ pub fn filter_cookies<'a>(values: impl IntoIterator<Item = &'a str>, allowed: &[
     if kept.is_empty() {
         return None;
     }
-    kept.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-    Some(kept.iter().map(|(_, pair)| *pair).collect::<Vec<_>>().join("; "))
+    let names: Vec<&[u8]> = kept.iter().map(|(name, _)| name.as_bytes()).collect();
+    let mut out = String::new();
+    for i in text::stable_order(&names) {
+        if !out.is_empty() {
+            out.push_str("; ");
+        }
+        out.push_str(kept[i].1);
+    }
+    Some(out)
 }
 
 #[cfg(test)]

@@ -72,10 +72,10 @@ pub fn normalize_query(querystring: &str, policy: &QueryPolicy) -> String {
         let value = raw_value.map(|v| percent::normalize(v, Component::Query));
         items.push((name, value));
     }
-    // `sort_by` is stable: repeated names keep their relative order.
-    items.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    // A stable sort: repeated names keep their relative order.
+    let names: Vec<&[u8]> = items.iter().map(|(name, _)| name.as_bytes()).collect();
     let mut out = String::with_capacity(querystring.len());
-    for (name, value) in &items {
+    for (name, value) in text::stable_order(&names).into_iter().map(|i| &items[i]) {
         if !out.is_empty() {
             out.push('&');
         }

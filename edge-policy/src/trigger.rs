@@ -119,6 +119,8 @@ pub const ORIGIN_RESPONSE_REQUEST_READS: &[&str] = &["authorization", crate::hea
 /// to every `GET`/`HEAD` ([`crate::request_headers`]); the URL is kept as received when it
 /// cannot be rewritten (a `uri` not starting with `/`, or a rewrite over 8,192 bytes), and
 /// the route is still read from it, so no unkeyed header or cookie on a public route passes.
+// Out of line: a stage, not inlined into its trigger (crate docs, "Stages stay out of line").
+#[inline(never)]
 pub fn viewer_request<'a, 'r>(rules: &'r RuleSet, request: &RequestView<'a>) -> ViewerOutcome<'a, 'r> {
     if request.method != "GET" && request.method != "HEAD" {
         return ViewerOutcome::Passthrough(Passthrough::MethodNotNormalized);
@@ -217,6 +219,8 @@ impl ResponseDecision {
 /// request (`None` for any other method, which no cache of the project stores: the origin's
 /// directives on one line, or `no-store` where it sent none). A `304` is decided as a `200`
 /// of the same request (rule 5, in [`decide`]). `now_ms` stands in for a missing `Date`.
+// Out of line: a stage, not inlined into its trigger (crate docs, "Stages stay out of line").
+#[inline(never)]
 pub fn decide_response(
     route: Option<&Route>,
     status: Option<u16>,
@@ -244,6 +248,8 @@ pub fn decide_response(
 ///
 /// Responses to methods other than `GET` and `HEAD` are never cached by CloudFront; they keep
 /// the origin's directives (on one line), or get `no-store` where it sent none.
+// Out of line: a stage, not inlined into its trigger (crate docs, "Stages stay out of line").
+#[inline(never)]
 pub fn origin_response<'a>(rules: &RuleSet, response: &ResponseView<'a>) -> ResponseRewrite<'a> {
     let route = (response.request_method == "GET" || response.request_method == "HEAD")
         .then(|| rules.route_for(&normalize_path(response.request_uri, true)));

@@ -41,6 +41,7 @@ use std::ptr;
 /// # Safety
 /// As [`Arena::session`]: nothing `f` allocates may be read, written or freed during a later
 /// call.
+#[cfg_attr(not(any(feature = "viewer-request", feature = "origin-response")), allow(dead_code))]
 pub(crate) unsafe fn per_call<R>(f: impl FnOnce() -> R) -> R {
     #[cfg(any(all(target_arch = "wasm32", not(target_feature = "atomics")), edge_arena))]
     {

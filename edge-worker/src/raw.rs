@@ -42,6 +42,7 @@ pub extern "C" fn edge_answer() -> *const u8 {
 
 /// [`crate::viewer_request`] on the first `len` bytes of the input buffer; the answer's byte
 /// length, `0` for `"=0:"`.
+#[cfg(feature = "viewer-request")]
 #[no_mangle]
 pub extern "C" fn edge_viewer_request(len: usize, count: i32) -> usize {
     answer(len, |input| crate::viewer_request_answer(input, count))
@@ -49,6 +50,7 @@ pub extern "C" fn edge_viewer_request(len: usize, count: i32) -> usize {
 
 /// [`crate::origin_response`] on the first `len` bytes of the input buffer; the answer's
 /// byte length, `0` for `"=0:"`.
+#[cfg(feature = "origin-response")]
 #[no_mangle]
 pub extern "C" fn edge_origin_response(len: usize, request_count: i32, count: i32, now_ms: f64) -> usize {
     answer(len, |input| {
@@ -89,7 +91,17 @@ pub extern "C" fn edge_reads_at(which: u32) -> *const u8 {
     reads(which).as_ptr()
 }
 
-/// Runs `decide` on the input and keeps its answer.
+/// What every module builds before its first call (the embedded rule set), built once at
+/// build time: `make wasm` runs this export in `wasm-ctor-eval`, which keeps the memory it
+/// leaves as the module's data and drops the export, so a cold start neither runs nor
+/// compiles it. A module where that did not happen builds it at its first call instead.
+#[no_mangle]
+pub extern "C" fn edge_init() {
+    let _ = edge_policy::RuleSet::embedded();
+}
+
+/// Runs `decide` on the input and keeps its answer. (Unused in a build with neither trigger.)
+#[cfg_attr(not(any(feature = "viewer-request", feature = "origin-response")), allow(dead_code))]
 fn answer(len: usize, decide: impl FnOnce(&str) -> Option<String>) -> usize {
     let decide = || {
         INPUT.with_borrow(|buf| match buf.get(..len).map(std::str::from_utf8) {
@@ -112,7 +124,7 @@ fn answer(len: usize, decide: impl FnOnce(&str) -> Option<String>) -> usize {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "viewer-request"))]
 mod tests {
     use super::*;
 

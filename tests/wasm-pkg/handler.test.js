@@ -46,14 +46,29 @@ async function logsOf(fn) {
   }
 }
 
-test("the glue's read lists are the shipped core's own (edge_reads), name for name", () => {
-  const exports = lambda._internals.exports();
-  const reads = lambda._internals.reads;
-  for (const [which, name] of [[0, 'viewerRequest'], [1, 'originResponse'], [2, 'originResponseRequest']]) {
+test("the glue's read lists are the shipped cores' own (edge_reads), name for name", () => {
+  // Each trigger's module answers for the lists its trigger reads.
+  for (const [trigger, which, name] of [['viewerRequest', 0, 'viewerRequest'], ['originResponse', 1, 'originResponse'],
+    ['originResponse', 2, 'originResponseRequest']]) {
+    const exports = lambda._internals.exports(trigger);
+    const reads = lambda._internals.reads;
     const core = Buffer.from(exports.memory.buffer, exports.edge_reads_at(which), exports.edge_reads(which))
       .toString('latin1').split(',');
     assert.deepEqual(Object.keys(reads[name]).sort(), [...core].sort(), name);
     assert.equal(Object.getPrototypeOf(reads[name]), null, `${name} is prototype-less`);
+  }
+});
+
+test('one module per trigger: each exports its own entry point only, was initialised at build time, imports nothing', () => {
+  const exportsOf = (file) => WebAssembly.Module.exports(new WebAssembly.Module(fs.readFileSync(path.join(PKG, 'pkg', file))))
+    .map((e) => e.name);
+  for (const [file, own, other] of [['viewer_request.wasm', 'edge_viewer_request', 'edge_origin_response'],
+    ['origin_response.wasm', 'edge_origin_response', 'edge_viewer_request']]) {
+    const names = exportsOf(file);
+    assert.ok(names.includes(own), `${file} exports ${own}`);
+    assert.ok(!names.includes(other), `${file} holds no ${other}`);
+    assert.ok(!names.includes('edge_init'), `${file}'s rule set was built at build time (wasm-ctor-eval)`);
+    assert.deepEqual(WebAssembly.Module.imports(new WebAssembly.Module(fs.readFileSync(path.join(PKG, 'pkg', file)))), []);
   }
 });
 
@@ -225,6 +240,20 @@ test('odd but valid input: over-long query, non-ASCII, many headers', async () =
   assert.equal(Object.keys(out2.headers).length, 201);
 });
 
+test('answers longer than the glue reads at a time cross intact, ASCII or not', async () => {
+  // The glue reads an ASCII answer 4,096 bytes at a time and decodes any other as UTF-8.
+  for (const size of [4_090, 4_096, 4_097, 8_000]) {
+    const value = 'v'.repeat(size);
+    const out = await lambda.handler(viewerRequestEvent({ method: 'GET', uri: '/search', querystring: `b=${value}&a=1`,
+      headers: { host: ['h'] } }), {});
+    assert.equal(out.querystring, `a=1&b=${value}`, `${size}`);
+  }
+  const token = `Bearer ${'\u00e9'.repeat(3_000)}\u{1F600}${'t'.repeat(5_000)}`;
+  const out = await lambda.handler(viewerRequestEvent({ method: 'GET', uri: '/api/me', querystring: '',
+    headers: { host: ['h'], authorization: [token] } }), {});
+  assert.deepEqual(out.headers['x-viewer-authorization'], [{ key: 'X-Viewer-Authorization', value: token }]);
+});
+
 test('malformed input is logged as one JSON line', async () => {
   const event = viewerRequestEvent({ method: 'GET', uri: 'nope', querystring: '', headers: { host: ['h'] } });
   const { lines } = await logsOf(() => lambda.handler(event, {}));
@@ -248,6 +277,35 @@ test('a trap returns the input unchanged, logs once and reloads a fresh instance
   const next = await lambda.handler(viewerRequestEvent({ method: 'GET', uri: '//a', querystring: 'b=1&a=1', headers: { host: ['h'] } }), {});
   assert.equal(next.uri, '/a');
   assert.equal(next.querystring, 'a=1&b=1');
+  // Only the trapped trigger's instance was reloaded: origin-response still has the stub.
+  const ors = readJson('events/origin-response.json');
+  const { lines: originLines } = await logsOf(() => lambda.handler(structuredClone(ors), {}));
+  assert.equal(JSON.parse(originLines[0]).trigger, 'origin-response');
+  const after = await lambda.handler(structuredClone(ors), {});
+  assert.ok(after.headers['cache-control'], 'its own trap reloaded origin-response');
+});
+
+test('a package whose origin-response module will not load still serves: viewer-request works, responses pass', async () => {
+  const os = require('node:os');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'edge-pkg-'));
+  try {
+    fs.mkdirSync(path.join(dir, 'pkg'));
+    fs.copyFileSync(path.join(PKG, 'index.js'), path.join(dir, 'index.js'));
+    fs.copyFileSync(path.join(PKG, 'pkg', 'viewer_request.wasm'), path.join(dir, 'pkg', 'viewer_request.wasm'));
+    fs.writeFileSync(path.join(dir, 'pkg', 'origin_response.wasm'), Buffer.from('not wasm'));
+    const partial = require(path.join(dir, 'index.js'));
+    const req = await partial.handler(viewerRequestEvent({ method: 'GET', uri: '//a', querystring: 'b=1&a=1', headers: { host: ['h'] } }), {});
+    assert.equal(req.uri, '/a');
+    const ors = readJson('events/origin-response.json');
+    for (let i = 0; i < 2; i++) {
+      const { result, lines } = await logsOf(() => partial.handler(structuredClone(ors), {}));
+      assert.deepEqual(result, ors.Records[0].cf.response);
+      assert.equal(lines.length, 1);
+      assert.equal(JSON.parse(lines[0]).reason, 'exception');
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('an exception in the core returns the response unchanged', async () => {

@@ -35,6 +35,8 @@ pub struct ResponseFacts<'a> {
 impl<'a> ResponseFacts<'a> {
     /// Reads the facts from a response's and its request's header fields (lower-case names,
     /// one entry per value). `status` is `None` when it is not a number.
+    // Out of line: a stage, not inlined into its trigger (crate docs, "Stages stay out of line").
+    #[inline(never)]
     pub fn read(
         status: Option<u16>,
         response_headers: &[HeaderField<'a>],
@@ -141,6 +143,8 @@ fn vary_within_key(vary: &[&str], route: &Route) -> bool {
 }
 
 /// Applies cache-control.md's rules 0–7 in order; every one fails closed.
+// Out of line: a stage, not inlined into its trigger (crate docs, "Stages stay out of line").
+#[inline(never)]
 pub fn decide(facts: &ResponseFacts<'_>, route: &Route) -> Decision {
     let origin = &facts.cache_control;
     let decided = |cache_control: CacheControl, rule: Rule| Decision {

@@ -143,6 +143,8 @@ impl CacheControl {
     ///   value (not UTF-8) to the policy as a NUL (`headers::UNREADABLE_VALUE`), and what
     ///   the origin said there cannot be known.
     /// - Qualified `private="…"`/`no-cache="…"` count as the bare directive.
+    // Out of line: a stage, not inlined into its trigger (crate docs, "Stages stay out of line").
+    #[inline(never)]
     pub fn parse<'a>(lines: impl IntoIterator<Item = &'a str>) -> Self {
         let mut cc = CacheControl::default();
         let mut seen = Seen::default();
@@ -279,6 +281,8 @@ impl CacheControl {
     /// The one header line: directives in the fixed order of cache-control.md, each once,
     /// separated by `, `, unknown directives last as received. `private` wins over `public`;
     /// `private` and `no-cache` are written bare.
+    // Out of line: a stage, not inlined into its trigger (crate docs, "Stages stay out of line").
+    #[inline(never)]
     pub fn to_header_value(&self) -> String {
         let mut out = String::with_capacity(64);
         let mut push = |part: &str, value: Option<&str>| {

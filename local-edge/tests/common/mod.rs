@@ -84,7 +84,8 @@ impl Stack {
 
     pub async fn with(options: Options) -> Stack {
         assert!(
-            root().join("wasm-pkg/pkg/edge_worker_bg.wasm").exists(),
+            root().join("wasm-pkg/pkg/viewer_request.wasm").exists()
+                && root().join("wasm-pkg/pkg/origin_response.wasm").exists(),
             "wasm-pkg is not built: run `make wasm`"
         );
         let mut builder = local_edge::Stack::builder()
