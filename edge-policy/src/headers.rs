@@ -119,7 +119,7 @@ pub fn normalize_accept_encoding<'a>(values: impl IntoIterator<Item = &'a str>) 
 
 /// RFC 9110 §12.4.2: `qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )`.
 fn qvalue_is_positive(q: &str) -> bool {
-    let (int, frac) = q.split_once('.').unwrap_or((q, ""));
+    let (int, frac) = text::split_once(q, b'.').unwrap_or((q, ""));
     if frac.len() > 3 || !frac.bytes().all(|b| b.is_ascii_digit()) {
         return false;
     }

@@ -45,14 +45,22 @@ pub(crate) fn split_once(s: &str, sep: u8) -> Option<(&str, &str)> {
     Some((&s[..at], &s[at + 1..]))
 }
 
-/// `s.trim()`: `s` itself when its first and last bytes are ASCII and not whitespace (the
-/// common case), without decoding a character.
+/// `s.trim()`, without decoding a character while both ends are ASCII: ASCII whitespace (the
+/// space after a list's comma) is stripped byte by byte, and `str::trim` is left only a
+/// non-ASCII end, where Unicode whitespace may hide.
+// One copy, not one per call site (crate docs, "Stages stay out of line").
+#[inline(never)]
 pub(crate) fn trim(s: &str) -> &str {
-    let plain = |b: Option<&u8>| b.is_some_and(|&b| b.is_ascii() && !char::from(b).is_whitespace());
-    if plain(s.as_bytes().first()) && plain(s.as_bytes().last()) {
-        s
-    } else {
-        s.trim()
+    // `char::is_whitespace` on ASCII: `\t \n \u{b} \u{c} \r` and space.
+    let space = |b: u8| matches!(b, b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r' | b' ');
+    let bytes = s.as_bytes();
+    let start = bytes.iter().position(|&b| !space(b)).unwrap_or(bytes.len());
+    let end = bytes.iter().rposition(|&b| !space(b)).map_or(start, |i| i + 1);
+    // Only ASCII bytes were skipped, so both cuts are character boundaries.
+    let inner = &s[start..end];
+    match (inner.as_bytes().first(), inner.as_bytes().last()) {
+        (Some(first), Some(last)) if !first.is_ascii() || !last.is_ascii() => inner.trim(),
+        _ => inner,
     }
 }
 
