@@ -27,6 +27,9 @@ pub fn normalize_path(uri: &str, merge_slashes: bool) -> String {
     }
 }
 
+// Rewrites, out of line: a canonical path never compiles them (crate docs, "Stages stay out
+// of line").
+#[inline(never)]
 fn merge_slash_runs(path: &str) -> String {
     let mut out = String::with_capacity(path.len());
     let mut previous_slash = false;
@@ -53,6 +56,12 @@ fn remove_dot_segments(path: &str) -> Cow<'_, str> {
     if !text::split(rest, b'/').any(|segment| segment == "." || segment == "..") {
         return Cow::Borrowed(path);
     }
+    Cow::Owned(without_dot_segments(path, rest))
+}
+
+/// [`remove_dot_segments`]'s rewrite of `path` (`/` + `rest`), which holds one.
+#[inline(never)]
+fn without_dot_segments(path: &str, rest: &str) -> String {
     let mut segments: Vec<&str> = Vec::new();
     let mut ends_in_directory = false;
     for segment in text::split(rest, b'/') {
@@ -74,7 +83,7 @@ fn remove_dot_segments(path: &str) -> Cow<'_, str> {
     if ends_in_directory || out.is_empty() {
         out.push('/');
     }
-    Cow::Owned(out)
+    out
 }
 
 #[cfg(test)]

@@ -59,6 +59,8 @@ fn push_encoded(out: &mut String, b: u8) {
 /// is encoded as `%25` (`%4%41` → `%254A`). Decoding therefore never creates a new triplet
 /// (cache-key.md, "Path" step 1), and the output holds only valid upper-case triplets of
 /// bytes that stay encoded plus raw `pchar`: a second pass changes nothing.
+// The rewrite, out of line: canonical input never compiles it (crate docs, "Stages stay out of line").
+#[inline(never)]
 pub(crate) fn normalize_into(input: &str, component: Component, out: &mut String) {
     let bytes = input.as_bytes();
     let mut i = 0;
