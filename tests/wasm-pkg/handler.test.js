@@ -240,9 +240,10 @@ test('odd but valid input: over-long query, non-ASCII, many headers', async () =
   assert.equal(Object.keys(out2.headers).length, 201);
 });
 
-test('answers longer than the glue reads at a time cross intact, ASCII or not', async () => {
-  // The glue reads an ASCII answer 4,096 bytes at a time and decodes any other as UTF-8.
-  for (const size of [4_090, 4_096, 4_097, 8_000]) {
+test('answers of several KB cross intact, ASCII or not', async () => {
+  // Around the glue's first input buffer (1,024 bytes) and past it, and a non-ASCII answer
+  // of ~8 KB: every answer is decoded from memory with one `utf8Slice`.
+  for (const size of [1_000, 1_024, 4_097, 8_000]) {
     const value = 'v'.repeat(size);
     const out = await lambda.handler(viewerRequestEvent({ method: 'GET', uri: '/search', querystring: `b=${value}&a=1`,
       headers: { host: ['h'] } }), {});
