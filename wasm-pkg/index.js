@@ -142,13 +142,13 @@ const rawCore = (function rawCore(exports, reads) {
     return putHeaders(request.headers, reads.viewerRequest, true);
   });
 
-  const viewerRequest = (function viewerRequest(request) {
+  const coreViewerRequest = (function coreViewerRequest(request) {
     const count = putViewerRequest(request);
     return answer(exports.edge_viewer_request(pos, count));
   });
 
   return {
-    viewer_request: viewerRequest,
+    viewer_request: coreViewerRequest,
     // For the benchmark: the input bytes and header count of `request`, and the core call
     // alone on them (copied into memory, the call, the answer's length).
     encodeViewerRequest(request) {
@@ -170,7 +170,8 @@ const rawCore = (function rawCore(exports, reads) {
       const count = putHeaders(response.headers, reads.originResponse, false);
       return answer(exports.edge_origin_response(pos, requestCount, count, nowMs));
     },
-  };});
+  };
+});
 
 // The compiled modules, kept across reloads: a trap spoils an instance's memory, never the
 // code, so a reload only instantiates.
@@ -199,7 +200,8 @@ const load = (function load(trigger) {
   // The modules import nothing (`make wasm` builds them without wasm-bindgen); one that did
   // fails here, loudly, with a LinkError, rather than half-working.
   const exports = new WebAssembly.Instance(module, {}).exports;
-  return { core: rawCore(exports, READS), exports };});
+  return { core: rawCore(exports, READS), exports };
+});
 
 // The viewer-request core loads with the package: every request runs it, and a package that
 // cannot load it fails at init, loudly. The origin-response core loads at its first event
@@ -220,7 +222,8 @@ const next = (function next(answer) {
   while (at < answer.length && (c = answer.charCodeAt(at++)) !== COLON) units = units * 10 + (c - 48);
   const text = answer.slice(at, at + units);
   at += units;
-  return text;});
+  return text;
+});
 
 // Applies `-name` / `+name key value` edits from the cursor to the end.
 const applyEdits = (function applyEdits(headers, answer) {
@@ -233,7 +236,8 @@ const applyEdits = (function applyEdits(headers, answer) {
       const key = next(answer);
       headers[name] = [{ key, value: next(answer) }];
     }
-  }});
+  }
+});
 
 // The answer's first char (`=` unchanged, `~` edits) and its log field; the cursor is left
 // after the log.
@@ -242,7 +246,8 @@ const opened = (function opened(answer) {
   at = 1;
   const line = next(answer);
   if (line.length > 0) console.log(line);
-  return answer.charCodeAt(0) === 126 /* ~ */;});
+  return answer.charCodeAt(0) === 126 /* ~ */;
+});
 
 const viewerRequest = (function viewerRequest(request) {
   const answer = coreFor('viewerRequest').viewer_request(request);
@@ -256,7 +261,8 @@ const viewerRequest = (function viewerRequest(request) {
   } else {
     applyEdits(request.headers, answer);
   }
-  return request;});
+  return request;
+});
 
 function originResponse(request, response) {
   // Wasm has no clock: `Expires` without `Date` is read against this one.
@@ -277,7 +283,8 @@ const dispatch = (function dispatch(cf) {
       return cf.response;
     default: // origin-request, and anything new: CloudFront goes on with the request
       return cf.request;
-  }});
+  }
+});
 
 const handle = (function handle(event) {
   const cf = event && event.Records && event.Records[0] && event.Records[0].cf;
@@ -295,7 +302,8 @@ const handle = (function handle(event) {
     log({ reason: trapped ? 'wasm-trap' : 'exception', trigger: cf.config.eventType, error: String(err && err.message || err) });
     if (trapped) reload(isResponse ? 'originResponse' : 'viewerRequest');
     return input;
-  }});
+  }
+});
 
 // A trap may leave the instance's memory or stack in any state: start a fresh instance of
 // that trigger's core (each trigger's instance has its own memory). Without a trigger: every
