@@ -70,12 +70,12 @@ impl<'a> Reader<'a> {
 
     /// `length (":" / "!") text`.
     pub(crate) fn field(&mut self) -> Result<Field<'a>, WireError> {
-        // The length, read in the same pass that finds its end; one that overflows `usize`
-        // (or has more than ten digits) is malformed.
+        // The length, read in the same pass that finds its end; one with more than ten
+        // digits (the scan stops at the eleventh) or that overflows `usize` is malformed.
         let bytes = self.rest.as_bytes();
         let mut units: usize = 0;
         let mut digits = 0;
-        while let Some(&b) = bytes.get(digits).filter(|b| b.is_ascii_digit()) {
+        while let Some(&b) = bytes.get(digits).filter(|b| b.is_ascii_digit() && digits <= 10) {
             units = units
                 .checked_mul(10)
                 .and_then(|u| u.checked_add(usize::from(b - b'0')))
@@ -210,7 +210,17 @@ mod tests {
 
     #[test]
     fn wrong_lengths_and_markers_are_malformed_never_misread() {
-        for input in ["", "x", "3:ab", "1;a", "1:\u{1f600}", ":a", "99999999999:a", "-1:a"] {
+        for input in [
+            "",
+            "x",
+            "3:ab",
+            "1;a",
+            "1:\u{1f600}",
+            ":a",
+            "99999999999:a",
+            "00000000001:a",
+            "-1:a",
+        ] {
             assert_eq!(
                 Reader::new(input).field().map(|f| f.text),
                 Err(WireError::Malformed),

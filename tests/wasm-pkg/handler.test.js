@@ -286,6 +286,18 @@ test('a trap returns the input unchanged, logs once and reloads a fresh instance
   assert.ok(after.headers['cache-control'], 'its own trap reloaded origin-response');
 });
 
+test('a package whose viewer-request module will not load fails at require, loudly', () => {
+  const os = require('node:os');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'edge-pkg-'));
+  try {
+    fs.cpSync(PKG, dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, 'pkg', 'viewer_request.wasm'), Buffer.from('not wasm'));
+    assert.throws(() => require(path.join(dir, 'index.js')), WebAssembly.CompileError);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('a package whose origin-response module will not load still serves: viewer-request works, responses pass', async () => {
   const os = require('node:os');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'edge-pkg-'));
