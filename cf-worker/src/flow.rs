@@ -103,8 +103,8 @@ impl Exchange<'_> {
         let Some(found) = store::lookup(&cache, &url).await? else {
             return self.miss(origin, url, fields).await;
         };
-        let ttl = found.copy.ttl_secs(self.now_ms);
-        match found.copy.state(self.now_ms) {
+        let ttl = found.copy.stamp.ttl_secs(self.now_ms);
+        match found.copy.stamp.state(self.now_ms) {
             FreshnessState::Fresh => {
                 let outcome = Outcome::Hit { ttl };
                 respond::stored_to_viewer(&found, outcome, self.head, self.now_ms)
@@ -196,7 +196,7 @@ impl Exchange<'_> {
             }
             Revalidated::Failed(failure) => {
                 let outcome = Outcome::StaleIfError {
-                    ttl: stale.copy.ttl_secs(self.now_ms),
+                    ttl: stale.copy.stamp.ttl_secs(self.now_ms),
                     failure,
                 };
                 respond::stored_to_viewer(&stale, outcome, self.head, self.now_ms)

@@ -3,7 +3,7 @@
 //! back into a fresh `worker::Headers` (the runtime's request and cached-response headers are
 //! immutable, so every outgoing message gets new ones).
 
-use edge_policy::{HeaderEdit, HeaderField};
+use edge_policy::{HeaderEdit, HeaderField, HeaderSource, HeaderStore};
 use js_sys::Array;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::Headers;
@@ -32,7 +32,7 @@ impl HeaderList {
 
     /// The policy's view.
     pub fn fields(&self) -> Vec<HeaderField<'_>> {
-        edge_policy::header_fields(&self.0)
+        self.0.header_fields()
     }
 
     /// The first value of `name`.
@@ -84,5 +84,23 @@ impl HeaderList {
             headers.append(name, value)?;
         }
         Ok(headers)
+    }
+}
+
+/// The policy reads the list as fields ([`edge_policy::header_fields`]).
+impl HeaderSource for HeaderList {
+    fn header_fields(&self) -> Vec<HeaderField<'_>> {
+        self.0.header_fields()
+    }
+}
+
+/// The policy's `304` merge updates the list per name (`edge_policy::validation`).
+impl HeaderStore for HeaderList {
+    fn remove_all(&mut self, name: &str) {
+        self.0.remove_all(name);
+    }
+
+    fn append_all_from(&mut self, from: &Self, name: &str) {
+        self.0.append_all_from(&from.0, name);
     }
 }

@@ -4,9 +4,9 @@
 //! Every response a viewer gets has exactly one `Cache-Control` (the policy's), no private
 //! freshness header, and this cache's `Cache-Status` member appended to the origin's.
 
-use edge_policy::cache_api::{
-    decide_response, dropped_from_stored, is_private_header, refreshed_by_304, NotStored, StoredCopy,
-};
+use edge_policy::cache_api::{dropped_from_stored, is_private_header, kept_over_304, NotStored, StoredCopy};
+use edge_policy::cache_control::decide_response;
+use edge_policy::validation::merge_not_modified;
 use edge_policy::{HeaderField, Route};
 use wasm_bindgen::JsValue;
 use web_sys::{ReadableStream, Response};
@@ -83,12 +83,7 @@ pub fn refresh(
 ) -> Decided {
     let mut merged = stored.clone();
     merged.remove_where(is_private_header);
-    for (name, _) in not_modified.iter().filter(|(n, _)| refreshed_by_304(n)) {
-        merged.remove_where(|n| n == name);
-    }
-    for (name, value) in not_modified.iter().filter(|(n, _)| refreshed_by_304(n)) {
-        merged.append(name, value);
-    }
+    merge_not_modified(&mut merged, not_modified, kept_over_304);
     // The stored `Cache-Control` is the storage line: decide from the policy's header.
     merged.remove_where(|n| n == "cache-control");
     if let Some(policy) = stored.get(edge_policy::cache_api::POLICY_CACHE_CONTROL) {
@@ -124,7 +119,7 @@ pub fn to_viewer(
 pub fn stored_to_viewer(found: &Found, outcome: Outcome, head: bool, now_ms: u64) -> Result<Response, JsValue> {
     let mut headers = found.headers.clone();
     headers.set("cache-control", found.copy.viewer_cache_control());
-    headers.set("age", found.copy.age_secs(now_ms).to_string());
+    headers.set("age", found.copy.stamp.age_secs(now_ms).to_string());
     to_viewer(found.status, headers, found.body().as_ref(), outcome, head)
 }
 

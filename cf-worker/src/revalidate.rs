@@ -6,7 +6,8 @@
 use std::cell::RefCell;
 use std::collections::HashSet;
 
-use edge_policy::cache_api::{validator, NotStored, StoredCopy};
+use edge_policy::cache_api::{NotStored, StoredCopy};
+use edge_policy::validation::validator;
 use edge_policy::{HeaderField, Route};
 use wasm_bindgen::JsValue;
 use web_sys::{Headers, ReadableStream};

@@ -1,7 +1,7 @@
 //! What CloudFront accepts from a Lambda@Edge function (lambda-edge-rules.md): the handler
 //! checks its own output against these, and the local edge enforces them with a `502`.
 
-use crate::trigger::HeaderField;
+use crate::view::HeaderField;
 
 /// "URI plus query string under 8,192 bytes" (the `?` counted).
 pub const MAX_URL_BYTES: usize = 8192;

@@ -11,9 +11,8 @@ use serde_json::{Map, Value};
 
 use crate::cloudfront::Trigger;
 use crate::rules::RuleSet;
-use crate::trigger::{
-    origin_response, viewer_request, HeaderEdit, HeaderField, RequestView, ResponseView, ViewerOutcome,
-};
+use crate::trigger::{origin_response, viewer_request, ViewerOutcome};
+use crate::view::{HeaderEdit, HeaderField, RequestView, ResponseView};
 use crate::PolicyError;
 
 /// One header value: `key` is the name as written (CloudFront fills it in when missing).

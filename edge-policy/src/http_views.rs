@@ -9,22 +9,40 @@
 
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::trigger::{HeaderEdit, HeaderField, RequestView};
+use crate::view::{HeaderEdit, HeaderField, HeaderSource, HeaderStore, RequestView};
 
 pub use crate::headers::UNREADABLE_VALUE;
 
-/// Every header value of `map` as the policy's fields: lower-case name (as `http` keeps it)
-/// and value, one entry per value, in the map's order.
-pub fn header_fields(map: &HeaderMap) -> Vec<HeaderField<'_>> {
-    map.iter()
-        .map(|(name, value)| {
-            let text = std::str::from_utf8(value.as_bytes()).unwrap_or(UNREADABLE_VALUE);
-            (name.as_str(), text)
-        })
-        .collect()
+/// Every header value of a map as the policy's fields ([`crate::header_fields`]): lower-case
+/// name (as `http` keeps it) and value, one entry per value, in the map's order.
+impl HeaderSource for HeaderMap {
+    fn header_fields(&self) -> Vec<HeaderField<'_>> {
+        self.iter()
+            .map(|(name, value)| {
+                let text = std::str::from_utf8(value.as_bytes()).unwrap_or(UNREADABLE_VALUE);
+                (name.as_str(), text)
+            })
+            .collect()
+    }
 }
 
-/// The request view of `parts` over `fields` (built with [`header_fields`] from
+/// A map updated per name, its values copied as bytes (an unreadable value stays as it was).
+impl HeaderStore for HeaderMap {
+    fn remove_all(&mut self, name: &str) {
+        self.remove(name);
+    }
+
+    fn append_all_from(&mut self, from: &Self, name: &str) {
+        let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else {
+            return;
+        };
+        for value in from.get_all(&name) {
+            self.append(name.clone(), value.clone());
+        }
+    }
+}
+
+/// The request view of `parts` over `fields` (built with [`crate::header_fields`] from
 /// `parts.headers`, or a subset of them).
 pub fn request_view<'a>(parts: &'a http::request::Parts, fields: &'a [HeaderField<'a>]) -> RequestView<'a> {
     RequestView {
@@ -62,6 +80,7 @@ pub fn apply_edits(map: &mut HeaderMap, edits: &[HeaderEdit<'_>]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::header_fields;
 
     #[test]
     fn fields_keep_every_value_and_mark_unreadable_ones() {

@@ -6,9 +6,8 @@ use std::fmt;
 
 use crate::headers::{filter_cookies, viewer_credential};
 use crate::rules::{Route, RuleSet};
-use crate::trigger::{
-    viewer_request, HeaderEdit, HeaderField, Passthrough, RequestRewrite, RequestView, ViewerOutcome,
-};
+use crate::trigger::{viewer_request, Passthrough, RequestRewrite, ViewerOutcome};
+use crate::view::{HeaderEdit, RequestView};
 
 /// `lower(host) + path + ("?" + query)`, then `|name=value` for each keyed header (the kept
 /// cookies count as the header `cookie`), in name order.
@@ -172,15 +171,11 @@ pub(crate) fn canonical_of_rewrite<'a, 'r>(
     (canonical, rewrite.headers)
 }
 
-/// Convenience for callers holding owned header pairs.
-pub fn header_fields(headers: &[(String, String)]) -> Vec<HeaderField<'_>> {
-    headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::rules::Route;
+    use crate::view::HeaderField;
 
     fn key(rules: &RuleSet, uri: &str, qs: &str, headers: &[HeaderField<'_>]) -> String {
         let req = RequestView {

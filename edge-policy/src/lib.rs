@@ -15,6 +15,12 @@
 //! - `oracle` (feature `oracle`): the promises above as checks that can fail, for the
 //!   property tests and the fuzz targets.
 //! - [`cache_api`]: the same policy over Cloudflare's Cache API (the Worker, workers.md).
+//! - [`validation`]: `If-None-Match`, the validator a revalidation sends, and a `304`'s merge
+//!   (RFC 9110 §13.1.2, RFC 9111 §4.3), for every host.
+//! - [`percent`]: percent-encoding, the policy's own, for a host that writes URLs.
+//!
+//! The vocabulary every module shares (header fields, edits, the request and response views)
+//! sits on the ground floor, in `view`; the triggers sit on top.
 //!
 //! # Stages stay out of line
 //!
@@ -45,19 +51,22 @@ mod key;
 #[cfg(feature = "oracle")]
 pub mod oracle;
 mod path;
-mod percent;
+pub mod percent;
 pub mod query;
 mod request_headers;
 pub mod rules;
 mod text;
 mod trigger;
+pub mod validation;
+mod view;
 
 pub use error::PolicyError;
-pub use key::{canonical_request, header_fields, CacheKey, CanonicalRequest};
+pub use key::{canonical_request, CacheKey, CanonicalRequest};
 pub use path::normalize_path;
 pub use query::normalize_query;
 pub use rules::{Route, RouteKind, RuleSet};
 pub use trigger::{
-    origin_response, viewer_request, viewer_request_reads, HeaderEdit, HeaderField, Passthrough, RequestRewrite,
-    RequestView, ResponseRewrite, ResponseView, ViewerOutcome, ORIGIN_RESPONSE_READS, ORIGIN_RESPONSE_REQUEST_READS,
+    origin_response, viewer_request, viewer_request_reads, Passthrough, RequestRewrite, ResponseRewrite, ViewerOutcome,
+    ORIGIN_RESPONSE_READS, ORIGIN_RESPONSE_REQUEST_READS,
 };
+pub use view::{header_fields, HeaderEdit, HeaderField, HeaderSource, HeaderStore, RequestView, ResponseView};

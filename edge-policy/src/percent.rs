@@ -7,13 +7,16 @@
 //! RFC 3986 §6.2.2.2: "URIs should be normalized by decoding any percent-encoded octet that
 //! corresponds to an unreserved character".
 //! Reserved characters stay encoded: decoding `%2F` or `%3F` would change what the URI means.
+//!
+//! Public for hosts that write URLs: [`encode_raw`] (bytes a URL may not carry raw) and
+//! [`encode_all_but_unreserved`] (a value as one opaque component).
 
 use std::borrow::Cow;
 
 /// Which component is being normalized: the query may also keep `/` and `?` raw
 /// (RFC 3986 §3.4: `query = *( pchar / "/" / "?" )`).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum Component {
+pub enum Component {
     /// A path (`/` stays raw as the segment separator).
     Path,
     /// A query parameter name or value.
@@ -21,7 +24,7 @@ pub(crate) enum Component {
 }
 
 /// RFC 3986 §2.3: `unreserved = ALPHA / DIGIT / "-" / "." / "_" / "~"`.
-pub(crate) fn is_unreserved(b: u8) -> bool {
+pub fn is_unreserved(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
 }
 
@@ -132,9 +135,24 @@ pub(crate) fn normalize(input: &str, component: Component) -> Cow<'_, str> {
 /// Appends `value` with every byte outside the unreserved set percent-encoded (upper-case
 /// hex), `%` included: the output holds only unreserved characters and triplets, and two
 /// different values never encode alike.
-pub(crate) fn encode_all_but_unreserved(out: &mut String, value: &str) {
+pub fn encode_all_but_unreserved(out: &mut String, value: &str) {
     for &b in value.as_bytes() {
         if is_unreserved(b) {
+            out.push(b as char);
+        } else {
+            push_encoded(out, b);
+        }
+    }
+}
+
+/// Appends `input` with every byte that may not stay raw in `component` percent-encoded
+/// (upper-case hex), `%` kept as it is: a host that holds a decoded path or query (an event's
+/// `rawPath`, a URL a runtime decoded) writes it back in a form the policy reads exactly as
+/// the viewer's bytes, without deciding anything about `%` triplets (normalization does that,
+/// once, in [`crate::normalize_path`] and [`crate::normalize_query`]).
+pub fn encode_raw(out: &mut String, input: &str, component: Component) {
+    for &b in input.as_bytes() {
+        if b == b'%' || may_stay_raw(b, component) {
             out.push(b as char);
         } else {
             push_encoded(out, b);
@@ -185,6 +203,20 @@ mod tests {
 
     fn path(s: &str) -> String {
         normalize(s, Component::Path).into_owned()
+    }
+
+    #[test]
+    fn raw_bytes_are_encoded_and_percent_is_kept() {
+        let encoded = |input: &str, component| {
+            let mut out = String::new();
+            encode_raw(&mut out, input, component);
+            out
+        };
+        assert_eq!(encoded("/a b#c%2F?d", Component::Path), "/a%20b%23c%2F%3Fd");
+        assert_eq!(encoded("x=1 2&y=?/\u{e9}", Component::Query), "x=1%202&y=?/%C3%A9");
+        // What it writes is read by normalization as the bytes it was given.
+        let written = encoded("/caf\u{e9} x", Component::Path);
+        assert_eq!(normalize(&written, Component::Path), "/caf%C3%A9%20x");
     }
 
     #[test]

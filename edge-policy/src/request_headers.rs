@@ -9,7 +9,7 @@ use crate::cloudfront::Trigger;
 use crate::headers::{filter_cookies, is_aws_signature, is_unkeyed, normalize_accept_encoding, VIEWER_AUTHORIZATION};
 use crate::rules::Route;
 use crate::text;
-use crate::trigger::{HeaderEdit, HeaderField};
+use crate::view::{HeaderEdit, HeaderField};
 
 /// What the header rules decided for one request.
 pub(crate) struct HeaderRules<'a> {

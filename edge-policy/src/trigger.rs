@@ -1,46 +1,16 @@
-//! The two triggers' policy over plain strings: what `viewer-request` and `origin-response`
-//! change. Both the Wasm handler and the native event handler ([`crate::event`]) call these,
-//! so there is one implementation of every rule whatever carries the event.
+//! The two CloudFront triggers over the policy's views: what `viewer-request` and
+//! `origin-response` change. Both the Wasm handler and the native event handler
+//! ([`crate::event`]) call these, so there is one implementation of every rule whatever
+//! carries the event. The rules themselves live below: the request's in `request_headers`,
+//! `path`, `query`; the response's in [`crate::cache_control`].
 
-use crate::cache_control::{decide, CacheControl, ResponseFacts, Rule};
+use crate::cache_control::{decide_response, Rule};
 use crate::cloudfront::{self, MAX_URL_BYTES};
 use crate::path::normalize_path;
 use crate::query::normalize_query;
 use crate::request_headers::{header_rules, HeaderRules};
 use crate::rules::{Route, RuleSet};
-
-/// One header value as the triggers see it: the lower-case name and one value. A header
-/// with several values appears once per value, in order.
-pub type HeaderField<'a> = (&'a str, &'a str);
-
-/// The parts of a request the policy reads.
-#[derive(Debug, Clone, Copy)]
-pub struct RequestView<'a> {
-    /// The method, e.g. `GET`.
-    pub method: &'a str,
-    /// The path, which must start with `/`.
-    pub uri: &'a str,
-    /// The query string without `?`.
-    pub querystring: &'a str,
-    /// The header values.
-    pub headers: &'a [HeaderField<'a>],
-}
-
-/// A change to a header map.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HeaderEdit<'a> {
-    /// Delete every value of this header.
-    Remove(&'a str),
-    /// Replace every value of this header with one.
-    Set {
-        /// The lower-case name (the map key).
-        name: &'static str,
-        /// The name as written in the `key` field.
-        key: &'static str,
-        /// The one value.
-        value: String,
-    },
-}
+use crate::view::{HeaderEdit, RequestView, ResponseView};
 
 /// Why a request or response is left exactly as it came.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,25 +126,6 @@ pub fn viewer_request<'a, 'r>(rules: &'r RuleSet, request: &RequestView<'a>) -> 
     })
 }
 
-/// The parts of an origin response (and the request it answers) the policy reads.
-#[derive(Debug, Clone, Copy)]
-pub struct ResponseView<'a> {
-    /// The status as CloudFront gives it (a string).
-    pub status: &'a str,
-    /// The request's method.
-    pub request_method: &'a str,
-    /// The request's path.
-    pub request_uri: &'a str,
-    /// The request's header values.
-    pub request_headers: &'a [HeaderField<'a>],
-    /// The response's header values.
-    pub headers: &'a [HeaderField<'a>],
-    /// When the response is decided, ms since the Unix epoch: what a missing `Date` stands
-    /// for when `Expires` is read (read once by the caller; the Wasm handler has no clock of
-    /// its own, so the glue sends `Date.now()`).
-    pub now_ms: u64,
-}
-
 /// What `origin-response` does: the header edits and the rule that decided.
 #[derive(Debug, Clone)]
 pub struct ResponseRewrite<'a> {
@@ -184,64 +135,6 @@ pub struct ResponseRewrite<'a> {
     pub cache_control: String,
     /// The rule that decided (`None` for a method CloudFront does not cache).
     pub rule: Option<Rule>,
-}
-
-/// The directives of a response to a method other than `GET`/`HEAD`, which no cache of the
-/// project stores: the origin's, on one line, or `no-store` where it sent none.
-pub(crate) fn unnormalized_method_cache_control(origin: CacheControl) -> CacheControl {
-    if origin.is_empty() {
-        CacheControl::no_store()
-    } else {
-        origin
-    }
-}
-
-/// The one `Cache-Control` a response leaves with, on CloudFront (origin-response) and on
-/// the Worker alike.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ResponseDecision {
-    /// The directives.
-    pub cache_control: CacheControl,
-    /// The rule that decided (`None` for a method the policy doesn't normalize).
-    pub rule: Option<Rule>,
-    /// Remove every `Set-Cookie` before the response goes on (a `strip_set_cookie` route).
-    pub strip_set_cookie: bool,
-}
-
-impl ResponseDecision {
-    /// The one header line.
-    pub fn header_value(&self) -> String {
-        self.cache_control.to_header_value()
-    }
-}
-
-/// Decides a response from the origin (cache-control.md) for the route of a `GET`/`HEAD`
-/// request (`None` for any other method, which no cache of the project stores: the origin's
-/// directives on one line, or `no-store` where it sent none). A `304` is decided as a `200`
-/// of the same request (rule 5, in [`decide`]). `now_ms` stands in for a missing `Date`.
-// Out of line: a stage, not inlined into its trigger (crate docs, "Stages stay out of line").
-#[inline(never)]
-pub fn decide_response(
-    route: Option<&Route>,
-    status: Option<u16>,
-    response_headers: &[HeaderField<'_>],
-    request_headers: &[HeaderField<'_>],
-    now_ms: u64,
-) -> ResponseDecision {
-    let facts = ResponseFacts::read(status, response_headers, request_headers, now_ms);
-    let Some(route) = route else {
-        return ResponseDecision {
-            cache_control: unnormalized_method_cache_control(facts.cache_control),
-            rule: None,
-            strip_set_cookie: false,
-        };
-    };
-    let decision = decide(&facts, route);
-    ResponseDecision {
-        cache_control: decision.cache_control,
-        rule: Some(decision.rule),
-        strip_set_cookie: decision.strip_set_cookie,
-    }
 }
 
 /// The origin-response rewrite (cache-control.md): exactly one `Cache-Control`.
@@ -282,6 +175,7 @@ pub fn origin_response<'a>(rules: &RuleSet, response: &ResponseView<'a>) -> Resp
 mod tests {
     use super::*;
     use crate::rules::Route;
+    use crate::view::HeaderField;
 
     fn rewrite_of<'a>(headers: &'a [HeaderField<'a>]) -> (String, String, Vec<HeaderEdit<'a>>, bool) {
         let view = RequestView {

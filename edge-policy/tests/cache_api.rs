@@ -4,9 +4,9 @@
 //! share, and nothing read back from the store makes the Worker panic or share more.
 
 use edge_policy::cache_api::{
-    cache_api_request, decide_response, CacheApiRequest, NotStored, StoredCopy, POLICY_CACHE_CONTROL, STORED_AT,
+    cache_api_request, CacheApiRequest, NotStored, StoredCopy, POLICY_CACHE_CONTROL, STORED_AT,
 };
-use edge_policy::cache_control::{CacheControl, FreshnessState};
+use edge_policy::cache_control::{decide_response, CacheControl, FreshnessState};
 use edge_policy::{canonical_request, RequestView, Route, RuleSet};
 use proptest::prelude::*;
 use proptest::sample::select;
@@ -178,7 +178,7 @@ proptest! {
                 let fields: Vec<(&str, &str)> = stored.iter().map(|(n, v)| (*n, v.as_str())).collect();
                 // Compared as written: a reading artifact of the origin's header (a malformed
                 // `s-maxage` read as 0) is not part of what the copy says.
-                let as_written = |c: &StoredCopy| (c.stored_at_ms, c.cache_control.to_header_value(), c.lifetime);
+                let as_written = |c: &StoredCopy| (c.stamp.stored_at_ms, c.cache_control.to_header_value(), c.stamp.lifetime);
                 prop_assert_eq!(StoredCopy::read(fields).as_ref().map(as_written), Some(as_written(&copy)));
             }
             Err(NotStored::ForbidsSharing) => prop_assert!(decision.cache_control.forbids_sharing()),
@@ -193,9 +193,9 @@ proptest! {
         let read = StoredCopy::read([(STORED_AT, stored_at.as_str()), (POLICY_CACHE_CONTROL, policy.as_str())]);
         if let Some(copy) = read {
             prop_assert!(!CacheControl::parse([policy.as_str()]).forbids_sharing());
-            let _ = (copy.state(now), copy.ttl_secs(now), copy.age_secs(now));
-            if copy.lifetime.keep_secs() == 0 {
-                prop_assert_eq!(copy.state(now.max(copy.stored_at_ms)), FreshnessState::Expired);
+            let _ = (copy.stamp.state(now), copy.stamp.ttl_secs(now), copy.stamp.age_secs(now));
+            if copy.stamp.lifetime.keep_secs() == 0 {
+                prop_assert_eq!(copy.stamp.state(now.max(copy.stamp.stored_at_ms)), FreshnessState::Expired);
             }
         }
     }

@@ -11,7 +11,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use edge_policy::cache_control::{CacheControl, FreshnessState, Lifetime};
+use edge_policy::cache_control::{CacheControl, FreshnessState, Lifetime, Stamp, TtlBounds};
+use edge_policy::validation;
 use http::StatusCode;
 use moka::ops::compute::Op;
 use moka::policy::EvictionPolicy;
@@ -93,15 +94,16 @@ pub fn storing(
         if forbids && ERRORS_HONOURING_NO_STORE.contains(&code) {
             return Storing::Skip(NotStored::ForbidsSharing);
         }
-        let bounds = policy.ttl_bounds();
-        let directive = if cache_control.forbids_sharing() {
-            0
-        } else {
-            cache_control
-                .s_maxage
-                .or(cache_control.max_age)
-                .map_or(0, |t| t.min(bounds.max.max(bounds.min)))
+        // The directives' own TTL, as the freshness model reads it with no floor and no
+        // default (an error without `max-age`/`s-maxage` gets the minimum alone): `private`,
+        // `no-store` and `no-cache` give none, so only the Error Caching Minimum TTL keeps
+        // such an error (ARCHITECTURE.md, "Choices": an error saying `no-cache`).
+        let bounds = TtlBounds {
+            min: 0,
+            default: 0,
+            ..policy.ttl_bounds()
         };
+        let directive = Lifetime::from_cache_control(cache_control, bounds).map_or(0, |l| l.ttl);
         let ttl = errors.min_ttl_secs(code).max(directive);
         if ttl == 0 {
             return Storing::Skip(NotStored::ErrorCachingOff);
@@ -126,25 +128,14 @@ pub fn storing(
 pub struct Entry {
     /// The answer as stored (after origin-response).
     pub response: Arc<EdgeResponse>,
-    /// When it was stored or last revalidated, ms on the edge's clock.
-    pub stored_at_ms: u64,
-    /// How long it stays fresh and servable stale.
-    pub lifetime: Lifetime,
+    /// When it was stored or last revalidated (ms on the edge's clock) and how long it stays
+    /// fresh and servable stale.
+    pub stamp: Stamp,
     /// An error cached under the error-caching settings.
     pub error: bool,
 }
 
 impl Entry {
-    /// What the copy may do at `now_ms`.
-    pub fn state(&self, now_ms: u64) -> FreshnessState {
-        self.lifetime.state(self.stored_at_ms, now_ms)
-    }
-
-    /// Seconds since it was stored, for `Age`.
-    pub fn age_secs(&self, now_ms: u64) -> u64 {
-        now_ms.saturating_sub(self.stored_at_ms) / 1000
-    }
-
     /// Its `ETag`, the validator the edge revalidates it with.
     pub fn etag(&self) -> Option<&str> {
         first(&self.response.headers, "etag")
@@ -155,7 +146,7 @@ struct KeepForWindows;
 
 impl KeepForWindows {
     fn keep(entry: &Entry) -> Duration {
-        Duration::from_secs(entry.lifetime.keep_secs()).saturating_add(VALIDATOR_GRACE)
+        Duration::from_secs(entry.stamp.lifetime.keep_secs()).saturating_add(VALIDATOR_GRACE)
     }
 }
 
@@ -195,7 +186,7 @@ impl EdgeCache {
     /// The entry for `key` and what it may do at `now_ms`.
     pub fn lookup(&self, key: &EdgeKey, now_ms: u64) -> Option<(Arc<Entry>, FreshnessState)> {
         self.entries.get(key).map(|e| {
-            let state = e.state(now_ms);
+            let state = e.stamp.state(now_ms);
             (e, state)
         })
     }
@@ -210,25 +201,28 @@ impl EdgeCache {
     /// was stored.
     pub fn store_error(&self, key: EdgeKey, entry: Entry, now_ms: u64) -> bool {
         let result = self.entries.entry(key).and_compute_with(|current| match current {
-            Some(c) if c.value().state(now_ms).usable_on_error() => Op::Nop,
+            Some(c) if c.value().stamp.state(now_ms).usable_on_error() => Op::Nop,
             _ => Op::Put(Arc::new(entry)),
         });
         !matches!(result, moka::ops::compute::CompResult::Unchanged(_))
     }
 
-    /// Applies a `304` to the copy it validates: only when the entry for `key` still
-    /// carries the `ETag` the edge sent (`sent_etag`), `refreshed` gives its replacement
-    /// (`None`: no longer storable, removed). The refreshed copy, or `None` when the entry
-    /// was no longer the one validated (it changed or went meanwhile).
+    /// Applies a `304` to the copy it validates: only when the entry for `key` is still the
+    /// one validated ([`validation::refreshes`]: it carries the `ETag` the edge sent,
+    /// `sent_etag`, which the `304`'s own `ETag`, `answered_etag`, does not contradict),
+    /// `refreshed` gives its replacement (`false`: no longer storable, removed). The
+    /// refreshed copy, or `None` when the entry was no longer the one validated (it changed
+    /// or went meanwhile).
     pub fn refresh(
         &self,
         key: EdgeKey,
         sent_etag: &str,
+        answered_etag: Option<&str>,
         refreshed: impl FnOnce(&Entry) -> (Entry, bool),
     ) -> Option<Arc<Entry>> {
         let mut out = None;
         self.entries.entry(key).and_compute_with(|current| match current {
-            Some(c) if c.value().etag() == Some(sent_etag) => {
+            Some(c) if validation::refreshes(c.value().etag(), sent_etag, answered_etag) => {
                 let (entry, keep) = refreshed(c.value());
                 let entry = Arc::new(entry);
                 out = Some(entry.clone());
@@ -340,6 +334,25 @@ mod tests {
         }
     }
 
+    #[test]
+    fn an_error_saying_no_cache_is_kept_for_the_minimum_ttl_only() {
+        // ARCHITECTURE.md, "Choices": `no-cache` asks for validation before every reuse, so
+        // its `s-maxage` never raises an error's lifetime above the Error Caching Minimum
+        // TTL (which CloudFront applies whatever the directives say).
+        assert_eq!(ttl(decide(403, "no-cache, s-maxage=60")), Some(10));
+        assert_eq!(ttl(decide(500, "no-cache, max-age=60")), Some(10));
+        assert_eq!(ttl(decide(403, "s-maxage=60")), Some(60), "without no-cache it raises");
+        assert_eq!(
+            decide(404, "no-cache, s-maxage=60"),
+            Storing::Skip(NotStored::ForbidsSharing)
+        );
+        assert_eq!(
+            decide(503, "no-cache, s-maxage=60"),
+            Storing::Skip(NotStored::ErrorCachingOff),
+            "503's minimum is 0 here"
+        );
+    }
+
     fn entry(etag: &'static str, stored_at_ms: u64, header: &str) -> Entry {
         let mut headers = HeaderMap::new();
         headers.insert("etag", HeaderValue::from_static(etag));
@@ -349,8 +362,10 @@ mod tests {
                 headers,
                 body: Bytes::from_static(b"body"),
             }),
-            stored_at_ms,
-            lifetime: Lifetime::from_cache_control(&CacheControl::parse([header]), policy().ttl_bounds()).unwrap(),
+            stamp: Stamp::new(
+                stored_at_ms,
+                Lifetime::from_cache_control(&CacheControl::parse([header]), policy().ttl_bounds()).unwrap(),
+            ),
             error: false,
         }
     }
@@ -400,23 +415,25 @@ mod tests {
     fn a_304_refreshes_only_the_copy_it_validates() {
         let cache = EdgeCache::new(10);
         cache.store(key("/a"), entry("\"new\"", 5_000, "s-maxage=10"));
-        let stale = cache.refresh(key("/a"), "\"old\"", |e| (e.clone(), true));
+        let stale = cache.refresh(key("/a"), "\"old\"", None, |e| (e.clone(), true));
         assert!(
             stale.is_none(),
             "a 304 for an older copy must not re-mark the newer one"
         );
-        let fresh = cache.refresh(key("/a"), "\"new\"", |e| {
+        let other = cache.refresh(key("/a"), "\"new\"", Some("\"other\""), |e| (e.clone(), true));
+        assert!(other.is_none(), "a 304 naming another representation refreshes nothing");
+        let fresh = cache.refresh(key("/a"), "\"new\"", None, |e| {
             (
                 Entry {
-                    stored_at_ms: 99_000,
+                    stamp: Stamp::new(99_000, e.stamp.lifetime),
                     ..e.clone()
                 },
                 true,
             )
         });
-        assert_eq!(fresh.unwrap().stored_at_ms, 99_000);
+        assert_eq!(fresh.unwrap().stamp.stored_at_ms, 99_000);
         assert_eq!(cache.lookup(&key("/a"), 99_000).unwrap().1, FreshnessState::Fresh);
-        cache.refresh(key("/a"), "\"new\"", |e| (e.clone(), false));
+        cache.refresh(key("/a"), "\"new\"", None, |e| (e.clone(), false));
         assert!(cache.lookup(&key("/a"), 0).is_none(), "no longer storable: removed");
     }
 

@@ -1,45 +1,13 @@
 //! The viewer's `If-None-Match`, answered by the edge from what it serves (the viewer's
 //! conditionals never reach a shared origin fetch), and a `304`'s headers merged into the
-//! stored copy it refreshes.
+//! stored copy it refreshes. The rules are the policy's (`edge_policy::validation`); this
+//! file only builds the edge's messages with them.
 
+use edge_policy::validation::{self, if_none_match_matches};
 use http::header::HeaderMap;
 use http::StatusCode;
 
 use crate::message::{first, values, EdgeResponse};
-
-/// RFC 9110 §13.1.2: "An origin server MUST use the weak comparison function when comparing
-/// entity tags for If-None-Match"; `*` matches any current representation. `header` is the
-/// field's every line; a malformed member matches nothing (the full answer is sent: a
-/// viewer never gets a bodyless answer it did not ask for).
-pub fn if_none_match_matches<'a>(lines: impl IntoIterator<Item = &'a str>, etag: &str) -> bool {
-    let opaque = |tag: &str| tag.strip_prefix("W/").unwrap_or(tag).to_owned();
-    let wanted = opaque(etag.trim());
-    for line in lines {
-        let mut rest = line.trim();
-        while !rest.is_empty() {
-            rest = rest.trim_start_matches([' ', '\t', ',']);
-            if let Some(after) = rest.strip_prefix('*') {
-                if after.trim_start().is_empty() || after.trim_start().starts_with(',') {
-                    return true;
-                }
-                return false;
-            }
-            let weak = rest.starts_with("W/");
-            let tag_start = if weak { &rest[2..] } else { rest };
-            let Some(body) = tag_start.strip_prefix('"') else {
-                return false;
-            };
-            let Some(end) = body.find('"') else {
-                return false;
-            };
-            if format!("\"{}\"", &body[..end]) == wanted {
-                return true;
-            }
-            rest = &body[end + 1..];
-        }
-    }
-    false
-}
 
 /// The `304 Not Modified` the edge answers a viewer whose `If-None-Match` matches a `200`:
 /// the same header fields (RFC 9110 §15.4.5: those "that would have been sent in a 200"),
@@ -62,23 +30,13 @@ pub fn not_modified_for(viewer: &HeaderMap, response: &EdgeResponse) -> Option<E
     })
 }
 
-/// The stored copy's headers updated with a `304`'s (RFC 9111 §3.2: "add each header field
-/// in the provided response to the stored response, replacing field values that are
-/// already present"), framing headers excepted.
+/// The stored copy's headers updated with a `304`'s, by the policy's one merge
+/// ([`validation::merge_not_modified`]: never a framing, hop-by-hop, `Proxy-*` or
+/// `Set-Cookie` field). The local edge adds nothing of its own to keep: it takes the `304`'s
+/// `Cache-Control`, which gives the refreshed lifetime, as CloudFront does.
 pub fn merge_not_modified(stored: &HeaderMap, not_modified: &HeaderMap) -> HeaderMap {
     let mut merged = stored.clone();
-    for name in not_modified.keys() {
-        if matches!(
-            name.as_str(),
-            "content-length" | "transfer-encoding" | "content-encoding"
-        ) {
-            continue;
-        }
-        merged.remove(name);
-        for value in not_modified.get_all(name) {
-            merged.append(name.clone(), value.clone());
-        }
-    }
+    validation::merge_not_modified(&mut merged, not_modified, |_| false);
     merged
 }
 
@@ -86,21 +44,6 @@ pub fn merge_not_modified(stored: &HeaderMap, not_modified: &HeaderMap) -> Heade
 mod tests {
     use super::*;
     use http::HeaderValue;
-
-    #[test]
-    fn weak_comparison_and_lists() {
-        assert!(if_none_match_matches(["\"a\""], "\"a\""));
-        assert!(if_none_match_matches(["W/\"a\""], "\"a\""));
-        assert!(if_none_match_matches(["\"x\", W/\"a\""], "W/\"a\""));
-        assert!(if_none_match_matches(["\"x\"", "\"a\""], "\"a\""));
-        assert!(if_none_match_matches(["*"], "\"a\""));
-        assert!(if_none_match_matches(["\"a,b\""], "\"a,b\""));
-        assert!(!if_none_match_matches(["\"b\""], "\"a\""));
-        assert!(!if_none_match_matches(["a"], "\"a\""), "unquoted is malformed");
-        assert!(!if_none_match_matches(["\"a"], "\"a\""));
-        assert!(!if_none_match_matches(["*x"], "\"a\""));
-        assert!(!if_none_match_matches([""], "\"a\""));
-    }
 
     #[test]
     fn only_a_matching_200_becomes_a_304() {
@@ -137,5 +80,41 @@ mod tests {
         assert_eq!(merged["cache-control"], "s-maxage=60");
         assert_eq!(merged["content-type"], "application/json");
         assert_eq!(merged["content-length"], "10");
+    }
+
+    #[test]
+    fn a_304_never_touches_set_cookie_or_hop_by_hop_fields() {
+        let mut stored = HeaderMap::new();
+        stored.insert("set-cookie", HeaderValue::from_static("stored=1"));
+        stored.insert("content-type", HeaderValue::from_static("application/json"));
+        stored.insert("content-encoding", HeaderValue::from_static("gzip"));
+        let mut nm = HeaderMap::new();
+        nm.insert("set-cookie", HeaderValue::from_static("session=attacker"));
+        nm.insert("connection", HeaderValue::from_static("x-hop"));
+        nm.insert("x-hop", HeaderValue::from_static("1"));
+        nm.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        nm.insert("transfer-encoding", HeaderValue::from_static("chunked"));
+        nm.insert("upgrade", HeaderValue::from_static("h2c"));
+        nm.insert("proxy-authenticate", HeaderValue::from_static("Basic"));
+        nm.insert("content-encoding", HeaderValue::from_static("br"));
+        nm.insert("etag", HeaderValue::from_static("\"2\""));
+        let merged = merge_not_modified(&stored, &nm);
+        assert_eq!(merged.get_all("set-cookie").iter().collect::<Vec<_>>(), ["stored=1"]);
+        assert_eq!(merged["content-encoding"], "gzip");
+        for hop in [
+            "connection",
+            "x-hop",
+            "keep-alive",
+            "transfer-encoding",
+            "upgrade",
+            "proxy-authenticate",
+        ] {
+            assert!(merged.get(hop).is_none(), "{hop}");
+        }
+        assert_eq!(merged["etag"], "\"2\"");
+        assert_eq!(merged["content-type"], "application/json");
+        // A 304 without Set-Cookie never removes the stored one either.
+        let merged = merge_not_modified(&stored, &HeaderMap::new());
+        assert_eq!(merged["set-cookie"], "stored=1");
     }
 }

@@ -20,7 +20,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use edge_policy::cache_control::{CacheControl, FreshnessState};
+use edge_policy::cache_control::{CacheControl, FreshnessState, Stamp};
 use edge_policy::cloudfront::Trigger;
 use http::StatusCode;
 use tokio::sync::watch;
@@ -31,7 +31,7 @@ use crate::conditional::{merge_not_modified, not_modified_for};
 use crate::distribution::Behaviour;
 use crate::edge::State;
 use crate::fetch::{fetch, EdgeFailure, Fetched};
-use crate::message::{values, EdgeRequest, EdgeResponse};
+use crate::message::{first, values, EdgeRequest, EdgeResponse};
 use crate::stats::XCache;
 use crate::triggers::RequestOutcome;
 
@@ -70,7 +70,7 @@ impl Answer {
         Answer {
             response: entry.response.clone(),
             x_cache: if entry.error { XCache::Error } else { XCache::Hit },
-            age: Some(entry.age_secs(now_ms)),
+            age: Some(entry.stamp.age_secs(now_ms)),
         }
     }
 }
@@ -211,7 +211,7 @@ async fn cached(state: &Arc<State>, behaviour: &Arc<Behaviour>, request: &EdgeRe
         Arc::new(fetch_and_store(state, behaviour, request, key, validator, request_id).await)
     };
     let now = state.clock.now_ms();
-    let stale_usable = stale.as_ref().filter(|e| e.state(now).usable_on_error());
+    let stale_usable = stale.as_ref().filter(|e| e.stamp.state(now).usable_on_error());
     match (&outcome.result, stale_usable) {
         // stale-if-error: the last good copy answers the origin's failure.
         (Ok((response, _)), Some(entry)) if response.status.is_server_error() => {
@@ -310,8 +310,7 @@ async fn fetch_and_store(
                 {
                     let entry = Entry {
                         response: Arc::new(page),
-                        stored_at_ms: now,
-                        lifetime,
+                        stamp: Stamp::new(now, lifetime),
                         error: true,
                     };
                     if state.cache.store_error(key, entry, now) {
@@ -342,8 +341,7 @@ async fn fetch_and_store(
     if let Storing::Store { lifetime, error } = decision {
         let entry = Entry {
             response: response.clone(),
-            stored_at_ms: now,
-            lifetime,
+            stamp: Stamp::new(now, lifetime),
             error,
         };
         if !error {
@@ -372,7 +370,8 @@ async fn refresh(
     let now = state.clock.now_ms();
     let policy = &behaviour.cache_policy;
     let errors = &state.distribution().error_caching;
-    let refreshed = state.cache.refresh(key.clone(), sent, |old| {
+    let answered = first(&not_modified.headers, "etag");
+    let refreshed = state.cache.refresh(key.clone(), sent, answered, |old| {
         let headers = merge_not_modified(&old.response.headers, &not_modified.headers);
         let cache_control = CacheControl::parse(values(&headers, "cache-control"));
         let decision = storing(old.response.status, &cache_control, policy, errors);
@@ -385,8 +384,7 @@ async fn refresh(
             Storing::Store { lifetime, error } => (
                 Entry {
                     response,
-                    stored_at_ms: now,
-                    lifetime,
+                    stamp: Stamp::new(now, lifetime),
                     error,
                 },
                 true,
@@ -408,7 +406,7 @@ async fn refresh(
                 .is_some_and(|(e, _)| Arc::ptr_eq(&e, &entry));
             Outcome {
                 result: Ok((entry.response.clone(), XCache::RefreshHit)),
-                shareable: kept && entry.lifetime.collapses(),
+                shareable: kept && entry.stamp.lifetime.collapses(),
             }
         }
         // The copy changed or went meanwhile: a 304 cannot be served without it.

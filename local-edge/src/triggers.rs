@@ -11,7 +11,8 @@
 use std::time::Duration;
 
 use edge_policy::cloudfront::Trigger;
-use edge_policy::http_views::{apply_edits, header_fields};
+use edge_policy::header_fields;
+use edge_policy::http_views::apply_edits;
 use edge_policy::{origin_response, viewer_request, RequestView, ResponseView, RuleSet, ViewerOutcome};
 use serde_json::Value;
 

@@ -11,7 +11,7 @@
 use std::io::{Read, Write};
 use std::sync::Arc;
 
-use edge_policy::cache_control::{CacheControl, FreshnessState, Lifetime, TtlBounds};
+use edge_policy::cache_control::{CacheControl, FreshnessState, Lifetime, Stamp, TtlBounds};
 use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
 use flate2::Compression;
@@ -78,10 +78,9 @@ pub struct StoredEntry {
     pub body: String,
     /// The decided directives it leaves with (before aging).
     pub cache_control: CacheControl,
-    /// How long it is kept, read from `cache_control`.
-    pub lifetime: Lifetime,
-    /// When the source answered, epoch ms.
-    pub stored_at_ms: u64,
+    /// When the source answered (epoch ms: other environments read it) and how long it is
+    /// kept, read from `cache_control`.
+    pub stamp: Stamp,
     /// How long the load took, ms (XFetch's delta).
     pub delta_ms: u64,
 }
@@ -104,47 +103,21 @@ impl StoredEntry {
             content_type: response.content_type,
             body: response.body,
             cache_control: decided.cache_control().clone(),
-            lifetime,
-            stored_at_ms: now_ms,
+            stamp: Stamp::new(now_ms, lifetime),
             delta_ms,
-        }
-    }
-
-    /// What the entry may do at `now_ms`.
-    pub fn state(&self, now_ms: u64) -> FreshnessState {
-        self.lifetime.state(self.stored_at_ms, now_ms)
-    }
-
-    /// Whole seconds since the load (the `Age` it is sent with).
-    pub fn age_secs(&self, now_ms: u64) -> u64 {
-        now_ms.saturating_sub(self.stored_at_ms) / 1000
-    }
-
-    /// RFC 9211 `ttl`: seconds of freshness left, negative once stale.
-    pub fn ttl_secs(&self, now_ms: u64) -> i64 {
-        let fresh_until = self.lifetime.fresh_until_ms(self.stored_at_ms);
-        if now_ms < fresh_until {
-            i64::try_from(self.lifetime.remaining_secs(self.stored_at_ms, now_ms)).unwrap_or(i64::MAX)
-        } else {
-            -i64::try_from((now_ms - fresh_until) / 1000).unwrap_or(i64::MAX)
         }
     }
 
     /// The directives an answer from this entry carries at `now_ms`: `max-age` and
     /// `s-maxage` lowered by its age (origin-cache.md, "What it says about itself").
     pub fn aged_cache_control(&self, now_ms: u64) -> CacheControl {
-        self.cache_control.aged(self.age_secs(now_ms))
-    }
-
-    /// When freshness ends, epoch ms.
-    pub fn fresh_until_ms(&self) -> u64 {
-        self.lifetime.fresh_until_ms(self.stored_at_ms)
+        self.cache_control.aged(self.stamp.age_secs(now_ms))
     }
 
     /// When the last stale window ends, epoch seconds rounded up: the longer of
     /// `stale-while-revalidate` and `stale-if-error` counts (the L2 item's TTL attribute).
     pub fn expires_at_s(&self) -> u64 {
-        self.lifetime.usable_until_ms(self.stored_at_ms).div_ceil(1000)
+        self.stamp.usable_until_ms().div_ceil(1000)
     }
 
     /// The entry in its stored form, unless it would exceed `max_item_bytes`.
@@ -329,7 +302,8 @@ impl Found {
         ) else {
             return Found::Missing(MissReason::Unreadable);
         };
-        if lifetime.state(raw.stored_at, now_ms) == FreshnessState::Expired {
+        let stamp = Stamp::new(raw.stored_at, lifetime);
+        if stamp.state(now_ms) == FreshnessState::Expired {
             return Found::Missing(MissReason::Expired);
         }
         let Ok(body) = decode_body(raw.body, raw.gz, max_body_bytes) else {
@@ -342,8 +316,7 @@ impl Found {
             etag: raw.etag,
             body,
             cache_control,
-            lifetime,
-            stored_at_ms: raw.stored_at,
+            stamp,
             delta_ms: raw.delta,
         }))
     }
@@ -380,9 +353,9 @@ mod tests {
     fn reads_are_judged_by_key_then_by_the_freshness_model() {
         let found = |now| Found::judge(Some(raw("h/a", b"b".to_vec(), false)), "h/a", now, 100);
         let Found::Entry(e) = found(10_999) else { panic!() };
-        assert_eq!(e.state(10_999), FreshnessState::Fresh);
-        assert_eq!(e.state(11_000), FreshnessState::StaleWhileRevalidate);
-        assert_eq!(e.state(16_000), FreshnessState::StaleIfError);
+        assert_eq!(e.stamp.state(10_999), FreshnessState::Fresh);
+        assert_eq!(e.stamp.state(11_000), FreshnessState::StaleWhileRevalidate);
+        assert_eq!(e.stamp.state(16_000), FreshnessState::StaleIfError);
         assert_eq!(found(31_000), Found::Missing(MissReason::Expired));
         assert_eq!(
             Found::judge(Some(raw("h/b", vec![], false)), "h/a", 0, 100),
@@ -431,14 +404,14 @@ mod tests {
         let Found::Entry(e) = Found::judge(Some(raw("h/a", b"b".to_vec(), false)), "h/a", 1_000, 100) else {
             panic!()
         };
-        assert_eq!(e.fresh_until_ms(), 11_000);
+        assert_eq!(e.stamp.fresh_until_ms(), 11_000);
         assert_eq!(
             e.expires_at_s(),
             31,
             "s-maxage 10 + stale-if-error 20 (longer than swr 5)"
         );
-        assert_eq!(e.ttl_secs(4_500), 7);
-        assert_eq!(e.ttl_secs(13_000), -2);
+        assert_eq!(e.stamp.ttl_secs(4_500), 7);
+        assert_eq!(e.stamp.ttl_secs(13_000), -2);
         assert_eq!(
             e.aged_cache_control(4_500).to_header_value(),
             "public, max-age=57, s-maxage=7, stale-while-revalidate=5, stale-if-error=20"

@@ -19,6 +19,8 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
+use edge_policy::percent::{self, Component};
+
 use lambda_http::http::header::{HeaderMap, HeaderName, HeaderValue};
 use lambda_http::http::{Method, Request, Uri};
 use serde::de::{Deserializer, MapAccess, Visitor};
@@ -266,68 +268,19 @@ impl From<RawEvent<'_>> for Invocation {
 /// Percent-encodes a decoded query name or value (everything but unreserved characters).
 fn encode_component(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            push_encoded(&mut out, b);
-        }
-    }
+    percent::encode_all_but_unreserved(&mut out, s);
     out
 }
 
-fn push_encoded(out: &mut String, b: u8) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    out.push('%');
-    out.push(HEX[usize::from(b >> 4)] as char);
-    out.push(HEX[usize::from(b & 15)] as char);
-}
-
-/// RFC 3986 `pchar` less `%`: unreserved, sub-delims, `:` and `@`.
-fn is_pchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'-' | b'.'
-                | b'_'
-                | b'~'
-                | b'!'
-                | b'$'
-                | b'&'
-                | b'\''
-                | b'('
-                | b')'
-                | b'*'
-                | b'+'
-                | b','
-                | b';'
-                | b'='
-                | b':'
-                | b'@'
-        )
-}
-
-/// `path` (and `?query`) with every byte outside what the policy keeps raw percent-encoded:
-/// `pchar`, `/` and `%` in the path; those and `?` in the query (cache-key.md, path step 2
-/// and query step 3), so the canonical key is the same either way.
+/// `path` (and `?query`) with every byte outside what the policy keeps raw percent-encoded
+/// (the policy's own encoder: `pchar`, `/` and `%` in the path; those and `?` in the query;
+/// cache-key.md, path step 2 and query step 3), so the canonical key is the same either way.
 fn path_and_query(path: &str, query: &str) -> String {
     let mut out = String::with_capacity(path.len() + query.len() + 1);
-    for b in path.bytes() {
-        if is_pchar(b) || b == b'/' || b == b'%' {
-            out.push(b as char);
-        } else {
-            push_encoded(&mut out, b);
-        }
-    }
+    percent::encode_raw(&mut out, path, Component::Path);
     if !query.is_empty() {
         out.push('?');
-        for b in query.bytes() {
-            if is_pchar(b) || matches!(b, b'/' | b'%' | b'?') {
-                out.push(b as char);
-            } else {
-                push_encoded(&mut out, b);
-            }
-        }
+        percent::encode_raw(&mut out, query, Component::Query);
     }
     out
 }
@@ -423,7 +376,8 @@ impl Serialize for HttpResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use edge_policy::http_views::{header_fields, request_view};
+    use edge_policy::header_fields;
+    use edge_policy::http_views::request_view;
     use edge_policy::{canonical_request, RequestView, RuleSet};
     use proptest::prelude::*;
 

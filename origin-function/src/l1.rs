@@ -15,7 +15,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use edge_policy::cache_control::{FreshnessState, Lifetime};
+use edge_policy::cache_control::{FreshnessState, Stamp};
 use moka::future::Cache;
 use moka::Expiry;
 
@@ -26,9 +26,9 @@ use crate::entry::StoredEntry;
 pub struct L1Entry {
     /// The stored answer.
     pub entry: Arc<StoredEntry>,
-    /// L1's own freshness (only `ttl` is set), counted from `inserted_at_ms`.
-    l1: Lifetime,
-    inserted_at_ms: u64,
+    /// L1's own freshness: put in L1 at its `stored_at_ms`, fresh for at most the cap and
+    /// never past the answer's own freshness ([`Stamp::capped`]), no stale window.
+    pub l1: Stamp,
     /// How long moka keeps it: until the answer's last window ends.
     keep: Duration,
 }
@@ -36,31 +36,16 @@ pub struct L1Entry {
 impl L1Entry {
     /// The entry for `entry` put into L1 at `now_ms` with a cap of `ttl_cap_secs`.
     pub fn new(entry: Arc<StoredEntry>, now_ms: u64, ttl_cap_secs: u64) -> Self {
-        // Whole seconds, rounded down: L1 never answers past the answer's own freshness.
-        let remaining = entry.fresh_until_ms().saturating_sub(now_ms) / 1000;
-        let keep_ms = entry
-            .lifetime
-            .usable_until_ms(entry.stored_at_ms)
-            .saturating_sub(now_ms);
         L1Entry {
-            l1: Lifetime {
-                ttl: ttl_cap_secs.min(remaining),
-                ..Lifetime::default()
-            },
-            inserted_at_ms: now_ms,
-            keep: Duration::from_millis(keep_ms),
+            l1: entry.stamp.capped(now_ms, ttl_cap_secs),
+            keep: Duration::from_millis(entry.stamp.keep_ms(now_ms)),
             entry,
         }
     }
 
     /// Whether the entry may answer from L1 at `now_ms`.
     pub fn is_fresh(&self, now_ms: u64) -> bool {
-        self.l1.state(self.inserted_at_ms, now_ms) == FreshnessState::Fresh
-    }
-
-    /// Remaining L1 freshness in whole seconds (RFC 9211 `ttl`).
-    pub fn ttl_secs(&self, now_ms: u64) -> u64 {
-        self.l1.remaining_secs(self.inserted_at_ms, now_ms)
+        self.l1.state(now_ms) == FreshnessState::Fresh
     }
 
     fn weight(&self, key: &str) -> u64 {
@@ -143,7 +128,7 @@ impl L1 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use edge_policy::cache_control::CacheControl;
+    use edge_policy::cache_control::{CacheControl, Lifetime};
 
     fn entry(key: &str, body: &str, s_maxage: u64, stored_at_ms: u64) -> Arc<StoredEntry> {
         let cache_control = CacheControl::parse([format!("public, s-maxage={s_maxage}, stale-if-error=100").as_str()]);
@@ -153,13 +138,15 @@ mod tests {
             content_type: "application/json".into(),
             etag: "\"e\"".into(),
             body: body.into(),
-            lifetime: Lifetime {
-                ttl: s_maxage,
-                stale_if_error: 100,
-                ..Lifetime::default()
-            },
+            stamp: Stamp::new(
+                stored_at_ms,
+                Lifetime {
+                    ttl: s_maxage,
+                    stale_if_error: 100,
+                    ..Lifetime::default()
+                },
+            ),
             cache_control,
-            stored_at_ms,
             delta_ms: 5,
         })
     }
@@ -171,7 +158,7 @@ mod tests {
         let e = l1.get("k").await.unwrap();
         assert!(e.is_fresh(9_999));
         assert!(!e.is_fresh(10_000));
-        assert_eq!(e.ttl_secs(1_000), 9);
+        assert_eq!(e.l1.ttl_secs(1_000), 9);
         // Promoted late in its life: fresh in L1 only for what is left, rounded down.
         l1.insert(entry("k2", "x", 10, 0), 2_500).await;
         let e = l1.get("k2").await.unwrap();

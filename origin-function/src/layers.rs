@@ -329,7 +329,7 @@ impl<T> L2Session<'_, T> {
             waited += slept.elapsed();
             self.spent += slept.elapsed();
             match self.read(key, digest, true, m).await {
-                L2Read::Found(Found::Entry(entry)) if entry.state(self.now_ms) == FreshnessState::Fresh => {
+                L2Read::Found(Found::Entry(entry)) if entry.stamp.state(self.now_ms) == FreshnessState::Fresh => {
                     return Waited::Filled(entry)
                 }
                 L2Read::Found(_) => {}

@@ -8,8 +8,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use edge_policy::cache_control::ResponseFacts;
+use edge_policy::header_fields;
 use edge_policy::headers::viewer_credential;
-use edge_policy::http_views::{header_fields, request_view};
+use edge_policy::http_views::request_view;
 use edge_policy::{
     canonical_request, origin_response, CanonicalRequest, HeaderField, Passthrough, ResponseView, RuleSet,
 };

@@ -4,6 +4,7 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
+use edge_policy::validation::if_none_match_matches;
 use lambda_http::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
 use crate::cache_status::CacheStatus;
@@ -43,14 +44,6 @@ pub struct Conditions<'a> {
     pub if_none_match: Option<&'a str>,
 }
 
-/// RFC 9110 §13.1.2: "A recipient MUST use the weak comparison function when comparing
-/// entity tags for If-None-Match"; `*` matches any current representation.
-fn if_none_match_matches(header: &str, etag: &str) -> bool {
-    let weak = |t: &str| t.trim().trim_start_matches("W/").to_owned();
-    let ours = weak(etag);
-    header.split(',').any(|t| t.trim() == "*" || weak(t) == ours)
-}
-
 fn value(text: impl Into<String>) -> HeaderValue {
     // Every value written here is ASCII the origin produced; anything else (a catalogue
     // content type with a control byte) becomes a harmless placeholder.
@@ -79,7 +72,7 @@ pub fn respond(
             e.body.as_str(),
             Some(e.etag.clone()),
             e.aged_cache_control(now_ms).to_header_value(),
-            Some(e.age_secs(now_ms)),
+            Some(e.stamp.age_secs(now_ms)),
         ),
         Answer::Loaded(e) => (
             e.status,
@@ -102,7 +95,7 @@ pub fn respond(
         ),
     };
     let not_modified =
-        code == 200 && matches!((&etag, when.if_none_match), (Some(e), Some(inm)) if if_none_match_matches(inm, e));
+        code == 200 && matches!((&etag, when.if_none_match), (Some(e), Some(inm)) if if_none_match_matches([inm], e));
     let mut headers = HeaderMap::with_capacity(8);
     headers.insert(header::CACHE_CONTROL, value(cache_control));
     headers.insert(CACHE_STATUS, value(status.to_string()));
@@ -131,14 +124,6 @@ pub fn respond(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn if_none_match_uses_weak_comparison() {
-        assert!(if_none_match_matches("\"a\"", "\"a\""));
-        assert!(if_none_match_matches("W/\"a\", \"b\"", "\"a\""));
-        assert!(if_none_match_matches("*", "\"a\""));
-        assert!(!if_none_match_matches("\"b\"", "\"a\""));
-    }
 
     #[test]
     fn dates_are_imf_fixdate() {

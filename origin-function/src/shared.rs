@@ -52,7 +52,7 @@ enum Load {
 /// The newer of two copies (by the time they were loaded).
 fn newest(a: Option<Arc<StoredEntry>>, b: Arc<StoredEntry>) -> Option<Arc<StoredEntry>> {
     match a {
-        Some(a) if a.stored_at_ms >= b.stored_at_ms => Some(a),
+        Some(a) if a.stamp.stored_at_ms >= b.stamp.stored_at_ms => Some(a),
         _ => Some(b),
     }
 }
@@ -65,10 +65,9 @@ impl Origin {
         let l1 = self.layers.l1.get(key).await;
         m.l1_ms += millis(started);
         if let Some(hit) = l1.as_ref().filter(|e| e.is_fresh(now_ms)) {
-            let ttl = i64::try_from(hit.ttl_secs(now_ms)).unwrap_or(i64::MAX);
             return respond(
                 Answer::Stored(&hit.entry),
-                CacheStatus::hit(ttl, Detail::L1),
+                CacheStatus::hit(hit.l1.ttl_secs(now_ms), Detail::L1),
                 p.when,
                 now_ms,
                 m,
@@ -80,28 +79,28 @@ impl Origin {
         let mut session = self.layers.session(now_ms);
         let mut load = Load::Miss;
         if let L2Read::Found(Found::Entry(entry)) = session.read(key, &digest, false, m).await {
-            match entry.state(now_ms) {
+            match entry.stamp.state(now_ms) {
                 FreshnessState::Fresh => {
                     let beta = self.config.xfetch_beta;
                     let early = xfetch::should_refresh_early(
                         now_ms,
                         entry.delta_ms,
                         beta,
-                        entry.fresh_until_ms(),
+                        entry.stamp.fresh_until_ms(),
                         (self.rand)(),
                     );
                     // An optional refresh runs only under the lease: if another caller holds
                     // it, or L2 cannot tell, the fresh copy answers.
                     if !early || session.lease(&digest, m).await != Lease::Held {
                         self.layers.l1.insert(Arc::clone(&entry), now_ms).await;
-                        let status = CacheStatus::hit(entry.ttl_secs(now_ms), Detail::L2);
+                        let status = CacheStatus::hit(entry.stamp.ttl_secs(now_ms), Detail::L2);
                         return respond(Answer::Stored(&entry), status, p.when, now_ms, m);
                     }
                     load = Load::Early;
                 }
                 FreshnessState::StaleWhileRevalidate => match session.lease(&digest, m).await {
                     Lease::Elsewhere => {
-                        let status = CacheStatus::hit(entry.ttl_secs(now_ms), Detail::L2Stale);
+                        let status = CacheStatus::hit(entry.stamp.ttl_secs(now_ms), Detail::L2Stale);
                         return respond(Answer::Stored(&entry), status, p.when, now_ms, m);
                     }
                     lease => {
@@ -191,9 +190,9 @@ impl Origin {
             // RFC 5861 §4: "when an error is encountered, a cached stale response MAY be used
             // to satisfy the request"; a copy still fresh (an early refresh) all the more.
             if response.status >= 500 {
-                if let Some(copy) = held.filter(|c| c.state(now_ms).usable_on_error()) {
-                    let status = if copy.state(now_ms) == FreshnessState::Fresh {
-                        CacheStatus::hit(copy.ttl_secs(now_ms), Detail::RefreshFailed)
+                if let Some(copy) = held.filter(|c| c.stamp.state(now_ms).usable_on_error()) {
+                    let status = if copy.stamp.state(now_ms) == FreshnessState::Fresh {
+                        CacheStatus::hit(copy.stamp.ttl_secs(now_ms), Detail::RefreshFailed)
                     } else {
                         CacheStatus::fwd(Fwd::Stale)
                             .fwd_status(response.status)

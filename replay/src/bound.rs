@@ -13,8 +13,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use edge_policy::cache_control::{CacheControl, FreshnessState, Lifetime};
-use edge_policy::http_views::header_fields;
+use edge_policy::cache_control::{CacheControl, FreshnessState, Lifetime, Stamp};
+use edge_policy::header_fields;
 use edge_policy::{origin_response, ResponseView, RuleSet};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use local_edge::cache::{storing, Storing};
@@ -115,7 +115,7 @@ pub fn ttl_aware_bound(
     distribution: &Distribution,
     keyed: impl Fn(EdgeRequest) -> EdgeRequest,
 ) -> Bound {
-    let mut stored: HashMap<EdgeKey, (u64, Lifetime)> = HashMap::new();
+    let mut stored: HashMap<EdgeKey, Stamp> = HashMap::new();
     let mut seen: HashSet<EdgeKey> = HashSet::new();
     let (mut hits, mut stale_hits, mut misses, mut infinite_hits) = (0, 0, 0, 0);
     for (i, line) in trace.iter().enumerate() {
@@ -133,7 +133,7 @@ pub fn ttl_aware_bound(
             infinite_hits += 1;
         }
         let now = line.at_ms;
-        let state = stored.get(&key).map(|(at, l)| l.state(*at, now));
+        let state = stored.get(&key).map(|stamp| stamp.state(now));
         match state {
             Some(FreshnessState::Fresh) => hits += 1,
             Some(FreshnessState::StaleWhileRevalidate) => {
@@ -141,13 +141,13 @@ pub fn ttl_aware_bound(
                 stale_hits += 1;
                 // The background revalidation renews the copy at once.
                 if let Some(l) = answer {
-                    stored.insert(key, (now, l));
+                    stored.insert(key, Stamp::new(now, l));
                 }
             }
             _ => {
                 misses += 1;
                 match answer {
-                    Some(l) => stored.insert(key, (now, l)),
+                    Some(l) => stored.insert(key, Stamp::new(now, l)),
                     None => stored.remove(&key),
                 };
             }

@@ -1,101 +1,16 @@
 //! Deciding the one `Cache-Control` a response leaves the edge with (cache-control.md,
-//! "Deciding": the first rule that applies wins).
+//! "Deciding": the first rule that applies wins), from the facts [`super::facts`] reads.
+//! [`decide_response`] is the whole step for a host: CloudFront's origin-response trigger,
+//! the origin and the Worker call it.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use super::{CacheControl, DELTA_SECONDS_MAX};
-use crate::headers::viewer_credential;
+use super::facts::ResponseFacts;
+use super::CacheControl;
 use crate::rules::Route;
-use crate::trigger::HeaderField;
+use crate::view::HeaderField;
 
 /// Status codes that are heuristically cacheable (RFC 9110 §15.1: "200, 203, 204, 206,
 /// 300, 301, 308, 404, 405, 410, 414, and 501"), less 206: CloudFront caches ranges itself.
 const HEURISTICALLY_CACHEABLE: &[u16] = &[200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501];
-
-/// What the decision reads from a response and the request it answers.
-#[derive(Debug, Clone, Default)]
-pub struct ResponseFacts<'a> {
-    /// The status, `None` when it is not a number.
-    pub status: Option<u16>,
-    /// The origin's `Cache-Control`, every line read as one list, with a `max-age` from
-    /// `Expires` when it sent none (and does not forbid sharing).
-    pub cache_control: CacheControl,
-    /// Whether the response carries `Set-Cookie`.
-    pub has_set_cookie: bool,
-    /// The `Vary` field lines.
-    pub vary: Vec<&'a str>,
-    /// Whether the request carried the viewer's credential
-    /// ([`crate::headers::viewer_credential`]: never an AWS signature).
-    pub request_had_authorization: bool,
-    /// When the response is decided, ms since the Unix epoch (the clock a missing `Date`
-    /// stands in for).
-    pub now_ms: u64,
-}
-
-impl<'a> ResponseFacts<'a> {
-    /// Reads the facts from a response's and its request's header fields (lower-case names,
-    /// one entry per value). `status` is `None` when it is not a number.
-    // Out of line: a stage, not inlined into its trigger (crate docs, "Stages stay out of line").
-    #[inline(never)]
-    pub fn read(
-        status: Option<u16>,
-        response_headers: &[HeaderField<'a>],
-        request_headers: &[HeaderField<'_>],
-        now_ms: u64,
-    ) -> Self {
-        let values = |name: &'static str| {
-            response_headers
-                .iter()
-                .filter(move |(n, _)| *n == name)
-                .map(|(_, v)| *v)
-        };
-        let mut cache_control = CacheControl::parse(values("cache-control"));
-        // `Expires` only matters to a cache that may store the response: under `private` or
-        // `no-store` the browser reads the `Expires` left as it came, and the edge's output
-        // stays the same when run on itself (a written `private, no-store` has no max-age).
-        if cache_control.max_age.is_none() && !cache_control.forbids_sharing() {
-            if let Some(expires) = values("expires").next() {
-                cache_control.max_age = Some(expires_max_age(expires, values("date").next(), now_ms));
-            }
-        }
-        ResponseFacts {
-            status,
-            cache_control,
-            has_set_cookie: values("set-cookie").next().is_some(),
-            vary: values("vary").collect(),
-            request_had_authorization: viewer_credential(request_headers.iter().copied()).is_some(),
-            now_ms,
-        }
-    }
-}
-
-/// Seconds since the Unix epoch of an HTTP-date (RFC 9110 §5.6.7, all three formats).
-fn http_date_secs(value: &str) -> Option<u64> {
-    let at: SystemTime = httpdate::parse_http_date(value.trim_matches([' ', '\t'])).ok()?;
-    Some(at.duration_since(UNIX_EPOCH).ok()?.as_secs())
-}
-
-/// The `max-age` an `Expires` stands for, when the origin sent no `max-age`
-/// (cache-control.md, "Expires"; RFC 9111 §5.3 and §4.2.1: "If the Expires response header
-/// field is present, use its value minus the value of the Date response header field (using
-/// the time the message was received if it is not present ...)").
-///
-/// RFC 9111 §5.3: "A cache recipient MUST interpret invalid date formats, especially the
-/// value "0", as representing a time in the past (i.e., "already expired")": `0`. An
-/// invalid `Date` counts as absent (RFC 9110 §6.6.1: a recipient "MUST record the time it
-/// was received"): the `now` passed in stands for it, and without a clock either (`now_ms`
-/// 0) the lifetime cannot be known: `0`. The first `Expires` line counts, as for every
-/// directive (§4.2.1).
-fn expires_max_age(expires: &str, date: Option<&str>, now_ms: u64) -> u64 {
-    let Some(expires) = http_date_secs(expires) else {
-        return 0;
-    };
-    let clock = (now_ms > 0).then_some(now_ms / 1000);
-    let Some(date) = date.and_then(http_date_secs).or(clock) else {
-        return 0;
-    };
-    expires.saturating_sub(date).min(DELTA_SECONDS_MAX)
-}
 
 /// Which rule decided (for logs and tests; "not shared" is a decision, not an error).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -218,6 +133,64 @@ pub fn decide(facts: &ResponseFacts<'_>, route: &Route) -> Decision {
     cc.stale_if_error = fill(cc.stale_if_error, policy.stale_if_error);
     cc.immutable |= policy.immutable;
     decided(cc, Rule::RoutePolicy)
+}
+
+/// The directives of a response to a method other than `GET`/`HEAD`, which no cache of the
+/// project stores: the origin's, on one line, or `no-store` where it sent none.
+fn unnormalized_method_cache_control(origin: CacheControl) -> CacheControl {
+    if origin.is_empty() {
+        CacheControl::no_store()
+    } else {
+        origin
+    }
+}
+
+/// The one `Cache-Control` a response leaves with, on CloudFront (origin-response) and on
+/// the Worker alike.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseDecision {
+    /// The directives.
+    pub cache_control: CacheControl,
+    /// The rule that decided (`None` for a method the policy doesn't normalize).
+    pub rule: Option<Rule>,
+    /// Remove every `Set-Cookie` before the response goes on (a `strip_set_cookie` route).
+    pub strip_set_cookie: bool,
+}
+
+impl ResponseDecision {
+    /// The one header line.
+    pub fn header_value(&self) -> String {
+        self.cache_control.to_header_value()
+    }
+}
+
+/// Decides a response from the origin (cache-control.md) for the route of a `GET`/`HEAD`
+/// request (`None` for any other method, which no cache of the project stores: the origin's
+/// directives on one line, or `no-store` where it sent none). A `304` is decided as a `200`
+/// of the same request (rule 5, in [`decide`]). `now_ms` stands in for a missing `Date`.
+// Out of line: a stage, not inlined into its trigger (crate docs, "Stages stay out of line").
+#[inline(never)]
+pub fn decide_response(
+    route: Option<&Route>,
+    status: Option<u16>,
+    response_headers: &[HeaderField<'_>],
+    request_headers: &[HeaderField<'_>],
+    now_ms: u64,
+) -> ResponseDecision {
+    let facts = ResponseFacts::read(status, response_headers, request_headers, now_ms);
+    let Some(route) = route else {
+        return ResponseDecision {
+            cache_control: unnormalized_method_cache_control(facts.cache_control),
+            rule: None,
+            strip_set_cookie: false,
+        };
+    };
+    let decision = decide(&facts, route);
+    ResponseDecision {
+        cache_control: decision.cache_control,
+        rule: Some(decision.rule),
+        strip_set_cookie: decision.strip_set_cookie,
+    }
 }
 
 #[cfg(test)]

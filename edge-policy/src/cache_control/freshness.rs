@@ -3,8 +3,8 @@
 //! and L2 and the Cloudflare Worker ask it; nobody else does window arithmetic.
 //!
 //! Build a [`Lifetime`] from the one `Cache-Control` a response leaves with (after
-//! [`super::decide`]) and the storing cache's [`TtlBounds`], then ask
-//! [`Lifetime::state`] with the time the copy was stored and an explicit `now`.
+//! [`super::decide`]) and the storing cache's [`TtlBounds`], stamp it with the time the copy
+//! was stored ([`super::Stamp`]), then ask the stamp with an explicit `now`.
 //!
 //! # The reading, once
 //!
@@ -151,12 +151,6 @@ impl Lifetime {
         self.ttl > 0
     }
 
-    /// The state of a copy stored at `stored_at_ms`, at `now_ms` (both ms on one clock).
-    /// A `now` before `stored_at` (a clock step back) counts as age 0.
-    pub fn state(&self, stored_at_ms: u64, now_ms: u64) -> FreshnessState {
-        self.state_at_age(now_ms.saturating_sub(stored_at_ms))
-    }
-
     /// The state of a copy `age_ms` old.
     pub fn state_at_age(&self, age_ms: u64) -> FreshnessState {
         let ttl_ms = secs_to_ms(self.ttl);
@@ -173,27 +167,11 @@ impl Lifetime {
         }
     }
 
-    /// Seconds of freshness left at `now_ms` for a copy stored at `stored_at_ms` (rounded
-    /// down, never below 0).
-    pub fn remaining_secs(&self, stored_at_ms: u64, now_ms: u64) -> u64 {
-        self.ttl.saturating_sub(now_ms.saturating_sub(stored_at_ms) / 1000)
-    }
-
-    /// When freshness ends, ms.
-    pub fn fresh_until_ms(&self, stored_at_ms: u64) -> u64 {
-        stored_at_ms.saturating_add(secs_to_ms(self.ttl))
-    }
-
     /// How long a store must keep the copy so that every window can still use it:
     /// `ttl + max(stale-while-revalidate, stale-if-error)` seconds.
     pub fn keep_secs(&self) -> u64 {
         self.ttl
             .saturating_add(self.stale_while_revalidate.max(self.stale_if_error))
-    }
-
-    /// When the last window ends, ms: past this the copy is [`FreshnessState::Expired`].
-    pub fn usable_until_ms(&self, stored_at_ms: u64) -> u64 {
-        stored_at_ms.saturating_add(secs_to_ms(self.keep_secs()))
     }
 }
 
@@ -218,6 +196,7 @@ impl CacheControl {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cache_control::Stamp;
 
     fn lifetime(header: &str, bounds: TtlBounds) -> Option<Lifetime> {
         Lifetime::from_cache_control(&CacheControl::parse([header]), bounds)
@@ -260,18 +239,18 @@ mod tests {
     #[test]
     fn windows_start_when_freshness_ends_and_run_independently() {
         let l = lifetime("s-maxage=10, stale-while-revalidate=5, stale-if-error=20", B).unwrap();
-        assert_eq!(l.state(1_000, 10_999), FreshnessState::Fresh);
-        assert_eq!(l.state(1_000, 11_000), FreshnessState::StaleWhileRevalidate);
-        assert_eq!(l.state(1_000, 15_999), FreshnessState::StaleWhileRevalidate);
-        assert_eq!(l.state(1_000, 16_000), FreshnessState::StaleIfError);
-        assert_eq!(l.state(1_000, 30_999), FreshnessState::StaleIfError);
-        assert_eq!(l.state(1_000, 31_000), FreshnessState::Expired);
+        assert_eq!(Stamp::new(1_000, l).state(10_999), FreshnessState::Fresh);
+        assert_eq!(Stamp::new(1_000, l).state(11_000), FreshnessState::StaleWhileRevalidate);
+        assert_eq!(Stamp::new(1_000, l).state(15_999), FreshnessState::StaleWhileRevalidate);
+        assert_eq!(Stamp::new(1_000, l).state(16_000), FreshnessState::StaleIfError);
+        assert_eq!(Stamp::new(1_000, l).state(30_999), FreshnessState::StaleIfError);
+        assert_eq!(Stamp::new(1_000, l).state(31_000), FreshnessState::Expired);
         assert_eq!(l.keep_secs(), 30);
-        assert_eq!(l.usable_until_ms(1_000), 31_000);
+        assert_eq!(Stamp::new(1_000, l).usable_until_ms(), 31_000);
         // A longer stale-while-revalidate than stale-if-error: on error it still serves.
         let l = lifetime("s-maxage=10, stale-while-revalidate=50, stale-if-error=5", B).unwrap();
-        assert_eq!(l.state(0, 40_000), FreshnessState::StaleWhileRevalidate);
-        assert!(l.state(0, 40_000).usable_on_error());
+        assert_eq!(Stamp::new(0, l).state(40_000), FreshnessState::StaleWhileRevalidate);
+        assert!(Stamp::new(0, l).state(40_000).usable_on_error());
         assert_eq!(l.keep_secs(), 60);
     }
 
@@ -290,10 +269,10 @@ mod tests {
     #[test]
     fn a_clock_step_back_reads_as_age_zero_and_remaining_never_goes_negative() {
         let l = lifetime("s-maxage=10", B).unwrap();
-        assert_eq!(l.state(5_000, 1_000), FreshnessState::Fresh);
-        assert_eq!(l.remaining_secs(0, 3_500), 7);
-        assert_eq!(l.remaining_secs(0, 99_000), 0);
-        assert_eq!(l.fresh_until_ms(1_000), 11_000);
+        assert_eq!(Stamp::new(5_000, l).state(1_000), FreshnessState::Fresh);
+        assert_eq!(Stamp::new(0, l).remaining_secs(3_500), 7);
+        assert_eq!(Stamp::new(0, l).remaining_secs(99_000), 0);
+        assert_eq!(Stamp::new(1_000, l).fresh_until_ms(), 11_000);
     }
 
     #[test]
@@ -303,7 +282,7 @@ mod tests {
             stale_while_revalidate: u64::MAX,
             stale_if_error: 0,
         };
-        assert_eq!(l.state(u64::MAX, u64::MAX), FreshnessState::Fresh);
+        assert_eq!(Stamp::new(u64::MAX, l).state(u64::MAX), FreshnessState::Fresh);
         assert_eq!(l.keep_secs(), u64::MAX);
     }
 

@@ -6,14 +6,19 @@
 //! and what a stored copy may do at a given moment.
 
 mod decide;
+mod extensions;
+mod facts;
 pub mod freshness;
 mod parse;
+mod stamp;
 
-use std::cmp::Ordering;
+use extensions::first_occurrences;
 
-pub use decide::{decide, Decision, ResponseFacts, Rule};
+pub use decide::{decide, decide_response, Decision, ResponseDecision, Rule};
+pub use facts::ResponseFacts;
 pub use freshness::{FreshnessState, Lifetime, TtlBounds};
 pub use parse::{line_elements, parse_elements, words, Element, RawDirective};
+pub use stamp::Stamp;
 
 /// RFC 9111 §1.2.2: "If a cache receives a delta-seconds value greater than the greatest
 /// integer it can represent, or if any of its subsequent calculations overflows, the cache
@@ -326,56 +331,6 @@ impl CacheControl {
     }
 }
 
-/// Up to eight bytes, lower-cased, as one integer.
-fn fold8(bytes: &[u8]) -> u64 {
-    bytes
-        .iter()
-        .take(8)
-        .fold(0, |v, b| v << 8 | u64::from(b.to_ascii_lowercase()))
-}
-
-/// Compares two names ASCII case-insensitively, without allocating.
-fn cmp_ignore_ascii_case(a: &str, b: &str) -> Ordering {
-    a.bytes()
-        .map(|c| c.to_ascii_lowercase())
-        .cmp(b.bytes().map(|c| c.to_ascii_lowercase()))
-}
-
-/// Keeps the first occurrence of every name (case-insensitive) of `(name, text)` pairs, in
-/// the order received, and answers their texts. O(n log n) whatever the input, with no
-/// hashing an origin could aim collisions at and no scan of earlier elements per element:
-/// positions are sorted by a cheap key (length, first and last eight bytes lower-cased),
-/// which equal names share and which tells names of up to 16 bytes apart on its own; only
-/// a run of longer names with one key is compared byte by byte.
-fn first_occurrences<'a>(items: &[(&'a str, &'a str)]) -> Vec<&'a str> {
-    let key = |name: &str| {
-        let b = name.as_bytes();
-        (b.len(), fold8(b), fold8(&b[b.len().saturating_sub(8)..]))
-    };
-    let mut order: Vec<((usize, u64, u64), usize)> = items
-        .iter()
-        .enumerate()
-        .map(|(at, (name, _))| (key(name), at))
-        .collect();
-    order.sort_unstable();
-    let mut keep = vec![true; items.len()];
-    for run in order.chunk_by_mut(|a, b| a.0 == b.0).filter(|run| run.len() > 1) {
-        if run[0].0 .0 > 16 {
-            run.sort_unstable_by(|a, b| cmp_ignore_ascii_case(items[a.1].0, items[b.1].0).then(a.1.cmp(&b.1)));
-        }
-        for pair in run.windows(2) {
-            if items[pair[0].1].0.eq_ignore_ascii_case(items[pair[1].1].0) {
-                keep[pair[1].1] = false;
-            }
-        }
-    }
-    items
-        .iter()
-        .zip(keep)
-        .filter_map(|((_, text), keep)| keep.then_some(*text))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -479,16 +434,6 @@ mod tests {
     fn a_line_holding_a_nul_is_unreadable_and_reads_no_store() {
         assert_eq!(round(&["public, max-age=60", "\0"]), "public, no-store, max-age=60");
         assert_eq!(round(&["public\0, s-maxage=5"]), "no-store, s-maxage=5");
-    }
-
-    #[test]
-    fn unknown_directives_keep_their_first_occurrence_in_order() {
-        assert_eq!(round(&["b=1, a, B=2, c, A=3, b"]), "b=1, a, c");
-        // Long names that share their first and last eight bytes are told apart byte by byte.
-        assert_eq!(
-            round(&["abcdefgh-1-ijklmnop=1, ABCDEFGH-2-IJKLMNOP=2, abcdefgh-1-IJKLMNOP=3, abcdefgh-2-ijklmnop"]),
-            "abcdefgh-1-ijklmnop=1, ABCDEFGH-2-IJKLMNOP=2"
-        );
     }
 
     #[test]

@@ -155,8 +155,8 @@ impl L2 for DynamoL2 {
                 .item(field::CONTENT_TYPE, s(&e.content_type))
                 .item(field::ETAG, s(&e.etag))
                 .item(field::CACHE_CONTROL, AttributeValue::S(entry.cache_control))
-                .item(field::STORED_AT, n(e.stored_at_ms))
-                .item(field::FRESH_UNTIL, n(e.fresh_until_ms()))
+                .item(field::STORED_AT, n(e.stamp.stored_at_ms))
+                .item(field::FRESH_UNTIL, n(e.stamp.fresh_until_ms()))
                 .item(field::DELTA, n(e.delta_ms))
                 .item(field::EXPIRES_AT, n(e.expires_at_s()))
                 .condition_expression(
@@ -166,7 +166,7 @@ impl L2 for DynamoL2 {
                 .expression_attribute_names("#pk", field::PK)
                 .expression_attribute_names("#at", field::STORED_AT)
                 .expression_attribute_values(":n", s("N"))
-                .expression_attribute_values(":at", n(e.stored_at_ms))
+                .expression_attribute_values(":at", n(e.stamp.stored_at_ms))
                 .send()
                 .await;
             match result {

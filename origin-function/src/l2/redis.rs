@@ -259,7 +259,10 @@ impl L2 for RedisL2 {
         Box::pin(async move {
             let e = entry.entry;
             let expires_at_s = e.expires_at_s();
-            let expire_ms = expires_at_s.saturating_mul(1000).saturating_sub(e.stored_at_ms).max(1);
+            let expire_ms = expires_at_s
+                .saturating_mul(1000)
+                .saturating_sub(e.stamp.stored_at_ms)
+                .max(1);
             let lease = lease_key(digest);
             let (entry, lease) = (&entry, &lease);
             let written = self
@@ -269,7 +272,7 @@ impl L2 for RedisL2 {
                         .key(lease)
                         .arg(expire_ms)
                         .arg(owner)
-                        .arg(e.stored_at_ms)
+                        .arg(e.stamp.stored_at_ms)
                         .arg(field::FULL_KEY)
                         .arg(&e.key)
                         .arg(field::STATUS)
@@ -285,9 +288,9 @@ impl L2 for RedisL2 {
                         .arg(field::CACHE_CONTROL)
                         .arg(&entry.cache_control)
                         .arg(field::STORED_AT)
-                        .arg(e.stored_at_ms)
+                        .arg(e.stamp.stored_at_ms)
                         .arg(field::FRESH_UNTIL)
-                        .arg(e.fresh_until_ms())
+                        .arg(e.stamp.fresh_until_ms())
                         .arg(field::DELTA)
                         .arg(e.delta_ms)
                         .arg(field::EXPIRES_AT)
