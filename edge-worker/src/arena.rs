@@ -157,8 +157,8 @@ impl<const N: usize> Arena<N> {
         f()
     }
 
-    /// Bytes used by the current (or last) session, and by lasting blocks (for the tests).
-    #[cfg(test)]
+    /// Bytes used by the current (or last) session, and by lasting blocks (for the native tests).
+    #[cfg(all(test, not(target_arch = "wasm32")))]
     fn used(&self) -> (usize, usize) {
         (self.top.get(), N - self.bottom.get())
     }
