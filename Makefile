@@ -49,8 +49,8 @@ tools:
 # The Wasm core, built for speed (see [profile.wasm-release]), then wasm-opt -O3 (which also
 # strips debug info and the producers section). Plain cargo, no wasm-bindgen: the deployed
 # modules export only the raw boundary (edge-worker/src/raw.rs) and import nothing; the
-# wasm-bindgen string entry points (feature `bindgen`) are for `wasm-pack test` and fuzzing,
-# and each string-returning export cost V8 an eagerly compiled wrapper at every cold start.
+# wasm-bindgen exports of the string entry points (feature `bindgen`) are for `wasm-pack test`
+# only, and each string-returning export cost V8 an eagerly compiled wrapper at every cold start.
 # One module per trigger (features `viewer-request`, `origin-response`): a trigger's cold
 # start decodes and compiles only its own code. wasm-ctor-eval runs `edge_init` (the embedded
 # rule set) at build time and keeps the memory it leaves (edge-worker/src/raw.rs). `-ocimfs
@@ -89,9 +89,11 @@ test-rust: wasm
 	cargo build --workspace --bins
 	cargo test --workspace
 
-# The Wasm boundary under Node, exactly as users run it.
+# The Wasm boundary under Node, exactly as users run it, with the wasm-bindgen exports
+# (feature `bindgen`, off by default: the deployed modules never have them). wasm-pack hands
+# what follows the crate's path to `cargo test`; after a `--` it would go to the test runner.
 test-wasm: tools
-	wasm-pack --log-level warn test --node edge-worker
+	wasm-pack --log-level warn test --node edge-worker --features bindgen
 
 # The built deployment zip, unpacked and loaded as Lambda@Edge loads it.
 test-node: package-edge

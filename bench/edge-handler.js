@@ -4,10 +4,14 @@
 // (fresh `node`: load + first event) Wasm vs JS; `.wasm` and zip sizes.
 //
 //   make bench            (builds what it needs, then runs this)
-//   node bench/edge-handler.js [--pkg DIR] [--native BIN] [--zip FILE]
+//   node bench/edge-handler.js [--pkg DIR] [--native BIN] [--zip FILE] [--baseline FILE]
 //
 // Prints a table and writes bench/results/edge-handler.json. Every ratio is against a
 // baseline run in the same process, interleaved round by round: these machines are noisy.
+// Before timing anything, the three must answer every event of the corpora alike (the Wasm
+// and the plain-JS handler the same request, the Wasm and the native core the same answer);
+// when they don't, it names the events and exits 1: a faster handler that answers
+// differently measures nothing.
 
 const fs = require('node:fs');
 const os = require('node:os');
@@ -23,7 +27,7 @@ const arg = (name, fallback) => {
 const PKG = path.resolve(arg('--pkg', path.join(ROOT, 'wasm-pkg')));
 const NATIVE = arg('--native', path.join(ROOT, 'target', 'release', 'native-viewer-request'));
 const ZIP = arg('--zip', path.join(ROOT, 'dist', 'edge-worker-lambda.zip'));
-const BASELINE = path.join(__dirname, 'baseline-handler.js');
+const BASELINE = path.resolve(arg('--baseline', path.join(__dirname, 'baseline-handler.js')));
 
 // A deterministic pseudo-random source for the corpora: `rand` in [0, 1], `pick` one of `xs`.
 function seeded(seed) {
@@ -190,8 +194,7 @@ glue.handler(${JSON.stringify(event)}, {}).then(() => {
 // Wasm core (`inputs`): the same work. `null` when the binary is not built.
 function nativeServer(inputs) {
   if (!fs.existsSync(NATIVE)) return null;
-  const file = path.join(os.tmpdir(), `edge-inputs-${process.pid}-${inputs.length}.txt`);
-  fs.writeFileSync(file, inputs.map(([bytes, count]) => `${count} ${Buffer.from(bytes).toString('hex')}`).join('\n'));
+  const file = writeInputs(inputs);
   const child = spawn(NATIVE, [file, '--serve'], { stdio: ['pipe', 'pipe', 'inherit'] });
   const waiting = [];
   let buffered = '';
@@ -213,6 +216,26 @@ function nativeServer(inputs) {
       fs.unlinkSync(file);
     },
   };
+}
+
+// The inputs as native-viewer-request reads them, one event per line: `count hex`.
+function writeInputs(inputs) {
+  const file = path.join(os.tmpdir(), `edge-inputs-${process.pid}-${inputs.length}.txt`);
+  fs.writeFileSync(file, inputs.map(([bytes, count]) => `${count} ${Buffer.from(bytes).toString('hex')}`).join('\n'));
+  return file;
+}
+
+// The native core's answer to each input (native-viewer-request --answers); `null` when the
+// binary is not built.
+function nativeAnswers(inputs) {
+  if (!fs.existsSync(NATIVE)) return null;
+  const file = writeInputs(inputs);
+  try {
+    const out = execFileSync(NATIVE, [file, '--answers'], { maxBuffer: 256 * 1024 * 1024 }).toString();
+    return out.split('\n').slice(0, inputs.length).map((hex) => Buffer.from(hex, 'hex').toString('utf8'));
+  } finally {
+    fs.unlinkSync(file);
+  }
 }
 
 const same = (a, b) => JSON.stringify([a.uri, a.querystring, a.headers]) === JSON.stringify([b.uri, b.querystring, b.headers]);
@@ -285,27 +308,74 @@ async function perEvent(wasm, js, core, events, rounds) {
   };
 }
 
+// What differs between two requests CloudFront would go on with, field by field.
+function requestDiff(a, b) {
+  const show = (v) => (v === undefined ? 'absent' : JSON.stringify(v));
+  const out = [];
+  for (const k of ['uri', 'querystring']) {
+    if (a[k] !== b[k]) out.push(`${k} ${show(a[k])} / ${show(b[k])}`);
+  }
+  const [ha, hb] = [a.headers || {}, b.headers || {}];
+  for (const name of new Set([...Object.keys(ha), ...Object.keys(hb)])) {
+    if (JSON.stringify(ha[name]) !== JSON.stringify(hb[name])) out.push(`${name} ${show(ha[name])} / ${show(hb[name])}`);
+  }
+  return out.length > 0 ? out.join('; ') : 'the same headers in another order';
+}
+
+// Every event of both corpora and the fail-closed cases through all three, untimed: the
+// request the Wasm handler and the plain-JS handler go on with, and the answer the Wasm core
+// and the native core give on the same input bytes. Returns the disagreements
+// (`{ event, sides, what }`) and whether the native core was there to ask.
+async function disagreements(wasm, js, core, named) {
+  const found = [];
+  const quiet = console.log;
+  console.log = () => {};
+  try {
+    for (const [label, e] of named) {
+      const [w, j] = [await wasm(structuredClone(e), {}), await js(structuredClone(e), {})];
+      if (!same(w, j)) found.push({ event: label, sides: 'Wasm handler / plain-JS handler', what: requestDiff(w, j) });
+    }
+  } finally {
+    console.log = quiet;
+  }
+  const requests = named.map(([, e]) => e.Records[0].cf.request);
+  const native = nativeAnswers(requests.map((r) => core.encodeViewerRequest(r)));
+  if (native) {
+    requests.forEach((r, i) => {
+      const answer = core.viewer_request(r);
+      if (answer !== native[i]) {
+        found.push({ event: named[i][0], sides: 'Wasm core / native core',
+          what: `answer ${JSON.stringify(answer)} / ${JSON.stringify(native[i])}` });
+      }
+    });
+  }
+  return { found, nativeChecked: native !== null };
+}
+
 async function main() {
   const lambda = require(path.join(PKG, 'index.js'));
   const wasm = lambda.handler;
   const js = require(BASELINE).handler;
   const corpora = { realistic: corpus(512), simple: simpleCorpus(512) };
 
-  // Fairness check: both handlers must produce the same requests, on both corpora and on
-  // the fail-closed cases.
-  let mismatches = 0;
-  const quiet = console.log;
-  console.log = () => {};
-  for (const e of [...corpora.realistic, ...corpora.simple, ...edgeCases()]) {
-    if (!same(await wasm(structuredClone(e), {}), await js(structuredClone(e), {}))) mismatches++;
+  const named = [...Object.entries(corpora).flatMap(([name, events]) => events.map((e, i) => [`${name} #${i}`, e])),
+    ...edgeCases().map((e, i) => [`fail-closed #${i}`, e])];
+  const agreement = await disagreements(wasm, js, lambda._internals.core(), named);
+  if (agreement.found.length > 0) {
+    const events = new Set(agreement.found.map((d) => d.event)).size;
+    console.error(`bench/edge-handler.js: the handlers disagree on ${events} of ${named.length} events; nothing timed.`);
+    for (const d of agreement.found.slice(0, 10)) console.error(`  ${d.event}, ${d.sides}: ${d.what}`);
+    if (agreement.found.length > 10) console.error(`  … and ${agreement.found.length - 10} more`);
+    process.exit(1);
   }
-  console.log = quiet;
+  if (!agreement.nativeChecked) console.log(`native core not built (${NATIVE}): Wasm / native agreement not checked`);
 
   const results = {
     date: new Date().toISOString(),
     node: process.version,
     machine: `${os.cpus()[0].model}, ${os.cpus().length} cores, ${os.platform()} ${os.release()}`,
-    handler_agreement_mismatches: mismatches,
+    handler_agreement_mismatches: 0,
+    core_native_agreement_mismatches: agreement.nativeChecked ? 0 : null,
     corpora: {},
   };
   for (const [name, events] of Object.entries(corpora)) {
@@ -333,7 +403,7 @@ async function main() {
   results.zip_bytes = fs.existsSync(ZIP) ? fs.statSync(ZIP).size : null;
 
   const line = (k, v) => console.log(`${k.padEnd(58)} ${v}`);
-  line('handlers agree on every event', mismatches === 0 ? 'yes' : `NO (${mismatches} differ)`);
+  line(`Wasm, JS${agreement.nativeChecked ? ', native' : ''} agree on every event`, `yes (${named.length} events)`);
   for (const [name, c] of Object.entries(results.corpora)) {
     line(`${name}: Wasm handler / JS handler (ns/event)`, `${c.per_event_ns.wasm_handler} / ${c.per_event_ns.js_baseline}`);
     line(`${name}: ratio Wasm / JS, median of rounds (goal <= 0.5)`, c.ratio_wasm_over_js);

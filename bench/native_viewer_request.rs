@@ -10,12 +10,15 @@
 //! caches the process lost while it waited) and answers each with its ns per event on one
 //! line: `bench/edge-handler.js` uses this to time the native core round by round,
 //! interleaved with the Wasm core, so both see the same machine.
+//! `native-viewer-request INPUTS --answers` prints each input's answer, in hex, one per line
+//! (`=0:` for the length 0): `bench/edge-handler.js` holds them to the Wasm core's answers on
+//! the same bytes before it times anything.
 
 use std::io::{BufRead, Write};
 use std::time::Instant;
 use std::{env, fs, hint, io, ptr};
 
-use edge_worker::raw::{edge_input, edge_viewer_request};
+use edge_worker::raw::{edge_answer, edge_input, edge_viewer_request};
 
 /// One event as the glue encodes it.
 struct Input {
@@ -38,7 +41,7 @@ fn hex(text: &str) -> Vec<u8> {
 fn main() {
     let path = env::args()
         .nth(1)
-        .expect("usage: native-viewer-request <inputs> [rounds | --serve]");
+        .expect("usage: native-viewer-request <inputs> [rounds | --serve | --answers]");
     let text = fs::read_to_string(&path).expect("read inputs");
     let inputs: Vec<Input> = text
         .lines()
@@ -50,6 +53,13 @@ fn main() {
             }
         })
         .collect();
+    if env::args().nth(2).as_deref() == Some("--answers") {
+        let mut out = io::stdout().lock();
+        for input in &inputs {
+            writeln!(out, "{}", to_hex(&answer(input))).expect("stdout");
+        }
+        return;
+    }
     if env::args().nth(2).as_deref() == Some("--serve") {
         let mut out = io::stdout().lock();
         for line in io::stdin().lock().lines() {
@@ -64,6 +74,23 @@ fn main() {
     let mut per_round: Vec<f64> = (0..rounds).map(|_| round(&inputs, 20)).collect();
     per_round.sort_by(|a, b| a.total_cmp(b));
     println!("ns_per_event={:.1}", per_round[per_round.len() / 2]);
+}
+
+/// One input's answer as the glue reads it: the bytes `edge_answer` points at, or `=0:` (leave
+/// the request alone) for the length 0.
+fn answer(input: &Input) -> Vec<u8> {
+    let room = edge_input(input.bytes.len());
+    // SAFETY: `edge_input` returned room for `input.bytes.len()` bytes.
+    unsafe { ptr::copy_nonoverlapping(input.bytes.as_ptr(), room, input.bytes.len()) };
+    match edge_viewer_request(input.bytes.len(), input.count) {
+        0 => b"=0:".to_vec(),
+        // SAFETY: the answer holds `n` bytes until the next call.
+        n => unsafe { std::slice::from_raw_parts(edge_answer(), n) }.to_vec(),
+    }
+}
+
+fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Ns per event of `passes` passes over the inputs, each as the glue makes the call: the

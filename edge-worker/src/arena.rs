@@ -1,7 +1,7 @@
 //! A per-call arena for the raw boundary's policy calls ([`crate::raw`]).
 //!
 //! Why: `node --cpu-prof` on the short-request corpus put dlmalloc at ~22% of the core
-//! call's time (`make bench`, README "Performance"). Everything the policy allocates while
+//! call's time (`make bench`, docs/performance.md). Everything the policy allocates while
 //! deciding one event is dead when the call returns — the answer is copied out — so a bump
 //! allocator that forgets all of it at once costs a pointer add per allocation and nothing
 //! per free. In the Wasm build this is the global allocator; natively (tests, fuzzing) it is
@@ -157,8 +157,8 @@ impl<const N: usize> Arena<N> {
         f()
     }
 
-    /// Bytes used by the current (or last) session, and by lasting blocks (for the tests).
-    #[cfg(test)]
+    /// Bytes used by the current (or last) session, and by lasting blocks (for the native tests).
+    #[cfg(all(test, not(target_arch = "wasm32")))]
     fn used(&self) -> (usize, usize) {
         (self.top.get(), N - self.bottom.get())
     }

@@ -32,10 +32,11 @@
 //!
 //! **Crossing.** The deployed glue crosses through [`raw`]: it writes the input as UTF-8
 //! into the module's memory and reads the answer from it, and `"=0:"` comes back as the
-//! length 0 without a string being built. The wasm-bindgen entry points below (feature
-//! `bindgen`, on by default, off in the deployed module: see `Cargo.toml`)
-//! ([`viewer_request`], [`origin_response`]) carry the same strings through wasm-bindgen's
-//! conversions, for the boundary tests and the fuzz targets.
+//! length 0 without a string being built. The string entry points below
+//! ([`viewer_request`], [`origin_response`]) carry the same strings as Rust `&str`, for the
+//! boundary tests and the fuzz targets; feature `bindgen` (off by default and in the
+//! deployed modules: see `Cargo.toml`) also exports them through wasm-bindgen, for
+//! `wasm-pack test`.
 //!
 //! A header *name* that is not well-formed UTF-16 cannot be named back intact; CloudFront
 //! only sends header names that are HTTP tokens.

@@ -1,5 +1,7 @@
 //! The Wasm boundary, run under Node by `wasm-pack test --node` (offline): the string
 //! protocol's length prefixes count UTF-16 code units, as JavaScript does, on both sides.
+//! The tests call the Rust functions, which need no feature; `make test-wasm` builds them
+//! with `bindgen` too, so their wasm-bindgen exports keep building and pass wasm-bindgen.
 #![cfg(target_arch = "wasm32")]
 
 use edge_worker::{origin_response, viewer_request, viewer_request_reads};

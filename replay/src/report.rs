@@ -1,5 +1,5 @@
 //! The report: what each arm measured, its bound and its bill, as JSON
-//! (`bench/results/replay.json`) and as the Markdown tables the README quotes
+//! (`bench/results/replay.json`) and as the Markdown tables docs/replay.md quotes
 //! (`bench/results/replay.md`).
 
 use std::fmt::Write as _;
