@@ -62,7 +62,7 @@ fn main() {
             .join(", ");
         let _ = writeln!(
             code,
-            "        Route {{ name: {:?}.to_owned(), patterns: vec![{patterns}], kind: {kind}, query: {query}, cookies: {}, key_headers: {}, merge_slashes: {}, strip_set_cookie: {}, freshness: Freshness {{ max_age: {:?}, s_maxage: {:?}, stale_while_revalidate: {:?}, stale_if_error: {:?}, immutable: {}, override_origin: {} }} }},",
+            "        Route {{ name: {:?}.to_owned(), patterns: vec![{patterns}], kind: {kind}, query: {query}, cookies: {}, key_headers: {}, merge_slashes: {}, strip_set_cookie: {}, freshness: Freshness {{ max_age: {:?}, s_maxage: {:?}, stale_while_revalidate: {:?}, stale_if_error: {:?}, immutable: {}, override_origin: {}, negative_ttl: {:?} }} }},",
             r.name,
             list(&r.cookies),
             list(&r.key_headers),
@@ -74,6 +74,7 @@ fn main() {
             r.stale_if_error,
             r.immutable,
             r.override_origin,
+            r.negative_ttl,
         );
     }
     code.push_str("    ]\n}\n");

@@ -505,6 +505,26 @@ proptest! {
         holds(check_origin_response(rules(), &response))?;
     }
 
+    /// cache-control.md rule 6 (issue 28): no 4xx answer, on any route, ever carries
+    /// `immutable` or a stale window the origin did not send itself.
+    #[test]
+    fn no_4xx_takes_immutable_or_a_stale_window_from_the_route(
+        status in 400u16..500,
+        mut response in response(),
+    ) {
+        response.status = status.to_string();
+        response.request_method = "GET".into();
+        holds(check_origin_response(rules(), &response))?;
+        let origin = CacheControl::parse(
+            response.headers.iter().filter(|(n, _)| n == "cache-control").map(|(_, v)| v.as_str()),
+        );
+        let (written, _) = response_pass(rules(), &response);
+        let out = CacheControl::parse([written.as_str()]);
+        prop_assert!(!out.immutable || origin.immutable, "wrote {:?}", written);
+        prop_assert!(out.stale_while_revalidate.is_none() || out.stale_while_revalidate == origin.stale_while_revalidate, "wrote {:?}", written);
+        prop_assert!(out.stale_if_error.is_none() || out.stale_if_error == origin.stale_if_error, "wrote {:?}", written);
+    }
+
     /// cache-control.md, "Writing": the writer's output reads back to itself.
     #[test]
     fn cache_control_writer_is_idempotent(

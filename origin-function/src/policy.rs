@@ -28,22 +28,30 @@ pub struct Decided {
 impl Decided {
     /// Decides `facts` on `route`.
     pub fn new(facts: &ResponseFacts<'_>, route: &Route) -> Self {
-        Decided::from_decision(decide(facts, route))
-    }
-
-    fn from_decision(decision: Decision) -> Self {
+        let decision = decide(facts, route);
+        let lifetime = Lifetime::from_cache_control(&decision.cache_control, TtlBounds::ORIGIN);
+        // cache-control.md rule 6: L1 and L2 keep a negative answer at most N from its
+        // source load, with no stale window, whatever header it carries.
+        let lifetime = match decision.rule {
+            Rule::NegativeAnswer => lifetime.map(|l| Lifetime {
+                ttl: l.ttl.min(route.freshness.negative_secs()),
+                ..Lifetime::default()
+            }),
+            _ => lifetime,
+        };
         Decided {
             header: decision.cache_control.to_header_value(),
-            lifetime: Lifetime::from_cache_control(&decision.cache_control, TtlBounds::ORIGIN),
+            lifetime,
             decision,
         }
     }
 
-    /// Whether the origin's layers store the answer: the route policy decided it (rule 6 of
-    /// cache-control.md, so not a 5xx, not private) and it stays fresh for a while.
+    /// Whether the origin's layers store the answer: the route policy decided it, or it is a
+    /// negative answer (rules 6 and 7 of cache-control.md, so not a 5xx, not private), and it
+    /// stays fresh for a while.
     pub fn storable(&self) -> Option<Lifetime> {
         self.lifetime
-            .filter(|l| self.decision.rule == Rule::RoutePolicy && l.ttl > 0)
+            .filter(|l| matches!(self.decision.rule, Rule::RoutePolicy | Rule::NegativeAnswer) && l.ttl > 0)
     }
 
     /// The directives as decided.
@@ -125,7 +133,7 @@ mod tests {
     }
 
     #[test]
-    fn only_the_route_policy_with_a_lifetime_is_storable() {
+    fn only_the_route_policy_or_a_negative_answer_with_a_lifetime_is_storable() {
         let rules = RuleSet::embedded();
         let policies = Policies::new(rules);
         let products = rules.route_for("/api/products/1");
@@ -136,6 +144,10 @@ mod tests {
         );
         assert_eq!(ok.storable().map(|l| (l.ttl, l.keep_secs())), Some((300, 300 + 86_400)));
         assert!(policies.shared(products, 404).storable().is_some());
+        // cache-control.md rule 6: a negative answer is kept N seconds, no stale window.
+        let negative = policies.shared(products, 404);
+        assert_eq!(negative.header, "public, max-age=0, s-maxage=10");
+        assert_eq!(negative.storable().map(|l| (l.ttl, l.keep_secs())), Some((10, 10)));
         assert_eq!(policies.shared(products, 503).header, "no-store");
         assert!(policies.shared(products, 503).storable().is_none());
         assert!(policies.shared(products, 400).storable().is_none());

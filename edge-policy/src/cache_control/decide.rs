@@ -12,6 +12,10 @@ use crate::view::HeaderField;
 /// 300, 301, 308, 404, 405, 410, 414, and 501"), less 206: CloudFront caches ranges itself.
 const HEURISTICALLY_CACHEABLE: &[u16] = &[200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501];
 
+/// Negative answers (cache-control.md rule 6): "not found" and its kin. The route's
+/// freshness never applies to them; a short edge lifetime does.
+pub const NEGATIVE: &[u16] = &[404, 405, 410, 414];
+
 /// Which rule decided (for logs and tests; "not shared" is a decision, not an error).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rule {
@@ -28,6 +32,9 @@ pub enum Rule {
     Authorization,
     /// Rule 6: a status that is not heuristically cacheable, or any 5xx.
     StatusNotCacheable,
+    /// Rule 6: a negative answer (404, 405, 410, 414): the origin's header, or a short edge
+    /// lifetime with no `immutable` and no stale window.
+    NegativeAnswer,
     /// Rule 7: the route policy filled in what the origin left out (also a `304`, rule 5).
     RoutePolicy,
 }
@@ -68,18 +75,21 @@ pub fn decide(facts: &ResponseFacts<'_>, route: &Route) -> Decision {
         strip_set_cookie: false,
     };
 
-    // 0. Bypass routes: never shared, whatever sharing directive the origin added.
+    // 0. Bypass routes: never shared, whatever sharing directive the origin added. An
+    //    unknown directive with a quoted or comma-holding argument is dropped (reading):
+    //    a reader splitting on commas must never find a sharing directive in it.
     if route.is_bypass() {
         let cc = if origin.forbids_sharing() {
-            origin.clone().without_sharing()
+            origin.clone().without_sharing().without_quoted_extensions()
         } else {
             CacheControl::private_no_store()
         };
         return decided(cc, Rule::BypassRoute);
     }
-    // 1. The origin forbids sharing: pass through, never add sharing directives.
+    // 1. The origin forbids sharing: pass through, never add sharing directives (nor keep a
+    //    quoted unknown directive, as in rule 0).
     if origin.forbids_sharing() {
-        return decided(origin.clone(), Rule::OriginForbidsSharing);
+        return decided(origin.clone().without_quoted_extensions(), Rule::OriginForbidsSharing);
     }
     // 2. Set-Cookie: a shared copy would hand one viewer's cookie to the next.
     let strip_set_cookie = facts.has_set_cookie && route.strip_set_cookie;
@@ -117,6 +127,16 @@ pub fn decide(facts: &ResponseFacts<'_>, route: &Route) -> Decision {
         };
         return decided(cc, Rule::StatusNotCacheable);
     }
+    //    Negative answers: never the route's freshness. A "not found" that lived a year (with
+    //    `immutable`, or served stale) would hide the thing once it exists.
+    if status.is_some_and(|s| NEGATIVE.contains(&s)) {
+        let cc = if origin.is_empty() {
+            CacheControl::negative(route.freshness.negative_secs())
+        } else {
+            origin.clone()
+        };
+        return decided(cc, Rule::NegativeAnswer);
+    }
     // 7. The route fills in what the origin left out (or replaces it with `override`).
     let policy = &route.freshness;
     let mut cc = origin.clone();
@@ -129,8 +149,15 @@ pub fn decide(facts: &ResponseFacts<'_>, route: &Route) -> Decision {
     let s_maxage = fill(cc.s_maxage, policy.s_maxage);
     cc.s_maxage_malformed &= s_maxage == cc.s_maxage;
     cc.s_maxage = s_maxage;
-    cc.stale_while_revalidate = fill(cc.stale_while_revalidate, policy.stale_while_revalidate);
-    cc.stale_if_error = fill(cc.stale_if_error, policy.stale_if_error);
+    // RFC 9111 §4.2.4: "A cache MUST NOT generate a stale response if it is prohibited by an
+    // explicit in-protocol directive (e.g., by a no-cache response directive, a
+    // must-revalidate response directive, or an applicable s-maxage or proxy-revalidate
+    // response directive...)". The route adds no stale window over them; windows the origin
+    // sent itself pass as sent, even with `override`.
+    if !(origin.must_revalidate || origin.proxy_revalidate || origin.no_cache) {
+        cc.stale_while_revalidate = fill(cc.stale_while_revalidate, policy.stale_while_revalidate);
+        cc.stale_if_error = fill(cc.stale_if_error, policy.stale_if_error);
+    }
     cc.immutable |= policy.immutable;
     decided(cc, Rule::RoutePolicy)
 }

@@ -4,6 +4,32 @@
 
 use std::cmp::Ordering;
 
+use super::parse::{line_elements, Element};
+use super::CacheControl;
+
+impl CacheControl {
+    /// The directives less every unknown one whose argument holds a quote or a comma
+    /// (cache-control.md, "Reading what the origin sent"): on an answer that must not be shared
+    /// (a bypass route, `private`, `no-store`), a reader that splits the line on commas must
+    /// never find a sharing directive inside a quoted string (`x="a, stale-if-error=4"`).
+    /// Unknown directives with a token argument, or none, are kept.
+    pub fn without_quoted_extensions(mut self) -> Self {
+        if !self.extensions.contains(['"', ',']) {
+            return self;
+        }
+        // The extensions are well-formed directives joined with `, `: read back element by
+        // element, quoted strings whole.
+        let kept: Vec<&str> = line_elements(&self.extensions)
+            .filter_map(|element| match element {
+                Element::Directive(d) if !d.text.contains(['"', ',']) => Some(d.text),
+                _ => None,
+            })
+            .collect();
+        self.extensions = kept.join(", ");
+        self
+    }
+}
+
 /// Up to eight bytes, lower-cased, as one integer.
 fn fold8(bytes: &[u8]) -> u64 {
     bytes
@@ -57,6 +83,26 @@ pub(super) fn first_occurrences<'a>(items: &[(&'a str, &'a str)]) -> Vec<&'a str
 #[cfg(test)]
 mod tests {
     use super::super::CacheControl;
+
+    #[test]
+    fn quoted_unknown_directives_are_dropped_where_nothing_is_shared() {
+        let cc = CacheControl::parse([r#"no-store, a=1, community="x, stale-if-error=4", b, c="d""#]);
+        assert_eq!(
+            cc.clone().without_quoted_extensions().to_header_value(),
+            "no-store, a=1, b"
+        );
+        assert_eq!(
+            CacheControl::parse(["private, a"])
+                .without_quoted_extensions()
+                .to_header_value(),
+            "private, a"
+        );
+        assert_eq!(
+            cc.to_header_value(),
+            r#"no-store, a=1, community="x, stale-if-error=4", b, c="d""#,
+            "the reading itself keeps them"
+        );
+    }
 
     fn round(lines: &[&str]) -> String {
         CacheControl::parse(lines.iter().copied()).to_header_value()

@@ -245,6 +245,17 @@ impl CacheControl {
         }
     }
 
+    /// A negative answer's header when the origin sent none (cache-control.md rule 6):
+    /// `public, max-age=0, s-maxage=N`, no `immutable`, no stale window.
+    pub fn negative(s_maxage: u64) -> Self {
+        CacheControl {
+            public: true,
+            max_age: Some(0),
+            s_maxage: Some(s_maxage),
+            ..CacheControl::default()
+        }
+    }
+
     /// `no-store` alone.
     pub fn no_store() -> Self {
         CacheControl {

@@ -1,6 +1,7 @@
 //! origin-response's promises (cache-control.md, lambda-edge-rules.md).
 
 use super::{ensure, fields, is_aws_signature, Breach};
+use crate::cache_control::CacheControl;
 use crate::cloudfront::{self, Trigger};
 use crate::headers::VIEWER_AUTHORIZATION;
 use crate::oracle::request::{apply_edits, owned_edits, OwnedEdit};
@@ -149,6 +150,8 @@ pub fn is_shareable(cache_control: &str) -> bool {
 ///   route (which also never carries `public`, `s-maxage` or a stale window), for any 5xx,
 ///   for a `Set-Cookie` the route does not strip, or for a credentialed request whose
 ///   origin sent neither `public` nor an `s-maxage=` with digits;
+/// - a `4xx` takes no `immutable` and no stale window from the route (cache-control.md
+///   rule 6): what it carries of them the origin sent;
 /// - a `304` is written as a `200` of the same request would be.
 pub fn check_origin_response(rules: &RuleSet, response: &OwnedResponse) -> Result<(), Breach> {
     let (written, edits) = response_pass(rules, response);
@@ -237,6 +240,20 @@ pub fn check_origin_response(rules: &RuleSet, response: &OwnedResponse) -> Resul
                 .all(|d| !lowered.split(", ").any(|e| e.split('=').next() == Some(d))),
             "a bypass response carries no sharing directive",
             || format!("{written:?}"),
+        )?;
+    }
+    // cache-control.md rule 6: a 4xx never takes `immutable` or a stale window from the
+    // route (negative answers get a short lifetime; other 4xx keep the origin's header).
+    if status.is_some_and(|s| (400..=499).contains(&s)) {
+        let origin = CacheControl::parse(origin_lines.clone());
+        let out = CacheControl::parse([written.as_str()]);
+        ensure(
+            (!out.immutable || origin.immutable)
+                && (out.stale_while_revalidate.is_none()
+                    || out.stale_while_revalidate == origin.stale_while_revalidate)
+                && (out.stale_if_error.is_none() || out.stale_if_error == origin.stale_if_error),
+            "a 4xx takes no immutable or stale window from the route",
+            || format!("wrote {written:?} for {response:?}"),
         )?;
     }
     if status == Some(304) {

@@ -88,6 +88,8 @@ pub struct RouteSpec {
     /// The route's freshness replaces the origin's instead of filling gaps.
     #[serde(default, rename = "override")]
     pub override_origin: bool,
+    /// The edge lifetime of a negative answer without `Cache-Control`, seconds (default 10).
+    pub negative_ttl: Option<u32>,
 }
 
 /// Headers with their own rule or owned by CloudFront: never key material (besides the
@@ -206,7 +208,8 @@ fn validate(file: &RulesFile) -> Result<(), String> {
             || route.stale_while_revalidate.is_some()
             || route.stale_if_error.is_some()
             || route.immutable
-            || route.override_origin;
+            || route.override_origin
+            || route.negative_ttl.is_some();
         if route.kind == KindSpec::Bypass {
             if sets_freshness {
                 return Err(format!(

@@ -50,6 +50,23 @@ pub struct Freshness {
     pub immutable: bool,
     /// The route's values replace the origin's instead of only filling what it left out.
     pub override_origin: bool,
+    /// The edge lifetime of a negative answer (404, 405, 410, 414) the origin sent no
+    /// `Cache-Control` for, seconds; `None`: [`Freshness::DEFAULT_NEGATIVE_TTL`]
+    /// (cache-control.md rule 6).
+    pub negative_ttl: Option<u32>,
+}
+
+impl Freshness {
+    /// A negative answer's edge lifetime when the route sets none (cache-control.md rule 6).
+    pub const DEFAULT_NEGATIVE_TTL: u32 = 10;
+
+    /// How long a negative answer is shared, seconds: the smaller of the route's `s-maxage`
+    /// and its `negative_ttl` (cache-control.md rule 6). Also the longest the origin's L1 and
+    /// L2 keep one.
+    pub fn negative_secs(&self) -> u64 {
+        let negative = self.negative_ttl.unwrap_or(Self::DEFAULT_NEGATIVE_TTL);
+        u64::from(self.s_maxage.map_or(negative, |s| s.min(negative)))
+    }
 }
 
 /// One route: how requests on matching paths are keyed and how their responses are cached.
@@ -205,6 +222,7 @@ mod tests {
                     stale_if_error: r.stale_if_error,
                     immutable: r.immutable,
                     override_origin: r.override_origin,
+                    negative_ttl: r.negative_ttl,
                 },
             })
             .collect();
