@@ -44,6 +44,7 @@ pub mod cloudfront;
 mod error;
 #[cfg(feature = "events")]
 pub mod event;
+pub mod explain;
 pub mod headers;
 #[cfg(feature = "http")]
 pub mod http_views;
@@ -56,6 +57,7 @@ pub mod query;
 mod request_headers;
 pub mod rules;
 mod text;
+pub mod trace;
 mod trigger;
 pub mod validation;
 mod view;

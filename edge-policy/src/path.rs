@@ -4,6 +4,7 @@ use std::borrow::Cow;
 
 use crate::percent::{self, Component};
 use crate::text;
+use crate::trace::{Note, PathStep, Quiet, Trace};
 
 /// Normalizes a request path that starts with `/`.
 ///
@@ -11,20 +12,39 @@ use crate::text;
 /// decoded, bytes outside `pchar` encoded), runs of `/` merged when `merge_slashes`,
 /// dot-segments removed, an empty path made `/`. Case and trailing slash are kept.
 pub fn normalize_path(uri: &str, merge_slashes: bool) -> String {
+    normalize_path_traced(uri, merge_slashes, &mut Quiet)
+}
+
+/// [`normalize_path`], noting each step that changes the path on `trace`.
+pub(crate) fn normalize_path_traced(uri: &str, merge_slashes: bool, trace: &mut impl Trace) -> String {
     // Each step keeps its input when it changes nothing (the common case), so an already
     // canonical path is copied once, at the end.
     let encoded = percent::normalize(uri, Component::Path);
+    note_step(trace, PathStep::PercentEncoding, uri, &encoded);
     let merged = if merge_slashes && encoded.as_bytes().windows(2).any(|w| w == b"//") {
-        Cow::Owned(merge_slash_runs(&encoded))
+        let merged = merge_slash_runs(&encoded);
+        note_step(trace, PathStep::MergeSlashes, &encoded, &merged);
+        Cow::Owned(merged)
     } else {
         encoded
     };
     let path = remove_dot_segments(&merged);
+    note_step(trace, PathStep::DotSegments, &merged, &path);
     if path.is_empty() {
         "/".to_owned()
     } else {
         path.into_owned()
     }
+}
+
+fn note_step(trace: &mut impl Trace, rule: PathStep, before: &str, after: &str) {
+    trace.note(|| {
+        (before != after).then(|| Note::Path {
+            rule,
+            before: before.to_owned(),
+            after: after.to_owned(),
+        })
+    });
 }
 
 // Rewrites, out of line: a canonical path never compiles them (crate docs, "Stages stay out

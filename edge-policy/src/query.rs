@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use crate::percent::{self, Component};
 use crate::rules::QueryPolicy;
 use crate::text;
+use crate::trace::{Dropped, Note, Quiet, Trace};
 
 /// Names removed wherever they appear (compared ASCII case-insensitively, after
 /// percent-normalization), besides every name starting with `utm_`.
@@ -44,20 +45,53 @@ pub fn is_tracking_parameter(name: &str) -> bool {
 /// dropped; name and value percent-normalized, `+` kept; tracking parameters removed; the
 /// route's allow-list applied; a stable sort by name bytes; joined with `&`.
 pub fn normalize_query(querystring: &str, policy: &QueryPolicy) -> String {
-    if querystring.is_empty() || matches!(policy, QueryPolicy::Drop) {
+    normalize_query_traced(querystring, policy, &mut Quiet)
+}
+
+/// [`normalize_query`], noting each dropped item, each item whose encoding changed and the
+/// sort on `trace`.
+pub(crate) fn normalize_query_traced(querystring: &str, policy: &QueryPolicy, trace: &mut impl Trace) -> String {
+    if querystring.is_empty() {
         return String::new();
     }
-    normalized_items(querystring, policy)
+    if matches!(policy, QueryPolicy::Drop) {
+        trace.note(|| {
+            Some(Note::QueryDropped {
+                item: querystring.to_owned(),
+                name: String::new(),
+                why: Dropped::RouteDropsQuery,
+            })
+        });
+        return String::new();
+    }
+    normalized_items(querystring, policy, trace)
+}
+
+/// Writes `name[=value]`.
+fn push_item(out: &mut String, name: &str, value: Option<&str>) {
+    out.push_str(name);
+    if let Some(value) = value {
+        out.push('=');
+        out.push_str(value);
+    }
 }
 
 /// [`normalize_query`] of a query that has items, out of line: a request without a query never
 /// compiles it (crate docs, "Stages stay out of line").
 #[inline(never)]
-fn normalized_items(querystring: &str, policy: &QueryPolicy) -> String {
+fn normalized_items(querystring: &str, policy: &QueryPolicy, trace: &mut impl Trace) -> String {
     // Names and values borrow from the query when already normal (the common case).
     let mut items: Vec<(Cow<'_, str>, Option<Cow<'_, str>>)> = Vec::new();
     for item in text::split(querystring, b'&') {
+        let dropped = |name: &str, why| {
+            Some(Note::QueryDropped {
+                item: item.to_owned(),
+                name: name.to_owned(),
+                why,
+            })
+        };
         if item.is_empty() {
+            trace.note(|| dropped("", Dropped::EmptyItem));
             continue;
         }
         let (raw_name, raw_value) = match text::split_once(item, b'=') {
@@ -65,33 +99,56 @@ fn normalized_items(querystring: &str, policy: &QueryPolicy) -> String {
             None => (item, None),
         };
         if raw_name.is_empty() {
+            trace.note(|| dropped("", Dropped::EmptyName));
             continue;
         }
         let name = percent::normalize(raw_name, Component::Query);
         if is_tracking_parameter(&name) {
+            trace.note(|| dropped(&name, Dropped::Tracking));
             continue;
         }
         if let QueryPolicy::Allow(allowed) = policy {
             if !allowed.iter().any(|a| *a == *name) {
+                trace.note(|| dropped(&name, Dropped::NotAllowed));
                 continue;
             }
         }
         let value = raw_value.map(|v| percent::normalize(v, Component::Query));
+        trace.note(|| {
+            let mut after = String::new();
+            push_item(&mut after, &name, value.as_deref());
+            (after != item).then(|| Note::QueryEncoded {
+                before: item.to_owned(),
+                after,
+            })
+        });
         items.push((name, value));
     }
     // A stable sort: repeated names keep their relative order.
     let names: Vec<&[u8]> = items.iter().map(|(name, _)| name.as_bytes()).collect();
+    let order = text::stable_order(&names);
     let mut out = String::with_capacity(querystring.len());
-    for (name, value) in text::stable_order(&names).into_iter().map(|i| &items[i]) {
+    for (name, value) in order.iter().map(|&i| &items[i]) {
         if !out.is_empty() {
             out.push('&');
         }
-        out.push_str(name);
-        if let Some(value) = value {
-            out.push('=');
-            out.push_str(value);
-        }
+        push_item(&mut out, name, value.as_deref());
     }
+    trace.note(|| {
+        order.iter().enumerate().any(|(at, &i)| at != i).then(|| {
+            let mut before = String::new();
+            for (name, value) in &items {
+                if !before.is_empty() {
+                    before.push('&');
+                }
+                push_item(&mut before, name, value.as_deref());
+            }
+            Note::QuerySorted {
+                before,
+                after: out.clone(),
+            }
+        })
+    });
     out
 }
 

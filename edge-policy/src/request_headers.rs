@@ -23,7 +23,7 @@ pub(crate) struct HeaderRules<'a> {
 /// Whether a header is unreadable: its name or a value holds a NUL (cache-key.md: "a header
 /// value holding one is deleted"; the boundaries hand a value that is not UTF-8 over as a
 /// NUL, `headers::UNREADABLE_VALUE`). Read-only headers are never edited (lambda-edge-rules.md).
-fn unreadable(name: &str, value: &str) -> bool {
+pub(crate) fn unreadable(name: &str, value: &str) -> bool {
     (name.as_bytes().contains(&0) || value.as_bytes().contains(&0))
         && !Trigger::ViewerRequest.read_only_headers().contains(&name)
 }

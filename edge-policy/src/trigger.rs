@@ -6,10 +6,11 @@
 
 use crate::cache_control::{decide_response, Rule};
 use crate::cloudfront::{self, MAX_URL_BYTES};
-use crate::path::normalize_path;
-use crate::query::normalize_query;
+use crate::path::{normalize_path, normalize_path_traced};
+use crate::query::normalize_query_traced;
 use crate::request_headers::{header_rules, HeaderRules};
 use crate::rules::{Route, RuleSet};
+use crate::trace::{Note, Quiet, Trace, UrlKept};
 use crate::view::{HeaderEdit, RequestView, ResponseView};
 
 /// Why a request or response is left exactly as it came.
@@ -92,6 +93,16 @@ pub const ORIGIN_RESPONSE_REQUEST_READS: &[&str] = &["authorization", crate::hea
 // Out of line: a stage, not inlined into its trigger (crate docs, "Stages stay out of line").
 #[inline(never)]
 pub fn viewer_request<'a, 'r>(rules: &'r RuleSet, request: &RequestView<'a>) -> ViewerOutcome<'a, 'r> {
+    viewer_request_traced(rules, request, &mut Quiet)
+}
+
+/// [`viewer_request`], noting the path and query steps and a kept URL on `trace`
+/// ([`crate::explain`]; the route, headers and bypass are read from the outcome).
+pub(crate) fn viewer_request_traced<'a, 'r, T: Trace>(
+    rules: &'r RuleSet,
+    request: &RequestView<'a>,
+    trace: &mut T,
+) -> ViewerOutcome<'a, 'r> {
     if request.method != "GET" && request.method != "HEAD" {
         return ViewerOutcome::Passthrough(Passthrough::MethodNotNormalized);
     }
@@ -100,12 +111,13 @@ pub fn viewer_request<'a, 'r>(rules: &'r RuleSet, request: &RequestView<'a>) -> 
     let HeaderRules { edits, bypass } = header_rules(route, request.headers);
 
     let rewritten = request.uri.starts_with('/').then(|| {
-        let path = if route.merge_slashes {
+        let path = if route.merge_slashes && !T::ON {
             merged
         } else {
-            normalize_path(request.uri, false)
+            // Traced: the path is normalized again with the route's setting, noting each step.
+            normalize_path_traced(request.uri, route.merge_slashes, trace)
         };
-        (path, normalize_query(request.querystring, &route.query))
+        (path, normalize_query_traced(request.querystring, &route.query, trace))
     });
     let (uri, querystring, url_kept) = match rewritten {
         Some((path, query))
@@ -114,7 +126,17 @@ pub fn viewer_request<'a, 'r>(rules: &'r RuleSet, request: &RequestView<'a>) -> 
         {
             (path, query, false)
         }
-        _ => (request.uri.to_owned(), request.querystring.to_owned(), true),
+        rewritten => {
+            trace.note(|| {
+                Some(Note::UrlKept {
+                    why: match rewritten {
+                        None => UrlKept::NotAbsolute,
+                        Some(_) => UrlKept::RefusedByCloudFront,
+                    },
+                })
+            });
+            (request.uri.to_owned(), request.querystring.to_owned(), true)
+        }
     };
     ViewerOutcome::Rewrite(RequestRewrite {
         uri,

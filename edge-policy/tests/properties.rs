@@ -4,12 +4,13 @@
 //! `Cache-Control`, forged relays, AWS signatures — plus order independence.
 
 use edge_policy::cache_control::CacheControl;
+use edge_policy::explain::explain_viewer_request;
 use edge_policy::headers::UNREADABLE_VALUE;
 use edge_policy::oracle::{
     self, check_bypass_spellings, check_origin_response, check_viewer_request, is_shareable, names_private_or_no_store,
     response_pass, viewer_pass, OwnedRequest, OwnedResponse,
 };
-use edge_policy::RuleSet;
+use edge_policy::{viewer_request, HeaderEdit, RequestView, RuleSet, ViewerOutcome};
 use proptest::prelude::*;
 use proptest::sample::select;
 
@@ -523,6 +524,38 @@ proptest! {
         prop_assert!(!out.immutable || origin.immutable, "wrote {:?}", written);
         prop_assert!(out.stale_while_revalidate.is_none() || out.stale_while_revalidate == origin.stale_while_revalidate, "wrote {:?}", written);
         prop_assert!(out.stale_if_error.is_none() || out.stale_if_error == origin.stale_if_error, "wrote {:?}", written);
+    }
+
+    /// issue 26: the explanation's final request is exactly what viewer-request returns,
+    /// and the route it names is the one the policy used.
+    #[test]
+    fn the_explanation_ends_where_viewer_request_does(request in request()) {
+        let fields: Vec<(&str, &str)> = request.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        let view = RequestView {
+            method: &request.method,
+            uri: &request.uri,
+            querystring: &request.querystring,
+            headers: &fields,
+        };
+        let explained = explain_viewer_request(rules(), "example.com", &view);
+        match viewer_request(rules(), &view) {
+            ViewerOutcome::Rewrite(rewrite) => {
+                prop_assert_eq!(&explained.uri, &rewrite.uri);
+                prop_assert_eq!(&explained.querystring, &rewrite.querystring);
+                let named: Vec<&str> = explained.headers.iter().map(|h| h.name.as_str()).collect();
+                let edited: Vec<&str> = rewrite.headers.iter().map(|e| match e {
+                    HeaderEdit::Remove(n) => *n,
+                    HeaderEdit::Set { name, .. } => *name,
+                }).collect();
+                prop_assert_eq!(named, edited);
+                prop_assert_eq!(explained.route.map(|r| r.name), Some(rewrite.route.name.clone()));
+                prop_assert_eq!(explained.bypass.is_some(), rewrite.bypass);
+            }
+            ViewerOutcome::Passthrough(_) => {
+                prop_assert!(explained.route.is_none());
+                prop_assert_eq!(&explained.uri, &request.uri);
+            }
+        }
     }
 
     /// cache-control.md, "Writing": the writer's output reads back to itself.

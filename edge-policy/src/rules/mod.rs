@@ -127,6 +127,18 @@ impl Route {
     }
 }
 
+/// Which route a path takes, and why ([`RuleSet::route_choice`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteChoice<'r> {
+    /// The route.
+    pub route: &'r Route,
+    /// Its pattern that matched, as written in the rules file.
+    pub pattern: String,
+    /// Set when the path took a bypass route only as an origin framework may read it
+    /// (`%2F` decoded, `;` parameters dropped, dot-segments removed again): that reading.
+    pub framework_reading: Option<String>,
+}
+
 /// An ordered list of routes ending in a catch-all.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleSet {
@@ -173,6 +185,27 @@ impl RuleSet {
                 .filter(|r| r.is_bypass())
                 .unwrap_or(route),
             None => route,
+        }
+    }
+
+    /// [`RuleSet::route_for`] with its reason, for an explanation: the route, the pattern
+    /// that matched and, when the path is private only as a framework reads it, that reading.
+    pub fn route_choice(&self, path: &str) -> RouteChoice<'_> {
+        let route = self.route_for(path);
+        let pattern_for = |p: &[u8]| route.patterns.iter().find(|pattern| pattern.matches(p, route.kind));
+        if let Some(pattern) = pattern_for(path.as_bytes()) {
+            return RouteChoice {
+                route,
+                pattern: pattern.as_written(),
+                framework_reading: None,
+            };
+        }
+        // Not the path itself: the route was chosen by the path's framework reading.
+        let reading = framework_reading(path).unwrap_or_default();
+        RouteChoice {
+            route,
+            pattern: pattern_for(&reading).map(Pattern::as_written).unwrap_or_default(),
+            framework_reading: Some(String::from_utf8_lossy(&reading).into_owned()),
         }
     }
 

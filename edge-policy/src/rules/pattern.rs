@@ -33,6 +33,15 @@ impl Pattern {
         }
     }
 
+    /// The pattern as the rules file writes it (`/static/*`).
+    pub fn as_written(&self) -> String {
+        let mut written = self.prefix.clone();
+        if self.wildcard {
+            written.push('*');
+        }
+        written
+    }
+
     /// A bypass pattern's literal part: the pattern without a trailing `/*`, `*` or `/`
     /// (`/api/users/*` → `/api/users`), never shorter than `/`.
     pub fn literal(&self) -> &str {
