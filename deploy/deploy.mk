@@ -112,8 +112,9 @@ rotate-secret-finish: deploy-tools check-edge-zip
 	@$(DEPLOY_RUN) deploy --rotate finish $(DEPLOY_ARGS)
 
 # The edge zip deployed before the current one (kept as dist/edge-worker-lambda.prev.zip).
+# PLAN=1 shows the change set only.
 deploy-rollback: deploy-tools
-	@$(DEPLOY_RUN) deploy --rollback $(DEPLOY_ARGS)
+	@$(DEPLOY_RUN) deploy --rollback $(if $(PLAN),--plan) $(DEPLOY_ARGS)
 
 # The ElastiCache L2 in an existing VPC: VPC_ID, SUBNET_IDS (comma-separated, private, two AZs)
 # and ROUTE_TABLE_IDS (their route tables: the DynamoDB gateway endpoint). ~10-15 minutes.

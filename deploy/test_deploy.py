@@ -493,6 +493,10 @@ def test_rollback_redeploys_the_previous_edge_zip(deployed):
     assert prev.read_bytes() == first
     rig.ok("deploy")
     assert prev.read_bytes() == first, "redeploying the same zip keeps the previous one"
+    before = {p.name: p.read_bytes() for p in rig.dist.iterdir()}
+    rig.ok("deploy-rollback", PLAN="1")
+    assert "--no-execute-changeset" in rig.the_deploy()["argv"]
+    assert {p.name: p.read_bytes() for p in rig.dist.iterdir()} == before, "a plan swaps nothing"
     rig.ok("deploy-rollback")
     call = rig.the_deploy()
     names_every_parameter(call)
