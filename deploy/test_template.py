@@ -14,6 +14,7 @@ import re
 import tomllib
 
 import pytest
+import yaml
 
 from cfn_template import Stack, load_template, ref_name
 
@@ -39,7 +40,8 @@ VIEWER_CREDENTIAL = "x-viewer-authorization"
 # CloudFront's cap on a Lambda@Edge viewer-trigger zip (lambda-edge-rules.md "Limits").
 EDGE_ZIP_LIMIT = 1_048_576
 # Statuses whose error caching the template sets (lambda-edge-rules.md "Error responses").
-ERROR_STATUSES_NOT_CACHED = {403, 500, 502, 503, 504}
+# 404, 405 and 414: the answer's own Cache-Control (the policy's short negative lifetime) decides.
+ERROR_STATUSES_NOT_CACHED = {403, 404, 405, 414, 500, 502, 503, 504}
 
 
 @pytest.fixture(scope="module")
@@ -353,7 +355,40 @@ def test_behaviours_are_get_head_https(stack):
     for b in stack.behaviours():
         assert sorted(b["AllowedMethods"]) == ["GET", "HEAD"]
         assert b["ViewerProtocolPolicy"] in ("redirect-to-https", "https-only")
-        assert b["Compress"] is True
+
+
+def policy_compresses(stack, behaviour):
+    """CloudFront compresses only where the cache policy enables gzip or Brotli."""
+    kind, p = cache_policy(stack, behaviour)
+    if kind == "managed":
+        assert p == CACHING_DISABLED, f"managed cache policy {p}: encodings not known"
+        return False
+    params = p["ParametersInCacheKeyAndForwardedToOrigin"]
+    return bool(params["EnableAcceptEncodingGzip"] or params["EnableAcceptEncodingBrotli"])
+
+
+def test_compress_only_where_the_cache_policy_compresses(stack):
+    for b in stack.behaviours():
+        assert b["Compress"] is policy_compresses(stack, b), b["PathPattern"]
+    assert any(b["Compress"] for b in stack.behaviours()) and not all(b["Compress"] for b in stack.behaviours())
+
+
+@pytest.mark.parametrize("name", ["template.yaml", "apigw-cache.yaml", "elasticache.yaml"])
+def test_no_template_holds_a_yaml_anchor_or_alias(name):
+    """CloudFormation's own YAML parser refuses anchors and aliases (SAM CLI's re-dump only
+    hides them): every repeated block is written out."""
+    with open(DEPLOY / name, encoding="utf-8") as f:
+        events = list(yaml.parse(f, Loader=yaml.SafeLoader))
+    aliases = [e for e in events if isinstance(e, yaml.AliasEvent)]
+    anchors = [e for e in events if getattr(e, "anchor", None)]
+    where = [f"line {e.start_mark.line + 1}" for e in aliases + anchors]
+    assert not where, f"{name}: anchors/aliases at {', '.join(where)}"
+
+
+def test_the_anchor_check_sees_an_alias():
+    events = list(yaml.parse("a: &x {b: 1}\nc: *x\n", Loader=yaml.SafeLoader))
+    assert any(isinstance(e, yaml.AliasEvent) for e in events)
+    assert any(getattr(e, "anchor", None) for e in events)
 
 
 # --------------------------------------------------------------------------------------------
@@ -416,10 +451,8 @@ def test_origin_response_trigger_off_leaves_only_viewer_request(tpl):
 def test_edge_function_is_a_valid_lambda_at_edge(tpl, stack):
     p = stack.resource("EdgeFunction")["Properties"]
     assert tpl["Resources"]["EdgeFunction"]["Type"] == "AWS::Serverless::Function"
-    param = tpl["Parameters"][ref_name(p["Runtime"])]
-    for runtime in param["AllowedValues"] + [param["Default"]]:
-        m = re.fullmatch(r"nodejs(\d+)\.x", runtime)
-        assert m and int(m.group(1)) >= 22, f"edge runtime {runtime}: nodejs22.x or newer"
+    m = re.fullmatch(r"nodejs(\d+)\.x", p["Runtime"])
+    assert m and int(m.group(1)) >= 22, f"edge runtime {p['Runtime']}: nodejs22.x or newer, fixed in the template"
     assert p["Handler"] == "index.handler"
     assert p["CodeUri"] == "../dist/edge-worker-lambda.zip"
     assert p["MemorySize"] == 128 and p["Timeout"] == 5
@@ -428,6 +461,37 @@ def test_edge_function_is_a_valid_lambda_at_edge(tpl, stack):
     for forbidden in ("Environment", "Layers", "VpcConfig", "DeadLetterQueue", "Tracing"):
         assert forbidden not in p, f"Lambda@Edge does not allow {forbidden}"
     assert "Globals" not in tpl or "Function" not in tpl["Globals"], "Globals would reach the edge function"
+
+
+def parameter_refs(value, parameters):
+    """Template parameters `value` refers to (Ref, or ${Name} in a Sub)."""
+    found = set()
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if k == "Ref" and v in parameters:
+                found.add(v)
+            elif k == "Fn::Sub":
+                text = v if isinstance(v, str) else v[0]
+                found |= set(re.findall(r"\$\{([A-Za-z0-9]+)\}", text)) & set(parameters)
+            else:
+                found |= parameter_refs(v, parameters)
+    elif isinstance(value, list):
+        for v in value:
+            found |= parameter_refs(v, parameters)
+    return found
+
+
+def test_any_change_to_the_edge_function_publishes_a_new_version(tpl):
+    """SAM names the version by a hash of the properties as written (parameters unresolved)
+    with AutoPublishAliasAllProperties; so a property that followed a parameter (the old
+    EdgeRuntime) would change the function without publishing a version CloudFront runs."""
+    p = tpl["Resources"]["EdgeFunction"]["Properties"]
+    assert p["AutoPublishAliasAllProperties"] is True
+    refs = {name: parameter_refs(value, tpl["Parameters"]) for name, value in p.items()}
+    # Renaming the function replaces it, and its version with it.
+    assert refs.pop("FunctionName") <= {"NamePrefix"}
+    assert {k: v for k, v in refs.items() if v} == {}, "edge function properties that follow a parameter"
+    assert "EdgeRuntime" not in tpl["Parameters"]
 
 
 def test_edge_role_trusts_edgelambda(stack):
@@ -502,10 +566,7 @@ def role_statements(stack):
 
 def test_origin_iam_is_least_privilege(stack, tpl):
     for backend, tables in (("dynamodb", {"CacheTable", "CatalogueTable"}), ("redis", {"CatalogueTable"})):
-        s = stack if backend == "dynamodb" else deployed(
-            tpl, L2Backend="redis", RedisUrl="rediss://l2.example:6379",
-            OriginSubnetIds="subnet-0a,subnet-0b", OriginSecurityGroupIds="sg-0a",
-        )
+        s = stack if backend == "dynamodb" else deployed(tpl, **REDIS)
         role, statements = role_statements(s)
         allowed = {
             "CacheTable": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"},
@@ -518,13 +579,19 @@ def test_origin_iam_is_least_privilege(stack, tpl):
             if st["Sid"] == "OwnLogs":
                 assert all("log-group:/aws/lambda/${NamePrefix}-origin" in r["Fn::Sub"] for r in resources)
                 continue
+            if st["Sid"] == "RedisIamConnect":
+                assert backend == "redis" and st["Action"] == "elasticache:Connect"
+                assert sorted(r["Fn::Sub"].split(":")[-2] for r in resources) == ["replicationgroup", "user"]
+                assert {r["Fn::Sub"].rsplit(":", 1)[1] for r in resources} == {"${RedisCacheName}", "${RedisIamUser}"}
+                seen.add("Redis")
+                continue
             for r in resources:
                 table = ref_name(r)
                 assert table in allowed, f"statement on {r}: only the two tables"
                 seen.add(table)
                 for action in st["Action"]:
                     assert "*" not in action and action in allowed[table], action
-        assert seen == tables, backend
+        assert seen == tables | ({"Redis"} if backend == "redis" else set()), backend
         in_vpc = backend == "redis"
         managed = [json.dumps(a) for a in role.get("ManagedPolicyArns", [])]
         assert len(managed) == int(in_vpc) and all("AWSLambdaVPCAccessExecutionRole" in a for a in managed)
@@ -644,6 +711,30 @@ def test_reserved_concurrency_is_a_parameter_and_zero_means_none(tpl, stack):
     assert p["ReservedConcurrentExecutions"] == {"Ref": "OriginReservedConcurrency"}
 
 
+def test_origin_shield_and_logging_are_off_unless_given(tpl, stack):
+    (origin,) = stack.distribution_config()["Origins"]
+    assert "OriginShield" not in origin and "Logging" not in stack.distribution_config()
+    s = deployed(tpl, OriginShieldRegion="us-east-1", LoggingBucket="my-logs.s3.amazonaws.com",
+                 LoggingPrefix="edge-cache/")
+    (origin,) = s.distribution_config()["Origins"]
+    assert origin["OriginShield"] == {"Enabled": True, "OriginShieldRegion": {"Ref": "OriginShieldRegion"}}
+    logging = s.distribution_config()["Logging"]
+    assert logging == {"Bucket": {"Ref": "LoggingBucket"}, "Prefix": {"Ref": "LoggingPrefix"}, "IncludeCookies": False}
+    assert re.fullmatch(tpl["Parameters"]["LoggingBucket"]["AllowedPattern"], "my-logs.s3.amazonaws.com")
+    assert not re.fullmatch(tpl["Parameters"]["LoggingBucket"]["AllowedPattern"], "my-logs")
+    assert re.fullmatch(tpl["Parameters"]["OriginShieldRegion"]["AllowedPattern"], "us-east-1")
+
+
+def test_throttle_alarm_is_optional_and_watches_the_origin(tpl, stack):
+    assert not stack.resources("AWS::CloudWatch::Alarm")
+    s = deployed(tpl, ThrottleAlarmTopicArn="arn:aws:sns:us-east-1:123456789012:ops")
+    (alarm,) = [a["Properties"] for a in s.resources("AWS::CloudWatch::Alarm").values()]
+    assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"]) == ("AWS/Lambda", "Throttles", "Sum")
+    assert alarm["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "OriginFunction"}}]
+    assert alarm["Threshold"] == 1 and alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert alarm["AlarmActions"] == [{"Ref": "ThrottleAlarmTopicArn"}]
+
+
 def test_default_parameters_pass_every_rule(stack):
     assert stack.failed_rules() == []
 
@@ -665,6 +756,8 @@ REDIS = dict(
     RedisUrl="rediss://l2.example:6379",
     OriginSubnetIds="subnet-0a,subnet-0b",
     OriginSecurityGroupIds="sg-0a",
+    RedisIamUser="edge-cache-origin",
+    RedisCacheName="edge-cache-l2",
 )
 
 
@@ -679,10 +772,12 @@ def test_redis_backend_runs_the_origin_in_the_vpc_with_its_url(tpl):
     env = p["Environment"]["Variables"]
     assert s.value(env["ORIGIN_L2_BACKEND"]) == "redis"
     assert s.value(env["ORIGIN_REDIS_URL"]) == REDIS["RedisUrl"]
+    assert s.value(env["ORIGIN_REDIS_IAM_USER"]) == REDIS["RedisIamUser"]
+    assert s.value(env["ORIGIN_REDIS_IAM_CACHE"]) == REDIS["RedisCacheName"]
 
 
 def test_redis_backend_without_its_url_or_vpc_is_refused(tpl):
-    for missing in ("RedisUrl", "OriginSubnetIds"):
+    for missing in ("RedisUrl", "OriginSubnetIds", "RedisIamUser", "RedisCacheName"):
         params = dict(REDIS, **{missing: ""})
         if missing == "OriginSubnetIds":
             params["OriginSecurityGroupIds"] = ""
@@ -691,11 +786,15 @@ def test_redis_backend_without_its_url_or_vpc_is_refused(tpl):
     assert half.failed_rules() == ["VpcNeedsSubnetsAndSecurityGroups"]
 
 
-def test_redis_url_is_tls_only(tpl):
+def test_redis_url_is_tls_only_and_holds_no_credential(tpl):
     pattern = tpl["Parameters"]["RedisUrl"]["AllowedPattern"]
-    assert re.fullmatch(pattern, "rediss://l2.example:6379")
+    assert re.fullmatch(pattern, "rediss://master.edge-cache-l2.abc123.use1.cache.amazonaws.com:6379")
     assert re.fullmatch(pattern, "")
     assert not re.fullmatch(pattern, "redis://l2.example:6379")
+    assert not re.fullmatch(pattern, "rediss://user:pass@l2.example:6379")
+    assert not re.fullmatch(pattern, "rediss://:pass@l2.example:6379")
+    for name in ("RedisUrl", "RedisIamUser", "RedisCacheName"):
+        assert not tpl["Parameters"][name].get("NoEcho"), f"{name} is not a secret (IAM authentication)"
 
 
 def test_origin_env_names_for_redis_exist_in_the_origin_source(tpl):
@@ -747,8 +846,44 @@ def test_elasticache_dynamodb_gateway_endpoint(elasticache):
 def test_elasticache_outputs_are_the_main_stacks_l2_parameters(elasticache, tpl):
     outputs = set(elasticache["Outputs"])
     for output, parameter in (("RedisUrl", "RedisUrl"), ("OriginSubnetIds", "OriginSubnetIds"),
-                              ("OriginSecurityGroupId", "OriginSecurityGroupIds")):
+                              ("OriginSecurityGroupId", "OriginSecurityGroupIds"),
+                              ("RedisIamUser", "RedisIamUser"), ("RedisCacheName", "RedisCacheName")):
         assert output in outputs and parameter in tpl["Parameters"]
+
+
+def test_elasticache_takes_only_its_iam_user(elasticache):
+    """RBAC: the replication group takes the users of its group only; `default` (what an
+    unauthenticated connection becomes) is switched off; the origin's user authenticates with
+    IAM, whose user name must equal its id."""
+    s = Stack(elasticache, VpcId="vpc-1", SubnetIds="subnet-0a")
+    cache = s.resource("Cache")["Properties"]
+    (group_ref,) = cache["UserGroupIds"]
+    group = s.resource(ref_name(group_ref))
+    assert group["Type"] == "AWS::ElastiCache::UserGroup"
+    users = {ref_name(u): s.resource(ref_name(u))["Properties"] for u in group["Properties"]["UserIds"]}
+    by_name = {u["UserName"] if isinstance(u["UserName"], str) else "origin": u for u in users.values()}
+    assert set(by_name) == {"default", "origin"}
+    default, origin = by_name["default"], by_name["origin"]
+    assert default["AccessString"].split()[0] == "off" and "-@all" in default["AccessString"]
+    assert default["AuthenticationMode"] == {"Type": "no-password-required"}
+    assert origin["AuthenticationMode"] == {"Type": "iam"}
+    assert origin["UserName"] == origin["UserId"], "IAM authentication needs user name == user id"
+    access = origin["AccessString"].split()
+    assert access[0] == "on" and "+@all" not in access and access[-1] == "-@dangerous"
+    for u in users.values():
+        assert u["Engine"] == cache["Engine"] == group["Properties"]["Engine"]
+    (origin_id,) = [k for k, u in users.items() if u is origin]
+    assert s.outputs()["RedisIamUser"]["Value"] == {"Ref": origin_id}
+    assert s.outputs()["RedisCacheName"]["Value"] == {"Ref": "Cache"}
+
+
+def test_no_cache_password_anywhere(elasticache, tpl):
+    """IAM tokens only: no AuthToken, no user password, no password-like parameter or output."""
+    text = json.dumps(elasticache)
+    assert "AuthToken" not in text and "Passwords" not in text
+    for template in (elasticache, tpl):
+        for name in list(template.get("Parameters", {})) + list(template.get("Outputs", {})):
+            assert not re.search(r"password|token|auth", name, re.I), name
 
 
 # --------------------------------------------------------------------------------------------
@@ -902,3 +1037,19 @@ def test_apigw_may_invoke_the_origin_for_its_own_stage_only(apigw):
 def test_apigw_deployment_holds_every_method(apigw):
     (dep,) = resources_of_type(apigw, "AWS::ApiGateway::Deployment").values()
     assert set(dep["DependsOn"]) == set(resources_of_type(apigw, "AWS::ApiGateway::Method"))
+
+
+def test_apigw_stage_is_throttled_and_bills_no_method_metrics_by_default(apigw):
+    """The stack is a public way to the origin around CloudFront and OAC: every method
+    setting states the stage throttle, and detailed (billed) metrics stay off unless asked."""
+    params = apigw["Parameters"]
+    assert params["DetailedMetrics"]["Default"] == "off"
+    assert 0 < params["ThrottlingRateLimit"]["Default"] <= 1000
+    assert params["ThrottlingRateLimit"]["Default"] <= params["ThrottlingBurstLimit"]["Default"] <= 5000
+    for setting in stage_settings(apigw)["MethodSettings"]:
+        where = f"{setting['ResourcePath']} {setting['HttpMethod']}"
+        assert setting["ThrottlingRateLimit"] == {"Ref": "ThrottlingRateLimit"}, where
+        assert setting["ThrottlingBurstLimit"] == {"Ref": "ThrottlingBurstLimit"}, where
+        for detailed, want in (("off", False), ("on", True)):
+            assert Stack(apigw, OriginFunctionArn="arn:aws:lambda:us-east-1:123456789012:function:f",
+                         DetailedMetrics=detailed).value(setting["MetricsEnabled"]) is want, where

@@ -14,6 +14,18 @@ pub enum L2Backend {
     Redis,
 }
 
+/// ElastiCache IAM authentication: the user the origin connects as, with a token it signs
+/// (`ORIGIN_REDIS_IAM_USER` and `ORIGIN_REDIS_IAM_CACHE`, both or neither).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisIam {
+    /// `ORIGIN_REDIS_IAM_USER`: the ElastiCache user id (IAM authentication: its name too).
+    pub user: String,
+    /// `ORIGIN_REDIS_IAM_CACHE`: the replication group id the token is signed for.
+    pub cache: String,
+    /// `AWS_REGION` (set by Lambda): the region the token is signed for.
+    pub region: String,
+}
+
 /// Everything the origin reads from its environment, read once at init.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -31,6 +43,8 @@ pub struct Config {
     pub l2_backend: L2Backend,
     /// `ORIGIN_REDIS_URL`: `redis://host:port` or `rediss://host:port` (TLS); required for `redis`.
     pub redis_url: Option<String>,
+    /// ElastiCache IAM authentication, when its two variables are set.
+    pub redis_iam: Option<RedisIam>,
     /// `ORIGIN_REDIS_COMMAND_TIMEOUT_MS`: deadline of one Redis L2 call, retries (and a
     /// reconnect) included.
     pub redis_command_timeout: Duration,
@@ -100,6 +114,7 @@ impl Default for Config {
             l2_enabled: true,
             l2_backend: L2Backend::DynamoDb,
             redis_url: None,
+            redis_iam: None,
             redis_command_timeout: Duration::from_millis(300),
             redis_retries: 2,
             l1_max_entries: 10_000,
@@ -210,6 +225,28 @@ impl Config {
                 value: String::new(),
             });
         }
+        let redis_iam = match (get("ORIGIN_REDIS_IAM_USER"), get("ORIGIN_REDIS_IAM_CACHE")) {
+            (None, None) => None,
+            (Some(user), Some(cache)) => Some(RedisIam {
+                user,
+                cache,
+                region: get("AWS_REGION").ok_or_else(|| {
+                    OriginError::config("AWS_REGION", "<unset: the Redis IAM token is signed for a region>")
+                })?,
+            }),
+            (None, Some(_)) => {
+                return Err(OriginError::config(
+                    "ORIGIN_REDIS_IAM_USER",
+                    "<unset, with ORIGIN_REDIS_IAM_CACHE>",
+                ))
+            }
+            (Some(_), None) => {
+                return Err(OriginError::config(
+                    "ORIGIN_REDIS_IAM_CACHE",
+                    "<unset, with ORIGIN_REDIS_IAM_USER>",
+                ))
+            }
+        };
         Ok(Config {
             catalogue_table: string("ORIGIN_CATALOGUE_TABLE", d.catalogue_table),
             cache_table: string("ORIGIN_CACHE_TABLE", d.cache_table),
@@ -218,6 +255,7 @@ impl Config {
             l2_enabled: flag("ORIGIN_L2_ENABLED", d.l2_enabled)?,
             l2_backend,
             redis_url,
+            redis_iam,
             redis_command_timeout: millis("ORIGIN_REDIS_COMMAND_TIMEOUT_MS", d.redis_command_timeout)?,
             redis_retries: number("ORIGIN_REDIS_RETRIES", u64::from(d.redis_retries))?.min(10) as u32,
             l1_max_entries: number("ORIGIN_L1_MAX_ENTRIES", d.l1_max_entries)?.max(1),
@@ -303,6 +341,42 @@ mod tests {
         let err = from(&[("ORIGIN_L2_BACKEND", "redis")]).unwrap_err();
         assert!(err.to_string().contains("ORIGIN_REDIS_URL"));
         assert!(from(&[("ORIGIN_L2_BACKEND", "memcached")]).is_err());
+    }
+
+    #[test]
+    fn redis_iam_takes_the_user_the_cache_and_the_region_together() {
+        assert_eq!(from(&[]).unwrap().redis_iam, None);
+        let c = from(&[
+            ("ORIGIN_REDIS_IAM_USER", "edge-cache-l2-origin"),
+            ("ORIGIN_REDIS_IAM_CACHE", "edge-cache-l2"),
+            ("AWS_REGION", "us-east-1"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.redis_iam,
+            Some(RedisIam {
+                user: "edge-cache-l2-origin".into(),
+                cache: "edge-cache-l2".into(),
+                region: "us-east-1".into(),
+            })
+        );
+        for (pairs, named) in [
+            (
+                &[("ORIGIN_REDIS_IAM_USER", "u"), ("AWS_REGION", "us-east-1")][..],
+                "ORIGIN_REDIS_IAM_CACHE",
+            ),
+            (
+                &[("ORIGIN_REDIS_IAM_CACHE", "c"), ("AWS_REGION", "us-east-1")][..],
+                "ORIGIN_REDIS_IAM_USER",
+            ),
+            (
+                &[("ORIGIN_REDIS_IAM_USER", "u"), ("ORIGIN_REDIS_IAM_CACHE", "c")][..],
+                "AWS_REGION",
+            ),
+        ] {
+            let err = from(pairs).unwrap_err();
+            assert!(err.to_string().contains(named), "{pairs:?}: {err}");
+        }
     }
 
     #[test]

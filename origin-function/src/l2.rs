@@ -21,6 +21,7 @@ use crate::error::OriginError;
 
 pub mod dynamo;
 pub mod redis;
+pub mod redis_iam;
 
 pub use dynamo::DynamoL2;
 

@@ -31,7 +31,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let catalogue = Client::from_conf(source_client_config((&sdk).into(), &config));
     let cache =
         (config.l2_backend == L2Backend::DynamoDb).then(|| Client::from_conf(l2_client_config((&sdk).into(), &config)));
-    let origin = Arc::new(Origin::new(config, catalogue, cache)?);
+    // The role's credentials also sign the Redis L2's IAM tokens (ORIGIN_REDIS_IAM_USER).
+    let origin = Arc::new(Origin::new(config, catalogue, cache, sdk.credentials_provider())?);
     // Connect to L2 during init (connect deadline ~1 s), not on the first request. A failure
     // is logged; the first L2 call connects again, and requests fail open meanwhile.
     if let Err(e) = origin.connect_l2().await {

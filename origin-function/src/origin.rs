@@ -108,17 +108,19 @@ pub(crate) fn millis(since: Instant) -> f64 {
 impl Origin {
     /// An origin over a catalogue client and the configured L2 (`config.l2_backend`): the
     /// DynamoDB table through `cache` (no L2 when `None`), or Redis at `config.redis_url`
-    /// (`cache` unused). Nothing is connected until [`Origin::connect_l2`] or the first
+    /// (`cache` unused; with IAM authentication, its tokens signed with `credentials`, the
+    /// SDK's provider). Nothing is connected until [`Origin::connect_l2`] or the first
     /// call. An unreadable Redis URL or verify header is an error.
     pub fn new(
         config: Config,
         catalogue: aws_sdk_dynamodb::Client,
         cache: Option<aws_sdk_dynamodb::Client>,
+        credentials: Option<aws_credential_types::provider::SharedCredentialsProvider>,
     ) -> Result<Self, OriginError> {
         let l2: Option<Arc<dyn L2>> = match (config.l2_enabled, config.l2_backend) {
             (false, _) => None,
             (true, L2Backend::DynamoDb) => cache.map(|client| Arc::new(DynamoL2::new(client, &config)) as Arc<dyn L2>),
-            (true, L2Backend::Redis) => Some(Arc::new(RedisL2::new(&config)?)),
+            (true, L2Backend::Redis) => Some(Arc::new(RedisL2::with_credentials(&config, credentials)?)),
         };
         let catalogue = Catalogue::new(catalogue, &config.catalogue_table);
         Self::with_parts(config, catalogue, l2)

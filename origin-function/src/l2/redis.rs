@@ -24,18 +24,24 @@
 //! included) runs under `tokio::time::timeout(command_timeout)`; at most `retries` retries
 //! (10–50 ms backoff) for errors Redis calls retryable. A connection that failed or timed out
 //! is dropped, and the next call (a retry, or the breaker's probe) opens a new one.
+//!
+//! Authentication: the URL's own user and password if it has them, or ElastiCache IAM
+//! authentication (`ORIGIN_REDIS_IAM_USER`, [`super::redis_iam`]): each new connection
+//! authenticates with a token signed just before it, with the credentials of the function's
+//! role (the SDK's provider, which renews them), so no password is configured anywhere.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use ::redis::aio::MultiplexedConnection;
 use ::redis::{AsyncConnectionConfig, Client, ErrorKind, RedisError, RedisResult, RetryMethod, Script};
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use tokio::sync::Mutex;
 
-use super::{lease_key, L2Future, WriteOutcome, L2};
-use crate::config::Config;
+use super::{lease_key, redis_iam, L2Future, WriteOutcome, L2};
+use crate::config::{Config, RedisIam};
 use crate::entry::{field, Encoded, Fields, RawEntry};
 use crate::error::OriginError;
 
@@ -71,6 +77,8 @@ const NO_GENERATION: u64 = u64::MAX;
 /// The Redis L2.
 pub struct RedisL2 {
     client: Client,
+    /// IAM authentication: the user and cache, and the credentials each token is signed with.
+    iam: Option<(RedisIam, SharedCredentialsProvider)>,
     /// The shared connection and its generation (bumped on each new connection).
     connection: Mutex<Option<(u64, MultiplexedConnection)>>,
     generations: AtomicU64,
@@ -136,9 +144,29 @@ fn backoff(retry: u32) -> Duration {
 }
 
 impl RedisL2 {
-    /// A Redis L2 on `config.redis_url`; nothing is connected yet ([`L2::connect`] opens the
-    /// connection). Only an unreadable URL is an error.
+    /// A Redis L2 on `config.redis_url`, authenticated by the URL alone; nothing is connected
+    /// yet ([`L2::connect`] opens the connection). Only an unreadable URL is an error, and an
+    /// IAM configuration (it needs credentials: [`RedisL2::with_credentials`]).
     pub fn new(config: &Config) -> Result<Self, OriginError> {
+        Self::with_credentials(config, None)
+    }
+
+    /// A Redis L2 on `config.redis_url` that signs an IAM token with `credentials` for each
+    /// connection when `config.redis_iam` is set.
+    pub fn with_credentials(
+        config: &Config,
+        credentials: Option<SharedCredentialsProvider>,
+    ) -> Result<Self, OriginError> {
+        let iam = match (&config.redis_iam, credentials) {
+            (None, _) => None,
+            (Some(iam), Some(credentials)) => Some((iam.clone(), credentials)),
+            (Some(_), None) => {
+                return Err(OriginError::Config {
+                    name: "ORIGIN_REDIS_IAM_USER".into(),
+                    value: "<set, but there are no AWS credentials to sign the token with>".into(),
+                })
+            }
+        };
         let url = config.redis_url.as_deref().unwrap_or_default();
         let client = Client::open(url).map_err(|e| OriginError::Config {
             name: "ORIGIN_REDIS_URL".into(),
@@ -147,6 +175,7 @@ impl RedisL2 {
         })?;
         Ok(RedisL2 {
             client,
+            iam,
             connection: Mutex::new(None),
             generations: AtomicU64::new(0),
             connect_timeout: config.l2_connect_timeout,
@@ -168,12 +197,37 @@ impl RedisL2 {
             // Each call has its own deadline (`command_timeout`), retries included.
             .set_response_timeout(None);
         let conn = self
-            .client
+            .authenticated_client()
+            .await?
             .get_multiplexed_async_connection_with_config(&options)
             .await?;
         let generation = self.generations.fetch_add(1, Ordering::Relaxed);
         *slot = Some((generation, conn.clone()));
         Ok((generation, conn))
+    }
+
+    /// The client a new connection opens with: the URL's, or with IAM authentication, the
+    /// user and a token signed now.
+    async fn authenticated_client(&self) -> RedisResult<Client> {
+        let Some((iam, provider)) = &self.iam else {
+            return Ok(self.client.clone());
+        };
+        let credentials = provider.provide_credentials().await.map_err(|e| {
+            RedisError::from((
+                ErrorKind::AuthenticationFailed,
+                "no AWS credentials for the IAM token",
+                e.to_string(),
+            ))
+        })?;
+        let token = redis_iam::auth_token(iam, &credentials, SystemTime::now())
+            .map_err(|e| RedisError::from((ErrorKind::AuthenticationFailed, "IAM token not signed", e.to_string())))?;
+        let info = self.client.get_connection_info().clone();
+        let settings = info
+            .redis_settings()
+            .clone()
+            .set_username(&iam.user)
+            .set_password(token);
+        Client::open(info.set_redis_settings(settings))
     }
 
     /// Drops the connection of `generation` (not a newer one another caller opened since).

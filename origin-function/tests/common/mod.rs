@@ -203,7 +203,7 @@ pub async fn prepare(catalogue_endpoint: &str, cache_endpoint: &str) {
 pub fn build_origin(config: Config) -> Origin {
     let catalogue = catalogue_client(&config);
     let cache = cache_client(&config);
-    Origin::new(config, catalogue, Some(cache)).expect("origin")
+    Origin::new(config, catalogue, Some(cache), None).expect("origin")
 }
 
 /// The real L2 `config` names, wrapped to count its calls.
