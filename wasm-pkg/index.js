@@ -190,7 +190,9 @@ const READS = {
     'x-http-method': true, 'x-method-override': true, forwarded: true, 'accept-encoding': true, cookie: true,
     authorization: true, 'x-viewer-authorization': true,
   },
-  originResponse: { __proto__: null, 'cache-control': true, 'set-cookie': true, vary: true, expires: true, date: true },
+  originResponse: {
+    __proto__: null, 'cache-control': true, 'set-cookie': true, vary: true, expires: true, date: true, 'surrogate-key': true,
+  },
   originResponseRequest: { __proto__: null, authorization: true, 'x-viewer-authorization': true },
 };
 

@@ -7,7 +7,7 @@
 use edge_policy::cache_api::{dropped_from_stored, is_private_header, kept_over_304, NotStored, StoredCopy};
 use edge_policy::cache_control::decide_response;
 use edge_policy::validation::merge_not_modified;
-use edge_policy::{HeaderField, Route};
+use edge_policy::{HeaderField, Route, SURROGATE_KEY};
 use wasm_bindgen::JsValue;
 use web_sys::{ReadableStream, Response};
 
@@ -39,7 +39,9 @@ pub fn decide(
     now_ms: u64,
 ) -> Decided {
     let decision = decide_response(route, Some(status), &headers.fields(), request_fields, now_ms);
-    headers.remove_where(is_private_header);
+    // Private freshness headers and purge tags (cache-control.md, "Writing") never reach a
+    // viewer or a stored copy.
+    headers.remove_where(|n| is_private_header(n) || n == SURROGATE_KEY);
     if decision.strip_set_cookie {
         headers.remove_where(|n| n == "set-cookie");
     }

@@ -69,6 +69,6 @@ pub use query::normalize_query;
 pub use rules::{Route, RouteKind, RuleSet};
 pub use trigger::{
     origin_response, viewer_request, viewer_request_reads, Passthrough, RequestRewrite, ResponseRewrite, ViewerOutcome,
-    ORIGIN_RESPONSE_READS, ORIGIN_RESPONSE_REQUEST_READS,
+    ORIGIN_RESPONSE_READS, ORIGIN_RESPONSE_REQUEST_READS, SURROGATE_KEY,
 };
 pub use view::{header_fields, HeaderEdit, HeaderField, HeaderSource, HeaderStore, RequestView, ResponseView};

@@ -79,7 +79,11 @@ pub fn viewer_request_reads() -> impl Iterator<Item = &'static str> {
 }
 
 /// The response headers [`origin_response`] reads.
-pub const ORIGIN_RESPONSE_READS: &[&str] = &["cache-control", "set-cookie", "vary", "expires", "date"];
+pub const ORIGIN_RESPONSE_READS: &[&str] = &["cache-control", "set-cookie", "vary", "expires", "date", SURROGATE_KEY];
+
+/// The origin's purge tags (purge.md, "Tags"): deleted on the way out (cache-control.md,
+/// "Writing"), so tags never reach a viewer or CloudFront's cache.
+pub const SURROGATE_KEY: &str = "surrogate-key";
 
 /// The request headers [`origin_response`] reads.
 pub const ORIGIN_RESPONSE_REQUEST_READS: &[&str] = &["authorization", crate::headers::VIEWER_AUTHORIZATION];
@@ -151,7 +155,7 @@ pub(crate) fn viewer_request_traced<'a, 'r, T: Trace>(
 /// What `origin-response` does: the header edits and the rule that decided.
 #[derive(Debug, Clone)]
 pub struct ResponseRewrite<'a> {
-    /// Header changes: `cache-control` set, maybe `set-cookie` removed.
+    /// Header changes: `cache-control` set, maybe `set-cookie` and `surrogate-key` removed.
     pub headers: Vec<HeaderEdit<'a>>,
     /// The one `Cache-Control` line the response leaves with.
     pub cache_control: String,
@@ -185,6 +189,9 @@ pub fn origin_response<'a>(rules: &RuleSet, response: &ResponseView<'a>) -> Resp
     }];
     if strip_set_cookie {
         edits.push(HeaderEdit::Remove("set-cookie"));
+    }
+    if response.headers.iter().any(|(n, _)| *n == SURROGATE_KEY) {
+        edits.push(HeaderEdit::Remove(SURROGATE_KEY));
     }
     ResponseRewrite {
         headers: edits,

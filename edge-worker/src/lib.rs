@@ -339,7 +339,10 @@ mod tests {
     fn reads_lists_name_the_policy_inputs() {
         assert!(viewer_request_reads().split(',').any(|h| h == "x-forwarded-host"));
         assert!(viewer_request_reads().split(',').any(|h| h == "x-viewer-authorization"));
-        assert_eq!(origin_response_reads(), "cache-control,set-cookie,vary,expires,date");
+        assert_eq!(
+            origin_response_reads(),
+            "cache-control,set-cookie,vary,expires,date,surrogate-key"
+        );
         assert_eq!(origin_response_request_reads(), "authorization,x-viewer-authorization");
     }
 }
