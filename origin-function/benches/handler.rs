@@ -24,7 +24,7 @@ use common::*;
 use criterion::Criterion;
 use lambda_http::request::LambdaRequest;
 use lambda_http::{service_fn, Adapter, Body, Context, LambdaEvent, Request, Response, Service};
-use origin_function::entry::{Encoded, RawEntry};
+use origin_function::l2::item::{Encoded, RawEntry};
 use origin_function::l2::{digest, DynamoL2, L2Future, WriteOutcome, L2};
 use origin_function::source::Catalogue;
 use origin_function::{Invocation, Origin};

@@ -1,7 +1,7 @@
 //! L2: a cache shared by every environment, behind one trait ([`L2`]) with two backends:
 //! the DynamoDB table ([`dynamo::DynamoL2`], the default) and Redis ([`redis::RedisL2`], for
-//! ElastiCache). Both store the same entry ([`crate::entry`]: field names, body encoding,
-//! size guard and the judgement on read live there, once) and differ only in how they move
+//! ElastiCache). Both store the same entry ([`item`]: field names, body encoding, size
+//! guard and the judgement on read live there, once) and differ only in how they move
 //! bytes.
 //!
 //! The item's partition key is the hex SHA-256 of the canonical key ([`digest`]); the full
@@ -16,10 +16,11 @@ use std::pin::Pin;
 
 use sha2::{Digest, Sha256};
 
-use crate::entry::{Encoded, RawEntry};
 use crate::error::OriginError;
+use item::{Encoded, RawEntry};
 
 pub mod dynamo;
+pub mod item;
 pub mod redis;
 pub mod redis_iam;
 

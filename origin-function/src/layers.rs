@@ -1,6 +1,6 @@
-//! The origin's cache layers as one type: L1, the optional L2 with its breaker, the lease
-//! owner id and the in-environment coalescing of loads ([`Layers`]), and one invocation's
-//! use of L2 under its budget ([`L2Session`]).
+//! The origin's cache layers as one type: L1, the optional L2 with its breaker and the lease
+//! owner id ([`Layers`]), and one invocation's use of them at its clock ([`Session`]): L2
+//! under the invocation's budget, and the writes to L1 (a promoted hit, a stored load).
 //!
 //! Fail-open (origin-cache.md, "Never"): every L2 call runs under the breaker, the client's
 //! own deadlines **and** what is left of the invocation's one L2 budget: the time spent in
@@ -15,27 +15,21 @@ use std::time::{Duration, Instant};
 use edge_policy::cache_control::FreshnessState;
 
 use crate::breaker::{Breaker, Permit};
-use crate::coalesce::Flights;
 use crate::config::{Config, L2Backend};
-use crate::entry::{Found, MissReason, StoredEntry, TooLarge, MAX_BODY_BYTES};
-use crate::error::OriginError;
+use crate::entry::StoredEntry;
+use crate::error::{L2Fault, OriginError};
 use crate::l1::L1;
+use crate::l2::item::{Encoded, Found, MissReason, TooLarge, MAX_BODY_BYTES};
 use crate::l2::{L2Future, WriteOutcome, L2};
 use crate::metrics::Metrics;
 
-/// What a load produced, shared with every caller collapsed onto it.
-pub type Shared<T> = Arc<T>;
-
 /// The layers of one execution environment.
-pub struct Layers<T> {
-    /// L1.
-    pub l1: L1,
+pub struct Layers {
+    l1: L1,
     l2: Option<Arc<dyn L2>>,
     breaker: Breaker,
     /// This environment's lease owner id.
     owner: String,
-    /// Loads in flight, by key.
-    pub flights: Flights<Shared<T>>,
     settings: Settings,
 }
 
@@ -98,7 +92,7 @@ pub enum Stored {
     Unavailable,
 }
 
-impl<T> Layers<T> {
+impl Layers {
     /// The layers `config` asks for, over `l2` (`None`: no L2).
     pub fn new(config: &Config, l2: Option<Arc<dyn L2>>) -> Self {
         Layers {
@@ -106,7 +100,6 @@ impl<T> Layers<T> {
             l2,
             breaker: Breaker::new(config.breaker_failures, config.breaker_cooldown_ms),
             owner: format!("{:016x}", rand::random::<u64>()),
-            flights: Flights::default(),
             settings: Settings {
                 budget: config.l2_budget,
                 call_deadline: match config.l2_backend {
@@ -128,9 +121,9 @@ impl<T> Layers<T> {
         &self.breaker
     }
 
-    /// Whether an L2 is configured.
-    pub fn has_l2(&self) -> bool {
-        self.l2.is_some()
+    /// L1.
+    pub fn l1(&self) -> &L1 {
+        &self.l1
     }
 
     /// Opens the L2 connection now (init, warm-up), under the connect deadline. A failure is
@@ -142,9 +135,9 @@ impl<T> Layers<T> {
         }
     }
 
-    /// One invocation's use of L2, starting now, at `now_ms` on the handler's clock.
-    pub fn session(&self, now_ms: u64) -> L2Session<'_, T> {
-        L2Session {
+    /// One invocation's use of the layers, starting now, at `now_ms` on the handler's clock.
+    pub fn session(&self, now_ms: u64) -> Session<'_> {
+        Session {
             layers: self,
             l2: self.l2.as_deref(),
             now_ms,
@@ -157,9 +150,10 @@ impl<T> Layers<T> {
     }
 }
 
-/// One invocation's L2: its budget, and whether L2 is still usable for it.
-pub struct L2Session<'a, T> {
-    layers: &'a Layers<T>,
+/// One invocation's use of the layers: its clock, its L2 budget, and whether L2 is still
+/// usable for it.
+pub struct Session<'a> {
+    layers: &'a Layers,
     l2: Option<&'a dyn L2>,
     now_ms: u64,
     started: Instant,
@@ -174,7 +168,7 @@ pub struct L2Session<'a, T> {
 /// The breaker hears one verdict per invocation: a fault as soon as it happens, a success
 /// only when the whole invocation had none. An invocation whose `get` answers but whose
 /// lease runs into the budget is a faulty one, so a slow L2 still trips the breaker.
-impl<T> Drop for L2Session<'_, T> {
+impl Drop for Session<'_> {
     fn drop(&mut self) {
         if self.answered && !self.faulted {
             self.layers.breaker.record_success();
@@ -182,7 +176,7 @@ impl<T> Drop for L2Session<'_, T> {
     }
 }
 
-impl<T> L2Session<'_, T> {
+impl Session<'_> {
     /// The handler's clock moved on by the real time spent since the session began (a
     /// lease compared during a long wait).
     fn now_ms(&self) -> u64 {
@@ -195,9 +189,10 @@ impl<T> L2Session<'_, T> {
         self.layers.settings.budget.saturating_sub(self.spent)
     }
 
-    /// Whether L2 is configured and still usable in this invocation.
-    pub fn usable(&self) -> bool {
-        self.l2.is_some() && !self.down
+    /// Whether L2 is configured but unusable for the rest of this invocation (skipped by
+    /// the breaker, failed, or out of budget).
+    pub fn l2_unavailable(&self) -> bool {
+        self.l2.is_some() && self.down
     }
 
     /// Runs one L2 call under the breaker, the budget and the slow-answer rule. `None` when
@@ -228,7 +223,7 @@ impl<T> L2Session<'_, T> {
                 Ok(result) => result,
                 Err(_) => Err(OriginError::L2 {
                     op: "call",
-                    kind: "budget",
+                    fault: L2Fault::Budget,
                     message: format!("the invocation's L2 budget ran out after {} ms", remaining.as_millis()),
                 }),
             }
@@ -237,14 +232,13 @@ impl<T> L2Session<'_, T> {
         self.spent += took;
         m.l2_ms += took.as_secs_f64() * 1000.0;
         match result {
-            Err(OriginError::L2 { .. }) => {
-                self.fault(m);
+            Err(OriginError::L2 { fault, .. }) => {
+                self.fault(m, fault);
                 None
             }
             answered if took > self.layers.settings.slow => {
                 // A slow answer is a fault too: used, but L2 is done for this invocation.
-                m.l2_slow += 1;
-                self.fault(m);
+                self.fault(m, L2Fault::Slow);
                 Some(answered)
             }
             answered => {
@@ -258,9 +252,9 @@ impl<T> L2Session<'_, T> {
         }
     }
 
-    fn fault(&mut self, m: &mut Metrics) {
+    fn fault(&mut self, m: &mut Metrics, fault: L2Fault) {
         self.layers.breaker.record_failure(self.now_ms);
-        m.l2_errors += 1;
+        m.l2_fault(fault);
         self.faulted = true;
         self.down = true;
     }
@@ -343,15 +337,26 @@ impl<T> L2Session<'_, T> {
         }
     }
 
-    /// Writes `entry` under `digest`: never when over the item limit, never over a newer
-    /// entry. The lease is given back whenever nothing is written.
-    pub async fn store(&mut self, digest: &str, entry: &StoredEntry, m: &mut Metrics) -> Stored {
+    /// Puts `entry` into L1 at the invocation's clock (a hit from L2, or a filled wait).
+    pub async fn promote(&self, entry: Arc<StoredEntry>) {
+        self.layers.l1.insert(entry, self.now_ms).await;
+    }
+
+    /// Stores a load's `entry` under `digest`: in L2 (never when over the item limit, never
+    /// over a newer entry; the lease is given back whenever nothing is written), then in L1.
+    pub async fn store(&mut self, digest: &str, entry: &Arc<StoredEntry>, m: &mut Metrics) -> Stored {
+        let stored = self.write_l2(digest, entry, m).await;
+        self.promote(Arc::clone(entry)).await;
+        stored
+    }
+
+    async fn write_l2(&mut self, digest: &str, entry: &StoredEntry, m: &mut Metrics) -> Stored {
         let Some(l2) = self.l2 else {
             return Stored::NoL2;
         };
         let layers = self.layers;
         let settings = layers.settings;
-        let encoded = match entry.encode(settings.compress_min_bytes, settings.max_item_bytes) {
+        let encoded = match Encoded::new(entry, settings.compress_min_bytes, settings.max_item_bytes) {
             Ok(encoded) => encoded,
             Err(TooLarge { .. }) => {
                 m.l2_oversize = 1;

@@ -7,15 +7,19 @@
 //!   `cache_control::freshness` ([`entry`], [`l1`]).
 //! - Private routes and requests with the viewer's credential never touch L1 or L2.
 //! - An L2 fault never fails a request, and no layer makes an answer worse than the layer
-//!   below it would ([`layers`], [`shared`]).
+//!   below it would ([`layers`], [`read_path`], [`load`]).
 //! - Time is a parameter: [`Origin::invoke`] takes `now_ms`, read once by the caller.
 //!
-//! Files by job: [`event`] (payloads in, responses out, in `http` types), [`verify`] (the
-//! secret check), [`origin`] (routing a request), [`shared`] (the layered read path),
-//! [`layers`] (L1 + L2 under one budget), [`entry`] (the stored entry and its L2 schema),
-//! [`respond`] (building the answer), [`cache_status`] (RFC 9211, as a value), [`policy`],
-//! [`l1`], [`l2`], [`coalesce`], [`breaker`], [`xfetch`], [`source`], [`tables`], [`config`],
-//! [`sdk`], [`metrics`], [`error`].
+//! Files by job, from the top down: [`origin`] (the origin: routing a request, building its
+//! one response), [`read_path`] (the shared read path: L1 → L2 → one coalesced load),
+//! [`load`] (the coalesced load: lease or wait, source, decision, writes, fail-open),
+//! [`layers`] (L1 + L2 under one budget, one invocation's session), [`prepared`] (a request
+//! after normalization), [`respond`] (building the answer), [`source`] (the demo API over
+//! the catalogue table), [`event`] (payloads in, responses out, in `http` types), [`verify`]
+//! (the secret check), [`entry`] (the stored entry), [`l2`] (the backends, and the item
+//! schema in [`l2::item`]), [`l1`], [`policy`], [`cache_status`] (RFC 9211, as a value),
+//! [`coalesce`], [`breaker`], [`xfetch`], [`tables`], [`config`], [`sdk`], [`metrics`],
+//! [`error`] (the error enum and the typed L2 fault).
 #![warn(missing_docs)]
 
 pub mod breaker;
@@ -28,12 +32,14 @@ pub mod event;
 pub mod l1;
 pub mod l2;
 pub mod layers;
+pub mod load;
 pub mod metrics;
 pub mod origin;
 pub mod policy;
+pub mod prepared;
+pub mod read_path;
 pub mod respond;
 pub mod sdk;
-pub mod shared;
 pub mod source;
 pub mod tables;
 pub mod verify;

@@ -4,11 +4,20 @@
 //! The outcome counters (`L1Hits`, `L2Hits`, `Misses`, `StaleServed`, `CoalescedWaits`,
 //! `Bypass`) are derived from the request's [`CacheStatus`] by [`Metrics::count`], the same
 //! value the `Cache-Status` header is rendered from; the event counters (L2 calls and faults,
-//! source loads) are counted where the event happens.
+//! source loads) are counted where the event happens, an L2 fault by its kind
+//! ([`Metrics::l2_fault`]).
+
+use std::time::Instant;
 
 use serde_json::{json, Value};
 
 use crate::cache_status::{CacheStatus, Detail, Fwd, Served};
+use crate::error::L2Fault;
+
+/// Milliseconds since `since`, for the latency figures.
+pub fn millis(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1000.0
+}
 
 /// The counters and timings of one invocation.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -169,6 +178,14 @@ impl Metrics {
         self.cache_status = Some(*status);
     }
 
+    /// Counts one L2 fault: every kind in `L2Errors`, a slow answer in `L2Slow` too.
+    pub fn l2_fault(&mut self, fault: L2Fault) {
+        self.l2_errors += 1;
+        if fault == L2Fault::Slow {
+            self.l2_slow += 1;
+        }
+    }
+
     /// The EMF line: `_aws` metadata naming the metrics, then their values at the top level.
     pub fn emf_line(&self, format: &EmfFormat, timestamp_ms: u64) -> String {
         use std::fmt::Write;
@@ -213,6 +230,15 @@ mod tests {
         assert_eq!(v["L1Hits"], 1);
         assert_eq!(v["L1LatencyMs"], 0.123);
         assert_eq!(v["_aws"]["Timestamp"], 42);
+    }
+
+    #[test]
+    fn l2_faults_are_counted_by_kind_under_the_same_metric_names() {
+        let mut m = Metrics::default();
+        m.l2_fault(L2Fault::Timeout);
+        m.l2_fault(L2Fault::Slow);
+        let v: Value = serde_json::from_str(&m.emf_line(&EmfFormat::new("NS", "origin"), 1)).unwrap();
+        assert_eq!((&v["L2Errors"], &v["L2Slow"]), (&json!(2), &json!(1)));
     }
 
     #[test]

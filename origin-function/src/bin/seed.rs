@@ -12,7 +12,7 @@ use std::time::Instant;
 use aws_config::BehaviorVersion;
 use aws_sdk_dynamodb::Client;
 use origin_function::config::Config;
-use origin_function::source::Catalogue;
+use origin_function::source::{seed, Catalogue};
 use origin_function::{l2_client_config, source_client_config, tables};
 
 fn usage() -> ! {
@@ -58,9 +58,11 @@ async fn main() {
                 "seed: UpdateTimeToLive not accepted (local server, or already on); expiry is checked on read anyway"
             );
         }
-        Catalogue::new(catalogue_client.clone(), &config.catalogue_table)
-            .seed(products)
-            .await
+        seed(
+            &Catalogue::new(catalogue_client.clone(), &config.catalogue_table),
+            products,
+        )
+        .await
     }
     .await;
     match result {

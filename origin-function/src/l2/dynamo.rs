@@ -17,10 +17,10 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 
+use super::item::{field, Attribute, Encoded, Fields, RawEntry};
 use super::{lease_key, L2Future, WriteOutcome, L2};
 use crate::config::Config;
-use crate::entry::{field, Encoded, Fields, RawEntry};
-use crate::error::OriginError;
+use crate::error::{L2Fault, OriginError};
 
 /// The key `connect` reads: never written, so the read is cheap and finds nothing.
 const CONNECT_PROBE: &str = "connect#probe";
@@ -34,16 +34,16 @@ pub struct DynamoL2 {
 }
 
 fn fault<E: std::fmt::Debug, R: std::fmt::Debug>(op: &'static str, err: SdkError<E, R>) -> OriginError {
-    let kind = match &err {
-        SdkError::TimeoutError(_) => "timeout",
-        SdkError::DispatchFailure(_) => "dispatch",
-        SdkError::ResponseError(_) => "response",
-        SdkError::ServiceError(_) => "service",
-        _ => "other",
+    let fault = match &err {
+        SdkError::TimeoutError(_) => L2Fault::Timeout,
+        SdkError::DispatchFailure(_) => L2Fault::Dispatch,
+        SdkError::ResponseError(_) => L2Fault::Response,
+        SdkError::ServiceError(_) => L2Fault::Service,
+        _ => L2Fault::Other,
     };
     OriginError::L2 {
         op,
-        kind,
+        fault,
         message: format!("{err:?}").chars().take(300).collect(),
     }
 }
@@ -54,6 +54,26 @@ fn n(v: u64) -> AttributeValue {
 
 fn s(v: &str) -> AttributeValue {
     AttributeValue::S(v.to_owned())
+}
+
+/// An attribute's value as a DynamoDB type.
+fn attribute_value(value: Attribute<'_>) -> AttributeValue {
+    match value {
+        Attribute::Text(text) => AttributeValue::S(text.into_owned()),
+        Attribute::Number(number) => n(number),
+        Attribute::Bytes(bytes) => AttributeValue::B(Blob::new(bytes)),
+        Attribute::Flag(flag) => AttributeValue::Bool(flag),
+    }
+}
+
+/// The item written for `entry` under `digest`.
+fn item(digest: &str, entry: Encoded<'_>) -> HashMap<String, AttributeValue> {
+    let attributes = entry
+        .into_attributes()
+        .map(|(name, value)| (name.to_owned(), attribute_value(value)));
+    std::iter::once((field::PK.to_owned(), s(digest)))
+        .chain(attributes)
+        .collect()
 }
 
 /// An item's attributes, taken one at a time.
@@ -142,23 +162,12 @@ impl L2 for DynamoL2 {
 
     fn put<'a>(&'a self, digest: &'a str, entry: Encoded<'a>, owner: &'a str) -> L2Future<'a, WriteOutcome> {
         Box::pin(async move {
-            let e = entry.entry;
+            let stored_at_ms = entry.entry.stamp.stored_at_ms;
             let result = self
                 .client
                 .put_item()
                 .table_name(&self.table)
-                .item(field::PK, s(digest))
-                .item(field::FULL_KEY, s(&e.key))
-                .item(field::STATUS, n(u64::from(e.status)))
-                .item(field::BODY, AttributeValue::B(Blob::new(entry.body)))
-                .item(field::GZ, AttributeValue::Bool(entry.gz))
-                .item(field::CONTENT_TYPE, s(&e.content_type))
-                .item(field::ETAG, s(&e.etag))
-                .item(field::CACHE_CONTROL, AttributeValue::S(entry.cache_control))
-                .item(field::STORED_AT, n(e.stamp.stored_at_ms))
-                .item(field::FRESH_UNTIL, n(e.stamp.fresh_until_ms()))
-                .item(field::DELTA, n(e.delta_ms))
-                .item(field::EXPIRES_AT, n(e.expires_at_s()))
+                .set_item(Some(item(digest, entry)))
                 .condition_expression(
                     "attribute_not_exists(#pk) OR attribute_not_exists(#at) OR NOT attribute_type(#at, :n) \
                      OR #at < :at",
@@ -166,7 +175,7 @@ impl L2 for DynamoL2 {
                 .expression_attribute_names("#pk", field::PK)
                 .expression_attribute_names("#at", field::STORED_AT)
                 .expression_attribute_values(":n", s("N"))
-                .expression_attribute_values(":at", n(e.stamp.stored_at_ms))
+                .expression_attribute_values(":at", n(stored_at_ms))
                 .send()
                 .await;
             match result {
@@ -229,5 +238,49 @@ impl L2 for DynamoL2 {
                 .map(|_| ())
                 .map_err(|e| fault("connect(GetItem)", e))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use edge_policy::cache_control::{CacheControl, Lifetime, Stamp, TtlBounds};
+
+    use super::*;
+    use crate::entry::StoredEntry;
+
+    /// The item old and new environments read from each other, in DynamoDB's types.
+    #[test]
+    fn the_item_is_written_in_these_dynamodb_types() {
+        let cache_control = CacheControl::parse(["public, s-maxage=10, stale-if-error=20"]);
+        let lifetime = Lifetime::from_cache_control(&cache_control, TtlBounds::ORIGIN).unwrap();
+        let entry = StoredEntry {
+            key: "h/a".into(),
+            status: 200,
+            content_type: "text/plain".into(),
+            etag: "\"e\"".into(),
+            body: "b".into(),
+            cache_control,
+            stamp: Stamp::new(1_000, lifetime),
+            delta_ms: 3,
+        };
+        let written = item("d1", Encoded::new(&entry, 4096, 400 * 1024).unwrap());
+        let expected: HashMap<String, AttributeValue> = [
+            ("pk", s("d1")),
+            ("fullKey", s("h/a")),
+            ("status", AttributeValue::N("200".into())),
+            ("body", AttributeValue::B(Blob::new(b"b".to_vec()))),
+            ("gz", AttributeValue::Bool(false)),
+            ("contentType", s("text/plain")),
+            ("etag", s("\"e\"")),
+            ("cacheControl", s("public, s-maxage=10, stale-if-error=20")),
+            ("storedAt", AttributeValue::N("1000".into())),
+            ("freshUntil", AttributeValue::N("11000".into())),
+            ("delta", AttributeValue::N("3".into())),
+            ("expiresAt", AttributeValue::N("31".into())),
+        ]
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value))
+        .collect();
+        assert_eq!(written, expected);
     }
 }

@@ -30,6 +30,7 @@
 //! authenticates with a token signed just before it, with the credentials of the function's
 //! role (the SDK's provider, which renews them), so no password is configured anywhere.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -40,10 +41,10 @@ use ::redis::{AsyncConnectionConfig, Client, ErrorKind, RedisError, RedisResult,
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use tokio::sync::Mutex;
 
+use super::item::{field, Attribute, Encoded, Fields, RawEntry};
 use super::{lease_key, redis_iam, L2Future, WriteOutcome, L2};
 use crate::config::{Config, RedisIam};
-use crate::entry::{field, Encoded, Fields, RawEntry};
-use crate::error::OriginError;
+use crate::error::{L2Fault, OriginError};
 
 /// Deletes the lease only while `owner` still holds it.
 const RELEASE: &str = r"
@@ -120,21 +121,31 @@ impl Fields for Hash {
     }
 }
 
+/// An attribute's value as the bytes of a hash field.
+fn hash_value<'v>(value: &'v Attribute<'_>) -> Cow<'v, [u8]> {
+    match value {
+        Attribute::Text(text) => Cow::Borrowed(text.as_bytes()),
+        Attribute::Number(number) => Cow::Owned(number.to_string().into_bytes()),
+        Attribute::Bytes(bytes) => Cow::Borrowed(bytes),
+        Attribute::Flag(flag) => Cow::Borrowed(if *flag { b"1" } else { b"0" }),
+    }
+}
+
 fn fault(op: &'static str, err: &RedisError) -> OriginError {
-    let kind = if err.is_timeout() {
-        "timeout"
+    let fault = if err.is_timeout() {
+        L2Fault::Timeout
     } else if err.is_io_error() {
-        "dispatch"
+        L2Fault::Dispatch
     } else {
         match err.kind() {
-            ErrorKind::Parse | ErrorKind::UnexpectedReturnType => "response",
-            ErrorKind::Server(_) => "service",
-            _ => "other",
+            ErrorKind::Parse | ErrorKind::UnexpectedReturnType => L2Fault::Response,
+            ErrorKind::Server(_) => L2Fault::Service,
+            _ => L2Fault::Other,
         }
     };
     OriginError::L2 {
         op,
-        kind,
+        fault,
         message: err.to_string().chars().take(300).collect(),
     }
 }
@@ -286,7 +297,7 @@ impl RedisL2 {
                 }
                 Err(OriginError::L2 {
                     op,
-                    kind: "timeout",
+                    fault: L2Fault::Timeout,
                     message: format!("no answer within {} ms", self.command_timeout.as_millis()),
                 })
             }
@@ -311,46 +322,18 @@ impl L2 for RedisL2 {
 
     fn put<'a>(&'a self, digest: &'a str, entry: Encoded<'a>, owner: &'a str) -> L2Future<'a, WriteOutcome> {
         Box::pin(async move {
-            let e = entry.entry;
-            let expires_at_s = e.expires_at_s();
-            let expire_ms = expires_at_s
-                .saturating_mul(1000)
-                .saturating_sub(e.stamp.stored_at_ms)
-                .max(1);
-            let lease = lease_key(digest);
-            let (entry, lease) = (&entry, &lease);
+            let (stored_at_ms, expires_at_s) = (entry.entry.stamp.stored_at_ms, entry.entry.expires_at_s());
+            let expire_ms = expires_at_s.saturating_mul(1000).saturating_sub(stored_at_ms).max(1);
+            let (attributes, lease) = (entry.into_attributes(), lease_key(digest));
+            let (attributes, lease) = (&attributes, &lease);
             let written = self
                 .call("EVALSHA(store)", |mut conn, _| async move {
-                    self.store
-                        .key(digest)
-                        .key(lease)
-                        .arg(expire_ms)
-                        .arg(owner)
-                        .arg(e.stamp.stored_at_ms)
-                        .arg(field::FULL_KEY)
-                        .arg(&e.key)
-                        .arg(field::STATUS)
-                        .arg(e.status)
-                        .arg(field::BODY)
-                        .arg(entry.body.as_slice())
-                        .arg(field::GZ)
-                        .arg(if entry.gz { "1" } else { "0" })
-                        .arg(field::CONTENT_TYPE)
-                        .arg(&e.content_type)
-                        .arg(field::ETAG)
-                        .arg(&e.etag)
-                        .arg(field::CACHE_CONTROL)
-                        .arg(&entry.cache_control)
-                        .arg(field::STORED_AT)
-                        .arg(e.stamp.stored_at_ms)
-                        .arg(field::FRESH_UNTIL)
-                        .arg(e.stamp.fresh_until_ms())
-                        .arg(field::DELTA)
-                        .arg(e.delta_ms)
-                        .arg(field::EXPIRES_AT)
-                        .arg(expires_at_s)
-                        .invoke_async::<i64>(&mut conn)
-                        .await
+                    let mut store = self.store.key(digest);
+                    store.key(lease).arg(expire_ms).arg(owner).arg(stored_at_ms);
+                    for (name, value) in attributes {
+                        store.arg(*name).arg(hash_value(value).as_ref());
+                    }
+                    store.invoke_async::<i64>(&mut conn).await
                 })
                 .await?;
             Ok(if written == 1 {
@@ -411,7 +394,7 @@ impl L2 for RedisL2 {
                 Ok(Err(e)) => Err(fault("connect", &e)),
                 Err(_) => Err(OriginError::L2 {
                     op: "connect",
-                    kind: "timeout",
+                    fault: L2Fault::Timeout,
                     message: format!(
                         "no answer within {} ms",
                         (self.connect_timeout + self.command_timeout).as_millis()
@@ -440,6 +423,17 @@ mod tests {
         let err = RedisL2::new(&config("http://user:secret@host")).unwrap_err();
         assert!(err.to_string().contains("ORIGIN_REDIS_URL"));
         assert!(!err.to_string().contains("secret"));
+    }
+
+    /// The hash old and new environments read from each other, as bytes.
+    #[test]
+    fn attributes_are_written_as_these_bytes() {
+        let bytes = |value: Attribute<'_>| hash_value(&value).into_owned();
+        assert_eq!(bytes(Attribute::Text(Cow::Borrowed("h/a"))), b"h/a");
+        assert_eq!(bytes(Attribute::Number(1_700_000_000_123)), b"1700000000123");
+        assert_eq!(bytes(Attribute::Bytes(vec![0x1f, 0x8b])), [0x1f, 0x8b]);
+        assert_eq!(bytes(Attribute::Flag(true)), b"1");
+        assert_eq!(bytes(Attribute::Flag(false)), b"0");
     }
 
     #[test]

@@ -22,7 +22,7 @@ use aws_sigv4::sign::v4;
 use lambda_http::http;
 
 use crate::config::RedisIam;
-use crate::error::OriginError;
+use crate::error::{L2Fault, OriginError};
 
 /// How long a token opens connections ("valid for 15 minutes").
 pub const TOKEN_LIFETIME: Duration = Duration::from_secs(900);
@@ -30,7 +30,7 @@ pub const TOKEN_LIFETIME: Duration = Duration::from_secs(900);
 fn signing_error(err: impl std::fmt::Display) -> OriginError {
     OriginError::L2 {
         op: "connect",
-        kind: "other",
+        fault: L2Fault::Other,
         message: format!("IAM token not signed: {err}"),
     }
 }

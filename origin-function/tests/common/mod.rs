@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_dynamodb::Client;
 use origin_function::config::{Config, L2Backend};
-use origin_function::entry::{Encoded, RawEntry};
+use origin_function::l2::item::{Encoded, RawEntry};
 use origin_function::l2::redis::RedisL2;
 use origin_function::l2::{DynamoL2, L2Future, WriteOutcome, L2};
 use origin_function::source::{fixed_items, product_items, Catalogue};
