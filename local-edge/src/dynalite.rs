@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
-use crate::EdgeError;
+use crate::error::EdgeError;
 
 /// How long a server may take to listen.
 const START_TIMEOUT: Duration = Duration::from_secs(20);

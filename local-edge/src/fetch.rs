@@ -6,65 +6,15 @@
 use bytes::Bytes;
 use edge_policy::cloudfront::Trigger;
 use http::StatusCode;
-use serde_json::json;
 
+use crate::answer::EdgeFailure;
 use crate::distribution::Behaviour;
-use crate::edge::State;
 use crate::events::{custom_origin, function_url_event, read_function_url_response};
 use crate::forward::{finish_origin_request, origin_request};
 use crate::message::{EdgeRequest, EdgeResponse};
 use crate::origin::InvokeError;
-use crate::stats::XCache;
-use crate::triggers::{RequestOutcome, TriggerFailure};
-
-/// What CloudFront answers itself when it has no answer to pass on.
-#[derive(Debug, Clone)]
-pub struct EdgeFailure {
-    /// The status.
-    pub status: StatusCode,
-    /// How it is reported.
-    pub x_cache: XCache,
-    /// For the error body and the log.
-    pub detail: String,
-    /// The origin failed (unreachable, timed out, no environment): a stale copy inside
-    /// `stale-if-error` may answer instead.
-    pub origin: bool,
-}
-
-impl EdgeFailure {
-    /// CloudFront's answer for it (JSON here, HTML on AWS), never stored by a browser.
-    pub fn response(&self) -> EdgeResponse {
-        EdgeResponse::json(self.status, json!({ "message": self.detail }).to_string())
-    }
-
-    fn origin(status: StatusCode, detail: String) -> EdgeFailure {
-        EdgeFailure {
-            status,
-            x_cache: XCache::Error,
-            detail,
-            origin: true,
-        }
-    }
-}
-
-impl From<TriggerFailure> for EdgeFailure {
-    fn from(failure: TriggerFailure) -> Self {
-        match failure {
-            TriggerFailure::Execution(detail) => EdgeFailure {
-                status: StatusCode::SERVICE_UNAVAILABLE,
-                x_cache: XCache::LambdaExecutionError,
-                detail,
-                origin: false,
-            },
-            TriggerFailure::Validation(detail) => EdgeFailure {
-                status: StatusCode::BAD_GATEWAY,
-                x_cache: XCache::LambdaValidationError,
-                detail,
-                origin: false,
-            },
-        }
-    }
-}
+use crate::state::State;
+use crate::triggers::RequestOutcome;
 
 /// What a fetch brought back.
 #[derive(Debug, Clone)]

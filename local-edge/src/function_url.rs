@@ -21,11 +21,11 @@ use serde_json::json;
 use tokio::net::TcpListener;
 
 use crate::clock::Clock;
+use crate::error::EdgeError;
 use crate::events::{function_url_event, read_function_url_response};
 use crate::listener::MAX_BODY_BYTES;
 use crate::message::{set, EdgeRequest, EdgeResponse};
 use crate::origin::{InvokeError, OriginPool};
-use crate::EdgeError;
 
 struct Front {
     pool: Arc<OriginPool>,

@@ -18,7 +18,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::{oneshot, Mutex};
 
-use crate::EdgeError;
+use crate::error::EdgeError;
 
 /// How long the package may take to load.
 const LOAD_TIMEOUT: Duration = Duration::from_secs(20);

@@ -4,25 +4,46 @@
 //! long-lived Node process ([`handler_host`]), and the real origin binary as Lambda runs it,
 //! each execution environment a child process behind a local Lambda Runtime API
 //! ([`origin`]). Around them it does what CloudFront does, behaviour by behaviour, as the
-//! behaviour table says ([`distribution`]): the request flow of the four triggers
-//! ([`flow`], [`fetch`], [`triggers`], validated by [`validate`]), a cache keyed like the
+//! behaviour table says ([`distribution`]).
+//!
+//! A request goes down the files in one direction, each using only those below it:
+//!
+//! ```text
+//! edge.rs      Edge::start / stop: binds, builds the State, serves the listener
+//! listener.rs  HTTP/1.1 in, admin endpoints, access log, CloudFront's headers out
+//! flow.rs      behaviour, method, viewer-request, lookup, collapsing, viewer-response
+//! fill.rs      one cache fill: fetch, then store (or refresh on a 304)
+//! fetch.rs     one origin fetch: forwarded request, origin-request, the origin, origin-response
+//! state.rs     what every request shares (config, triggers, origin, cache, flights, stats)
+//! answer.rs    the words they answer in: EdgeFailure, Outcome, Answer
+//! below        triggers.rs (events.rs, validate.rs, handler_host.rs), cache.rs, cache_key.rs,
+//!              forward.rs, conditional.rs, collapse.rs, stats.rs, config.rs, distribution/
+//! ```
+//!
+//! The triggers run as CloudFront runs them ([`triggers`], their events built and read back
+//! by [`events`], their answers validated by [`validate`]); the cache is keyed like the
 //! behaviour's cache policy ([`cache_key`]) and timed by the project's freshness model
-//! ([`cache`]), forwarding only what the policies name ([`forward`]).
+//! ([`cache`]); concurrent misses for one key share one fill (`collapse.rs`); only what the
+//! policies name is forwarded ([`forward`]).
 //!
 //! [`Stack::builder`] starts the whole stack (dynalite, seeding, origin, edge) for the CLI,
 //! `replay` and the tests. The contract is `shared/spec/local-edge.md`.
 #![warn(missing_docs)]
 
+mod answer;
 pub mod cache;
 pub mod cache_key;
 pub mod clock;
+mod collapse;
 pub mod conditional;
+mod config;
 pub mod distribution;
 pub mod dynalite;
 mod edge;
 mod error;
 pub mod events;
 mod fetch;
+mod fill;
 mod flow;
 pub mod forward;
 pub mod function_url;
@@ -32,11 +53,13 @@ pub mod message;
 pub mod origin;
 pub mod procfs;
 pub mod stack;
+mod state;
 pub mod stats;
 pub mod triggers;
 pub mod validate;
 
+pub use config::EdgeConfig;
 pub use distribution::Distribution;
-pub use edge::{Edge, EdgeConfig};
+pub use edge::Edge;
 pub use error::EdgeError;
 pub use stack::{Stack, StackBuilder};

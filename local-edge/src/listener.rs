@@ -16,9 +16,10 @@ use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
-use crate::edge::State;
-use crate::flow::{serve as serve_request, Answer};
+use crate::answer::Answer;
+use crate::flow;
 use crate::message::{first, EdgeRequest};
+use crate::state::State;
 
 /// The largest viewer body read (a Lambda function URL's request payload limit).
 pub const MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
@@ -50,48 +51,30 @@ fn json_response(status: StatusCode, value: Value) -> hyper::Response<Full<Bytes
     response
 }
 
+/// One viewer request: an admin endpoint, or the request flow with CloudFront's headers
+/// around it and an access-log line.
 async fn handle(state: Arc<State>, req: hyper::Request<Incoming>, peer: SocketAddr) -> hyper::Response<Full<Bytes>> {
     let started = Instant::now();
-    let path = req.uri().path().to_owned();
-    let query = req.uri().query().unwrap_or("").to_owned();
-    if path == "/__edge/stats" {
-        return json_response(StatusCode::OK, state.stats_json());
+    if let Some(answer) = admin(&state, &req) {
+        return answer;
     }
-    if path == "/__edge/clock" && req.method() == Method::POST && state.config.test_clock {
-        let seconds: u64 = query.strip_prefix("advance=").and_then(|s| s.parse().ok()).unwrap_or(0);
-        state.clock.advance(seconds);
-        return json_response(StatusCode::OK, json!({"advanced": seconds}));
-    }
-    let (parts, body) = req.into_parts();
-    // A body on GET/HEAD is never forwarded: it is part of no cache key ("fat GET").
-    let body = if parts.method == Method::GET || parts.method == Method::HEAD {
-        Bytes::new()
-    } else {
-        match Limited::new(body, MAX_BODY_BYTES).collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(_) => return json_response(StatusCode::PAYLOAD_TOO_LARGE, json!({"message": "body too large"})),
-        }
+    let viewer = match read_viewer(req, peer).await {
+        Ok(viewer) => viewer,
+        Err(refused) => return refused,
     };
-    let viewer = EdgeRequest {
-        method: parts.method.clone(),
-        uri: path.clone(),
-        querystring: query.clone(),
-        headers: parts.headers,
-        client_ip: peer.ip().to_string(),
-        body,
-    };
-    let request_id = state.request_id();
-    let answer = serve_request(&state, viewer, &request_id).await;
-    state.stats.count(answer.x_cache);
-    if state.config.access_log {
-        let target = if query.is_empty() {
-            path
-        } else {
-            format!("{path}?{query}")
+    let logged = state.config.access_log.then(|| {
+        let target = match viewer.querystring.as_str() {
+            "" => viewer.uri.clone(),
+            query => format!("{}?{query}", viewer.uri),
         };
+        (viewer.method.clone(), target)
+    });
+    let request_id = state.request_id();
+    let answer = flow::serve(&state, viewer, &request_id).await;
+    state.stats.count(answer.x_cache);
+    if let Some((method, target)) = logged {
         println!(
-            "{} {target} {} {} \"{}\" {:.1}ms",
-            parts.method,
+            "{method} {target} {} {} \"{}\" {:.1}ms",
             answer.response.status.as_u16(),
             answer.x_cache.header_value().trim_end_matches(" from cloudfront"),
             first(&answer.response.headers, "cache-status").unwrap_or(""),
@@ -99,6 +82,52 @@ async fn handle(state: Arc<State>, req: hyper::Request<Incoming>, peer: SocketAd
         );
     }
     to_viewer(&state, answer, &request_id)
+}
+
+/// `GET /__edge/stats`, and `POST /__edge/clock?advance=N` when the test clock is on.
+fn admin(state: &State, req: &hyper::Request<Incoming>) -> Option<hyper::Response<Full<Bytes>>> {
+    match req.uri().path() {
+        "/__edge/stats" => Some(json_response(StatusCode::OK, state.stats_json())),
+        "/__edge/clock" if req.method() == Method::POST && state.config.test_clock => {
+            let seconds: u64 = (req.uri().query().unwrap_or(""))
+                .strip_prefix("advance=")
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
+            state.clock.advance(seconds);
+            Some(json_response(StatusCode::OK, json!({"advanced": seconds})))
+        }
+        _ => None,
+    }
+}
+
+/// The viewer's request as the edge carries it; a body over [`MAX_BODY_BYTES`] is refused.
+async fn read_viewer(
+    req: hyper::Request<Incoming>,
+    peer: SocketAddr,
+) -> Result<EdgeRequest, hyper::Response<Full<Bytes>>> {
+    let (parts, body) = req.into_parts();
+    // A body on GET/HEAD is never forwarded: it is part of no cache key ("fat GET").
+    let body = if parts.method == Method::GET || parts.method == Method::HEAD {
+        Bytes::new()
+    } else {
+        match Limited::new(body, MAX_BODY_BYTES).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(_) => {
+                return Err(json_response(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    json!({"message": "body too large"}),
+                ))
+            }
+        }
+    };
+    Ok(EdgeRequest {
+        uri: parts.uri.path().to_owned(),
+        querystring: parts.uri.query().unwrap_or("").to_owned(),
+        method: parts.method,
+        headers: parts.headers,
+        client_ip: peer.ip().to_string(),
+        body,
+    })
 }
 
 /// The answer with CloudFront's own headers: `X-Cache`, `Age` on hits, `Via`,

@@ -21,12 +21,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::config::EdgeConfig;
 use crate::distribution::{Distribution, SECRET_PLACEHOLDER};
 use crate::dynalite::{origin_env, seed, Dynalite};
-use crate::edge::{Edge, EdgeConfig};
+use crate::edge::Edge;
+use crate::error::EdgeError;
 use crate::function_url::FunctionUrl;
 use crate::origin::{OriginConfig, OriginPool};
-use crate::EdgeError;
 
 /// The function URL's domain the origin is called under.
 pub const ORIGIN_DOMAIN: &str = "localorigin.lambda-url.us-east-1.on.aws";

@@ -17,7 +17,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, Mutex};
 
 use super::InvokeError;
-use crate::EdgeError;
+use crate::error::EdgeError;
 
 const RUNTIME: &str = "/2018-06-01/runtime";
 

@@ -5,17 +5,28 @@
 //! Parse ([`Distribution::from_toml`]) → validate (every reference resolves, the last
 //! behaviour is the default `*`, methods are one of CloudFront's sets) → select
 //! ([`Distribution::behaviour_for`], by the raw viewer path, as CloudFront does).
+//!
+//! This file is the table's format (origin, function, behaviours in order) and its
+//! validation; the parts it resolves each have a file: a behaviour and the path pattern
+//! that picks it ([`behaviour`]), the cache and origin request policies ([`policies`]), the
+//! error caching settings ([`error_caching`]).
+
+mod behaviour;
+mod error_caching;
+mod policies;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use edge_policy::cache_control::TtlBounds;
 use edge_policy::cloudfront::Trigger;
 use http::Method;
 use serde::Deserialize;
 
-use crate::EdgeError;
+pub use self::behaviour::{path_pattern_matches, Behaviour};
+pub use self::error_caching::{CustomErrorResponse, ErrorCaching};
+pub use self::policies::{CachePolicy, ForwardedHeaders, KeyedHeaders, OriginRequestPolicy, Selection};
+use crate::error::EdgeError;
 
 /// Where the template's `${OriginVerifySecret}` parameter stands in a custom header value:
 /// the local edge sends its own per-stack secret there.
@@ -75,187 +86,6 @@ pub struct FunctionSettings {
     pub timeout_secs: u64,
 }
 
-/// Distribution-wide error caching (`CustomErrorResponses`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ErrorCaching {
-    /// The Error Caching Minimum TTL of a status without a custom entry, seconds.
-    pub default_min_ttl_secs: u64,
-    /// Per-status `ErrorCachingMinTTL`.
-    #[serde(default)]
-    pub custom: Vec<CustomErrorResponse>,
-}
-
-/// One `CustomErrorResponses` entry.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CustomErrorResponse {
-    /// `ErrorCode`.
-    pub status: u16,
-    /// `ErrorCachingMinTTL`, seconds.
-    pub min_ttl_secs: u64,
-}
-
-impl ErrorCaching {
-    /// The Error Caching Minimum TTL for `status`, seconds.
-    pub fn min_ttl_secs(&self, status: u16) -> u64 {
-        self.custom
-            .iter()
-            .find(|c| c.status == status)
-            .map_or(self.default_min_ttl_secs, |c| c.min_ttl_secs)
-    }
-}
-
-/// Which query strings or cookies a policy names.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(tag = "behavior", rename_all = "camelCase", deny_unknown_fields)]
-pub enum Selection {
-    /// None.
-    None,
-    /// All of them.
-    All,
-    /// Only these names.
-    Whitelist {
-        /// The names.
-        names: Vec<String>,
-    },
-    /// All but these names.
-    AllExcept {
-        /// The names.
-        names: Vec<String>,
-    },
-}
-
-impl Selection {
-    /// Whether `name` is selected (names compare exactly, as CloudFront compares query
-    /// string and cookie names).
-    pub fn selects(&self, name: &str) -> bool {
-        match self {
-            Selection::None => false,
-            Selection::All => true,
-            Selection::Whitelist { names } => names.iter().any(|n| n == name),
-            Selection::AllExcept { names } => !names.iter().any(|n| n == name),
-        }
-    }
-}
-
-/// Which viewer headers a cache policy keys (and forwards).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(tag = "behavior", rename_all = "camelCase", deny_unknown_fields)]
-pub enum KeyedHeaders {
-    /// None.
-    None,
-    /// These headers (names compare ASCII case-insensitively).
-    Whitelist {
-        /// The names.
-        names: Vec<String>,
-    },
-}
-
-impl KeyedHeaders {
-    /// The keyed names, lower-case, in the policy's order.
-    pub fn names(&self) -> Vec<String> {
-        match self {
-            KeyedHeaders::None => Vec::new(),
-            KeyedHeaders::Whitelist { names } => names.iter().map(|n| n.to_ascii_lowercase()).collect(),
-        }
-    }
-}
-
-/// Which viewer headers an origin request policy forwards beyond the cache key.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(tag = "behavior", rename_all = "camelCase", deny_unknown_fields)]
-pub enum ForwardedHeaders {
-    /// None.
-    None,
-    /// Every viewer header, `Host` included.
-    AllViewer,
-    /// Every viewer header but `Host` (the managed AllViewerExceptHostHeader).
-    AllViewerExceptHost,
-    /// These headers.
-    Whitelist {
-        /// The names.
-        names: Vec<String>,
-    },
-    /// Every viewer header but these.
-    AllExcept {
-        /// The names.
-        names: Vec<String>,
-    },
-}
-
-impl ForwardedHeaders {
-    /// Whether the lower-case header `name` is forwarded.
-    pub fn forwards(&self, name: &str) -> bool {
-        let listed = |names: &[String]| names.iter().any(|n| n.eq_ignore_ascii_case(name));
-        match self {
-            ForwardedHeaders::None => false,
-            ForwardedHeaders::AllViewer => true,
-            ForwardedHeaders::AllViewerExceptHost => name != "host",
-            ForwardedHeaders::Whitelist { names } => listed(names),
-            ForwardedHeaders::AllExcept { names } => !listed(names),
-        }
-    }
-}
-
-fn caching_on() -> bool {
-    true
-}
-
-/// A cache policy: what is keyed (and so forwarded) and how long answers are kept.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CachePolicy {
-    /// The managed policy's id, when it is one.
-    #[serde(default)]
-    pub managed_id: Option<String>,
-    /// `false` is the managed CachingDisabled: nothing is looked up, collapsed or stored.
-    #[serde(default = "caching_on")]
-    pub caching: bool,
-    /// `MinTTL`, seconds.
-    pub min_ttl: u64,
-    /// `DefaultTTL`, seconds.
-    pub default_ttl: u64,
-    /// `MaxTTL`, seconds.
-    pub max_ttl: u64,
-    /// `EnableAcceptEncodingGzip`.
-    pub accept_encoding_gzip: bool,
-    /// `EnableAcceptEncodingBrotli`.
-    pub accept_encoding_brotli: bool,
-    /// Keyed query strings.
-    pub query_strings: Selection,
-    /// Keyed headers.
-    pub headers: KeyedHeaders,
-    /// Keyed cookies.
-    pub cookies: Selection,
-}
-
-impl CachePolicy {
-    /// The policy's TTL settings, as the freshness model takes them.
-    pub fn ttl_bounds(&self) -> TtlBounds {
-        TtlBounds {
-            min: self.min_ttl,
-            default: self.default_ttl,
-            max: self.max_ttl,
-        }
-    }
-}
-
-/// An origin request policy: what is forwarded beyond the cache key.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OriginRequestPolicy {
-    /// The managed policy's id, when it is one.
-    #[serde(default)]
-    pub managed_id: Option<String>,
-    /// Forwarded query strings.
-    pub query_strings: Selection,
-    /// Forwarded headers.
-    pub headers: ForwardedHeaders,
-    /// Forwarded cookies.
-    pub cookies: Selection,
-}
-
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct BehaviourEntry {
@@ -266,52 +96,6 @@ struct BehaviourEntry {
     cached_methods: Vec<String>,
     compress: bool,
     triggers: Vec<String>,
-}
-
-/// One cache behaviour, its policies resolved.
-#[derive(Debug, Clone)]
-pub struct Behaviour {
-    /// `PathPattern` (`*` for the default behaviour).
-    pub path_pattern: String,
-    /// The cache policy's name in the table.
-    pub cache_policy_name: String,
-    /// The cache policy.
-    pub cache_policy: CachePolicy,
-    /// The origin request policy.
-    pub origin_request_policy: OriginRequestPolicy,
-    /// `AllowedMethods`.
-    pub allowed_methods: Vec<Method>,
-    /// `CachedMethods`.
-    pub cached_methods: Vec<Method>,
-    /// `Compress` (recorded; the local edge does not compress).
-    pub compress: bool,
-    /// The associated Lambda@Edge triggers.
-    pub triggers: Vec<Trigger>,
-}
-
-impl Behaviour {
-    /// Whether the behaviour answers `method` (else CloudFront's 403).
-    pub fn allows(&self, method: &Method) -> bool {
-        self.allowed_methods.contains(method)
-    }
-
-    /// Whether answers to `method` are looked up, collapsed and stored.
-    pub fn caches(&self, method: &Method) -> bool {
-        self.cache_policy.caching && self.cached_methods.contains(method)
-    }
-
-    /// Whether `trigger` is associated with the behaviour.
-    pub fn runs(&self, trigger: Trigger) -> bool {
-        self.triggers.contains(&trigger)
-    }
-
-    /// Whether any cookie reaches the origin. When none does, CloudFront strips `Set-Cookie`
-    /// from the origin's answers (`lambda-edge-rules.md`: "When cookies are forwarded,
-    /// CloudFront caches a response's Set-Cookie and replays it on hits; otherwise it strips
-    /// it").
-    pub fn forwards_cookies(&self) -> bool {
-        self.cache_policy.cookies != Selection::None || self.origin_request_policy.cookies != Selection::None
-    }
 }
 
 /// The distribution: origin, function, error caching and behaviours in CloudFront's order.
@@ -412,17 +196,9 @@ impl Distribution {
             _ => return Err("the last behaviour must be the default, path_pattern \"*\"".into()),
         }
         for (name, policy) in &file.cache_policies {
-            if policy.min_ttl > policy.default_ttl || policy.default_ttl > policy.max_ttl {
-                return Err(format!(
-                    "cache policy {name:?}: needs min_ttl <= default_ttl <= max_ttl"
-                ));
-            }
+            policy.check(name)?;
         }
-        for custom in &file.error_caching.custom {
-            if !(400..=599).contains(&custom.status) {
-                return Err(format!("error_caching: status {} is not a 4xx or 5xx", custom.status));
-            }
-        }
+        file.error_caching.check()?;
         if file.function.timeout_secs == 0 || file.origin.read_timeout_secs == 0 {
             return Err("function.timeout_secs and origin.read_timeout_secs must be above 0".into());
         }
@@ -448,31 +224,6 @@ impl Distribution {
         // `from_toml` guarantees at least one behaviour.
         &self.behaviours[self.behaviours.len() - 1]
     }
-}
-
-/// CloudFront's path pattern match: case-sensitive and literal, `*` any run of characters
-/// (none included), `?` exactly one; the whole path must match. Linear backtracking on the
-/// last `*`, so no input is slow.
-pub fn path_pattern_matches(pattern: &str, path: &str) -> bool {
-    let (p, s): (Vec<char>, Vec<char>) = (pattern.chars().collect(), path.chars().collect());
-    let (mut pi, mut si) = (0usize, 0usize);
-    let mut star: Option<(usize, usize)> = None;
-    while si < s.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == s[si]) {
-            pi += 1;
-            si += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some((pi, si));
-            pi += 1;
-        } else if let Some((star_p, star_s)) = star {
-            pi = star_p + 1;
-            si = star_s + 1;
-            star = Some((star_p, star_s + 1));
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|c| *c == '*')
 }
 
 /// Builders for unit tests.
@@ -506,29 +257,6 @@ pub(crate) mod fixtures {
 mod tests {
     use super::fixtures::deployed;
     use super::*;
-
-    #[test]
-    fn patterns_are_literal_and_case_sensitive() {
-        assert!(path_pattern_matches("/api/products", "/api/products"));
-        assert!(!path_pattern_matches("/api/products", "/api/products/"));
-        assert!(path_pattern_matches("/api/products/*", "/api/products/7"));
-        assert!(path_pattern_matches("/api/products/*", "/api/products/"));
-        assert!(path_pattern_matches("/api/me*", "/api/me%2Fx.css"));
-        assert!(path_pattern_matches("/api/me*", "/api/me"));
-        assert!(!path_pattern_matches("/api/me*", "/API/ME"));
-        assert!(path_pattern_matches("/a?c", "/abc"));
-        assert!(!path_pattern_matches("/a?c", "/ac"));
-        assert!(path_pattern_matches("*.css", "/x/y.css"));
-        assert!(path_pattern_matches("*", ""));
-        assert!(path_pattern_matches("/a*b*c", "/a-b-b-c"));
-        assert!(!path_pattern_matches("/a*b*c", "/a-b-b-d"));
-    }
-
-    #[test]
-    fn a_long_hostile_path_is_matched_quickly() {
-        let path = format!("/{}", "a".repeat(8000));
-        assert!(!path_pattern_matches("/*a*a*a*a*b", &path));
-    }
 
     #[test]
     fn the_deployed_table_loads_and_picks_by_the_raw_path() {

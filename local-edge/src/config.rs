@@ -1,0 +1,47 @@
+//! How to run the edge: where it listens, what it runs, the distribution it emulates.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::distribution::Distribution;
+
+/// How to run the edge.
+#[derive(Debug, Clone)]
+pub struct EdgeConfig {
+    /// Where to listen (port 0 picks a free one; [`crate::Edge::addr`] reports it).
+    pub listen: SocketAddr,
+    /// The Lambda@Edge package directory (`wasm-pkg`); `None` links the policy natively.
+    pub edge_package: Option<PathBuf>,
+    /// The distribution: behaviours, policies, function timeout, error caching.
+    pub distribution: Arc<Distribution>,
+    /// The secret the origin custom header carries (the environments check it).
+    pub origin_secret: String,
+    /// Most entries the cache holds.
+    pub cache_capacity: u64,
+    /// The distribution's domain, as in `config.distributionDomainName`.
+    pub distribution_domain: String,
+    /// The origin's (function URL's) domain.
+    pub origin_domain: String,
+    /// Print one access-log line per request.
+    pub access_log: bool,
+    /// Accept `POST /__edge/clock?advance=SECONDS` (tests move the edge's clock).
+    pub test_clock: bool,
+}
+
+impl EdgeConfig {
+    /// Defaults for everything but the distribution and the secret.
+    pub fn new(distribution: Arc<Distribution>, origin_secret: String) -> Self {
+        EdgeConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            edge_package: None,
+            distribution,
+            origin_secret,
+            cache_capacity: 10_000,
+            distribution_domain: "d111111abcdef8.cloudfront.net".into(),
+            origin_domain: "localorigin.lambda-url.us-east-1.on.aws".into(),
+            access_log: true,
+            test_clock: false,
+        }
+    }
+}

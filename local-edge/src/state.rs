@@ -1,0 +1,97 @@
+//! What every request shares: the configuration, the edge's identity and clock, the
+//! triggers, the origin, the cache, the flights in progress and the counters. Built once
+//! when the edge starts and passed by reference down the request flow.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::answer::Outcome;
+use crate::cache::EdgeCache;
+use crate::cache_key::EdgeKey;
+use crate::clock::Clock;
+use crate::collapse::Flights;
+use crate::config::EdgeConfig;
+use crate::distribution::{CustomHeader, Distribution, SECRET_PLACEHOLDER};
+use crate::forward::EdgeIdentity;
+use crate::handler_host::NodeHost;
+use crate::origin::OriginPool;
+use crate::stats::Stats;
+use crate::triggers::{Handler, Triggers};
+
+/// What every request shares.
+pub(crate) struct State {
+    /// How the edge runs.
+    pub(crate) config: EdgeConfig,
+    /// The distribution's and the origin's domains, as CloudFront names them.
+    pub(crate) identity: EdgeIdentity,
+    /// The origin custom headers with the secret filled in.
+    pub(crate) custom_headers: Vec<(CustomHeader, String)>,
+    /// The Lambda@Edge triggers.
+    pub(crate) triggers: Triggers,
+    /// The origin's execution environments.
+    pub(crate) origin: Arc<OriginPool>,
+    /// The edge cache.
+    pub(crate) cache: EdgeCache,
+    /// The cache fills in progress, by key (request collapsing).
+    pub(crate) flights: Flights<EdgeKey, Arc<Outcome>>,
+    /// The counters.
+    pub(crate) stats: Stats,
+    /// The edge's clock, read once per step and passed down.
+    pub(crate) clock: Clock,
+    ids: AtomicU64,
+}
+
+impl State {
+    /// The shared state of an edge run as `config` says, in front of `origin`.
+    pub(crate) fn new(config: EdgeConfig, origin: Arc<OriginPool>) -> State {
+        let handler = match &config.edge_package {
+            Some(dir) => Handler::Node(NodeHost::new(dir)),
+            None => Handler::Native,
+        };
+        let limit = Duration::from_secs(config.distribution.function.timeout_secs);
+        let custom_headers = config
+            .distribution
+            .origin
+            .custom_headers
+            .iter()
+            .map(|h| (h.clone(), h.value.replace(SECRET_PLACEHOLDER, &config.origin_secret)))
+            .collect();
+        State {
+            identity: EdgeIdentity {
+                distribution_domain: config.distribution_domain.clone(),
+                origin_domain: config.origin_domain.clone(),
+            },
+            custom_headers,
+            triggers: Triggers::new(handler, config.distribution_domain.clone(), limit),
+            cache: EdgeCache::new(config.cache_capacity),
+            config,
+            origin,
+            flights: Flights::default(),
+            stats: Stats::default(),
+            clock: Clock::default(),
+            ids: AtomicU64::new(1),
+        }
+    }
+
+    /// The distribution the edge emulates.
+    pub(crate) fn distribution(&self) -> &Distribution {
+        &self.config.distribution
+    }
+
+    /// A new `X-Amz-Cf-Id`-like request id.
+    pub(crate) fn request_id(&self) -> String {
+        format!(
+            "LOCAL{:016X}==",
+            self.ids
+                .fetch_add(1, Ordering::Relaxed)
+                .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        )
+    }
+
+    /// The counters as JSON.
+    pub(crate) fn stats_json(&self) -> serde_json::Value {
+        let handler_starts = self.triggers.node().map_or(0, |n| n.starts.load(Ordering::Relaxed));
+        self.stats.to_json(self.cache.len(), handler_starts, &self.origin)
+    }
+}
