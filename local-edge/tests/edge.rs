@@ -73,10 +73,9 @@ async fn exactly_one_cache_control_line_with_the_routes_directives() {
             "/api/config",
             "public, max-age=0, s-maxage=60, stale-while-revalidate=300",
         ),
-        (
-            "/nothing-here",
-            "public, max-age=0, s-maxage=60, stale-while-revalidate=300, stale-if-error=86400",
-        ),
+        // A 404: cache-control.md rule 6, "Negative answers" (issue 28) — the route's
+        // freshness never applies; a short edge lifetime, no stale window.
+        ("/nothing-here", "public, max-age=0, s-maxage=10"),
     ] {
         let reply = stack.get(path).await;
         assert_eq!(reply.all("cache-control"), [expected], "{path}");
