@@ -234,6 +234,23 @@ pub fn function_url_event(request: &EdgeRequest, origin_domain: &str, request_id
     event
 }
 
+/// An answer the Lambda function URL service gives itself (never the function's): JSON
+/// `{"Message": …}` with `status`.
+pub fn function_url_error(status: StatusCode, message: &str) -> EdgeResponse {
+    let mut response = EdgeResponse::json(status, json!({ "Message": message }).to_string());
+    response.headers.remove("cache-control");
+    response
+}
+
+/// The function URL's throttle answer when no execution environment is free
+/// (lambda-edge-rules.md, "Throttling"): `429` with `{"Message":"Rate Exceeded."}`. Behind
+/// CloudFront it is an origin answer like any other: origin-response runs on it, it is never
+/// cached (CloudFront caches no 429), and no stale copy stands in for it (stale-if-error is
+/// for 5xx and an unreachable origin).
+pub fn throttled() -> EdgeResponse {
+    function_url_error(StatusCode::TOO_MANY_REQUESTS, "Rate Exceeded.")
+}
+
 /// Reads a function-URL response (`statusCode`, `headers`, `multiValueHeaders`, `cookies`,
 /// `body`, `isBase64Encoded`).
 pub fn read_function_url_response(payload: &[u8]) -> Result<EdgeResponse, String> {

@@ -9,7 +9,7 @@ use http::StatusCode;
 
 use crate::answer::EdgeFailure;
 use crate::distribution::Behaviour;
-use crate::events::{custom_origin, function_url_event, read_function_url_response};
+use crate::events::{custom_origin, function_url_event, read_function_url_response, throttled};
 use crate::forward::{finish_origin_request, origin_request};
 use crate::message::{EdgeRequest, EdgeResponse};
 use crate::origin::InvokeError;
@@ -78,10 +78,8 @@ pub(crate) async fn fetch(
             StatusCode::GATEWAY_TIMEOUT,
             "origin timed out".into(),
         )),
-        Ok(Err(InvokeError::NoEnvironment)) => Err(EdgeFailure::origin(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "no origin execution environment became free in time".into(),
-        )),
+        // local-edge.md: no free environment within the wait is the function URL's own 429.
+        Ok(Err(InvokeError::NoEnvironment)) => Ok(throttled()),
         Ok(Err(other)) => Err(EdgeFailure::origin(
             StatusCode::BAD_GATEWAY,
             format!("origin failed: {other:?}"),

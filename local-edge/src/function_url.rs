@@ -17,14 +17,13 @@ use http::StatusCode;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use serde_json::json;
 use tokio::net::TcpListener;
 
 use crate::clock::Clock;
 use crate::error::EdgeError;
-use crate::events::{function_url_event, read_function_url_response};
+use crate::events::{function_url_error, function_url_event, read_function_url_response, throttled};
 use crate::listener::MAX_BODY_BYTES;
-use crate::message::{set, EdgeRequest, EdgeResponse};
+use crate::message::{set, EdgeRequest};
 use crate::origin::{InvokeError, OriginPool};
 
 struct Front {
@@ -84,16 +83,10 @@ impl FunctionUrl {
     }
 }
 
-fn error(status: StatusCode, message: &str) -> EdgeResponse {
-    let mut response = EdgeResponse::json(status, json!({ "Message": message }).to_string());
-    response.headers.remove("cache-control");
-    response
-}
-
 async fn handle(front: &Front, req: hyper::Request<Incoming>, peer: SocketAddr) -> hyper::Response<Full<Bytes>> {
     let (parts, body) = req.into_parts();
     let response = match Limited::new(body, MAX_BODY_BYTES).collect().await {
-        Err(_) => error(
+        Err(_) => function_url_error(
             StatusCode::PAYLOAD_TOO_LARGE,
             "Request must be smaller than 6291456 bytes",
         ),
@@ -112,9 +105,9 @@ async fn handle(front: &Front, req: hyper::Request<Incoming>, peer: SocketAddr) 
             let event = function_url_event(&request, &front.domain, &id, front.clock.now_ms());
             match front.pool.invoke(Bytes::from(event.to_string())).await {
                 Ok(payload) => read_function_url_response(&payload)
-                    .unwrap_or_else(|_| error(StatusCode::BAD_GATEWAY, "Internal Server Error")),
-                Err(InvokeError::NoEnvironment) => error(StatusCode::TOO_MANY_REQUESTS, "Rate Exceeded."),
-                Err(_) => error(StatusCode::BAD_GATEWAY, "Internal Server Error"),
+                    .unwrap_or_else(|_| function_url_error(StatusCode::BAD_GATEWAY, "Internal Server Error")),
+                Err(InvokeError::NoEnvironment) => throttled(),
+                Err(_) => function_url_error(StatusCode::BAD_GATEWAY, "Internal Server Error"),
             }
         }
     };

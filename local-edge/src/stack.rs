@@ -78,6 +78,8 @@ pub struct StackBuilder {
 pub struct Stack {
     edge: Option<Edge>,
     function_url: Option<FunctionUrl>,
+    /// The seed binary and the catalogue's environment, to seed again ([`Stack::seed`]).
+    seeding: (PathBuf, Vec<(String, String)>),
     origin: Arc<OriginPool>,
     catalogue: Option<Dynalite>,
     cache: Option<Dynalite>,
@@ -253,6 +255,7 @@ impl StackBuilder {
         };
         let mut env = origin_env(&endpoints.0, &endpoints.1);
         seed(&seed_bin, &env, self.products).await?;
+        let seeding = (seed_bin, env.clone());
         let secret = self.secret.clone().unwrap_or_else(random_secret);
         // The origin checks the header CloudFront fills with the secret.
         let verify_header = distribution
@@ -307,6 +310,7 @@ impl StackBuilder {
         Ok(Stack {
             edge,
             function_url,
+            seeding,
             origin,
             catalogue,
             cache,
@@ -365,6 +369,12 @@ impl Stack {
     /// The origin's execution environments.
     pub fn origin(&self) -> &Arc<OriginPool> {
         &self.origin
+    }
+
+    /// Writes the demo catalogue's first `products` products again (the seed binary against
+    /// the stack's catalogue): products not there before appear, as a catalogue change would.
+    pub async fn seed(&self, products: u32) -> Result<(), EdgeError> {
+        seed(&self.seeding.0, &self.seeding.1, products).await
     }
 
     /// The catalogue's dynalite, when the stack started it.

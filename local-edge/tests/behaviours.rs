@@ -240,17 +240,32 @@ async fn viewers_that_hang_up_mid_miss_never_lose_an_environment() {
     stack.stop().await;
 }
 
+/// local-edge.md and lambda-edge-rules.md, "Throttling" (issue 28): no free environment within
+/// the wait is the function URL's own `429`, an origin answer: origin-response runs on it, it
+/// reaches the viewer as `Error from cloudfront`, is never cached, and never replaced by the
+/// stale copy the edge holds (stale-if-error is for 5xx and an unreachable origin).
 #[tokio::test(flavor = "multi_thread")]
-async fn no_free_environment_within_the_limit_is_cloudfronts_503() {
+async fn no_free_environment_within_the_limit_is_the_function_urls_429_never_a_stale_copy() {
     let stack = Stack::with(Options {
         environment_wait: Duration::from_millis(300),
+        package: Some(root().join("local-edge/tests/fixtures/stale-if-error-handler")),
         ..one_environment_behind_proxies(None)
     })
     .await;
+    let stored = stack.get("/api/products/34").await;
+    assert_eq!(stored.status, 200);
+    stack.advance(5).await; // past s-maxage=1: a copy servable only on an origin error
     let busy = hold_the_only_environment(&stack).await;
     let started = Instant::now();
     let throttled = stack.get("/api/products/34").await;
-    assert_eq!((throttled.status, throttled.x_cache()), (503, "Error from cloudfront"));
+    assert_eq!((throttled.status, throttled.x_cache()), (429, "Error from cloudfront"));
+    assert_eq!(
+        throttled.header("x-origin-response-saw"),
+        Some("429"),
+        "origin-response ran on it"
+    );
+    assert!(throttled.body.contains("Rate Exceeded."), "{}", throttled.body);
+    assert_ne!(throttled.body, stored.body, "never the stale copy");
     assert!(
         started.elapsed() < Duration::from_millis(1500),
         "{:?}",
@@ -259,7 +274,44 @@ async fn no_free_environment_within_the_limit_is_cloudfronts_503() {
     assert_eq!(busy.await.unwrap(), 200);
     assert_eq!(stack.stats().await["environment_waits_exceeded"], 1);
     stack.catalogue_proxy.as_ref().unwrap().set(Mode::Pass);
-    assert_eq!(stack.get("/api/products/34").await.status, 200, "a 503 is never cached");
+    let after = stack.get("/api/products/34").await;
+    assert_eq!(after.status, 200, "a 429 is never cached");
+    assert!(
+        matches!(after.header("x-origin-response-saw"), Some("200" | "304")),
+        "asked the origin again (the copy revalidated with its ETag): {:?}",
+        after.headers
+    );
+    stack.stop().await;
+}
+
+/// cache-control.md rule 6, "Negative answers" (issue 28): a product that does not exist yet
+/// answers 404 with a short edge lifetime (N = 10 s) and no stale window, at the edge and in
+/// the origin's L1/L2 alike, so once it is added to the catalogue it is served within N + 1 s
+/// of its first 404. The edge's clock is moved in step with the real one (the origin's layers
+/// run on the real clock).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_product_added_after_its_404_is_served_within_the_negative_lifetime() {
+    let stack = Stack::start().await; // 50 products
+    let first = stack.get("/api/products/60").await;
+    let first_at = Instant::now();
+    assert_eq!(first.status, 404);
+    assert_eq!(first.all("cache-control"), ["public, max-age=0, s-maxage=10"]);
+    assert_eq!(stack.get("/api/products/60").await.x_cache(), "Error from cloudfront");
+    stack.seed(60).await; // product 60 now exists
+    let served = loop {
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        stack.advance(1).await;
+        let reply = stack.get("/api/products/60").await;
+        if reply.status == 200 {
+            break first_at.elapsed();
+        }
+        assert_eq!(reply.status, 404);
+        assert!(first_at.elapsed() < Duration::from_secs(20), "still 404 after 20 s");
+    };
+    assert!(
+        served <= Duration::from_secs(11),
+        "served {served:?} after the first 404"
+    );
     stack.stop().await;
 }
 

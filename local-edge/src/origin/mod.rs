@@ -8,7 +8,8 @@
 //! `Drop` puts the environment back, and it runs in its own task: a viewer that hangs up
 //! (hyper drops the request future) neither loses the environment nor abandons the
 //! invocation mid-way. A request that finds no free environment within
-//! [`OriginConfig::environment_wait`] gets [`InvokeError::NoEnvironment`] (CloudFront's 503).
+//! [`OriginConfig::environment_wait`] gets [`InvokeError::NoEnvironment`] (the function URL's
+//! 429, `events::throttled`).
 
 mod runtime_api;
 
@@ -51,7 +52,7 @@ pub struct OriginConfig {
     pub environments: usize,
     /// The function's timeout.
     pub invocation_timeout: Duration,
-    /// How long a request waits for a free environment before CloudFront's 503.
+    /// How long a request waits for a free environment before the function URL's 429.
     pub environment_wait: Duration,
     /// Extra environment variables for the function (table names, endpoint, secret, …).
     pub env: Vec<(String, String)>,

@@ -142,6 +142,16 @@ impl Stack {
         }
     }
 
+    /// Seeds the catalogue with its first `products` products again (new ones appear).
+    pub async fn seed(&self, products: u32) {
+        self.stack
+            .as_ref()
+            .expect("running")
+            .seed(products)
+            .await
+            .expect("seeded");
+    }
+
     /// Takes the catalogue (the origin's source of truth) away.
     pub async fn stop_catalogue(&mut self) {
         match (&mut self.servers, self.stack.as_mut()) {
