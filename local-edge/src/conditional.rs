@@ -34,7 +34,7 @@ pub fn not_modified_for(viewer: &HeaderMap, response: &EdgeResponse) -> Option<E
 /// ([`validation::merge_not_modified`]: never a framing, hop-by-hop, `Proxy-*` or
 /// `Set-Cookie` field). The local edge adds nothing of its own to keep: it takes the `304`'s
 /// `Cache-Control`, which gives the refreshed lifetime, as CloudFront does.
-pub fn merge_not_modified(stored: &HeaderMap, not_modified: &HeaderMap) -> HeaderMap {
+pub fn refreshed_headers(stored: &HeaderMap, not_modified: &HeaderMap) -> HeaderMap {
     let mut merged = stored.clone();
     validation::merge_not_modified(&mut merged, not_modified, |_| false);
     merged
@@ -76,7 +76,7 @@ mod tests {
         let mut nm = HeaderMap::new();
         nm.insert("cache-control", HeaderValue::from_static("s-maxage=60"));
         nm.insert("content-length", HeaderValue::from_static("0"));
-        let merged = merge_not_modified(&stored, &nm);
+        let merged = refreshed_headers(&stored, &nm);
         assert_eq!(merged["cache-control"], "s-maxage=60");
         assert_eq!(merged["content-type"], "application/json");
         assert_eq!(merged["content-length"], "10");
@@ -98,7 +98,7 @@ mod tests {
         nm.insert("proxy-authenticate", HeaderValue::from_static("Basic"));
         nm.insert("content-encoding", HeaderValue::from_static("br"));
         nm.insert("etag", HeaderValue::from_static("\"2\""));
-        let merged = merge_not_modified(&stored, &nm);
+        let merged = refreshed_headers(&stored, &nm);
         assert_eq!(merged.get_all("set-cookie").iter().collect::<Vec<_>>(), ["stored=1"]);
         assert_eq!(merged["content-encoding"], "gzip");
         for hop in [
@@ -114,7 +114,7 @@ mod tests {
         assert_eq!(merged["etag"], "\"2\"");
         assert_eq!(merged["content-type"], "application/json");
         // A 304 without Set-Cookie never removes the stored one either.
-        let merged = merge_not_modified(&stored, &HeaderMap::new());
+        let merged = refreshed_headers(&stored, &HeaderMap::new());
         assert_eq!(merged["set-cookie"], "stored=1");
     }
 }

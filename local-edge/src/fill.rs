@@ -13,7 +13,7 @@ use http::StatusCode;
 use crate::answer::Outcome;
 use crate::cache::{storing, Entry, Storing};
 use crate::cache_key::EdgeKey;
-use crate::conditional::merge_not_modified;
+use crate::conditional::refreshed_headers;
 use crate::distribution::Behaviour;
 use crate::fetch::{fetch, Fetched};
 use crate::message::{first, values, EdgeRequest, EdgeResponse};
@@ -107,7 +107,7 @@ async fn refresh(
     let errors = &state.distribution().error_caching;
     let answered = first(&not_modified.headers, "etag");
     let refreshed = state.cache.refresh(key.clone(), sent, answered, |old| {
-        let headers = merge_not_modified(&old.response.headers, &not_modified.headers);
+        let headers = refreshed_headers(&old.response.headers, &not_modified.headers);
         let cache_control = CacheControl::parse(values(&headers, "cache-control"));
         let decision = storing(old.response.status, &cache_control, policy, errors);
         let response = Arc::new(EdgeResponse {
