@@ -6,7 +6,8 @@
 //! - Reads: `GetItem`, strongly consistent when asked (a waiter re-reading what another
 //!   environment just wrote); the item's fields are moved out of the SDK's output.
 //! - Writes: `PutItem` conditional on `storedAt` — written when no entry exists, when the
-//!   stored one has no readable `storedAt`, or when it is older than this one.
+//!   stored one has no readable `storedAt`, or when it is older than this one (or is this very
+//!   entry, written by an attempt whose answer was lost before a retry).
 //! - Lease: conditional `PutItem` of `lease#<digest>` (`attribute_not_exists(pk) OR
 //!   leaseUntil < :now`), given back with a conditional `DeleteItem` (`owner = :owner`).
 
@@ -163,19 +164,25 @@ impl L2 for DynamoL2 {
     fn put<'a>(&'a self, digest: &'a str, entry: Encoded<'a>, owner: &'a str) -> L2Future<'a, WriteOutcome> {
         Box::pin(async move {
             let stored_at_ms = entry.entry.stamp.stored_at_ms;
+            let etag = entry.entry.etag.clone();
             let result = self
                 .client
                 .put_item()
                 .table_name(&self.table)
                 .set_item(Some(item(digest, entry)))
+                // `#at = :at AND #et = :et`: this very entry, already written by an attempt
+                // whose answer was lost (the SDK retries after a timeout): written, not
+                // superseded.
                 .condition_expression(
                     "attribute_not_exists(#pk) OR attribute_not_exists(#at) OR NOT attribute_type(#at, :n) \
-                     OR #at < :at",
+                     OR #at < :at OR (#at = :at AND #et = :et)",
                 )
                 .expression_attribute_names("#pk", field::PK)
                 .expression_attribute_names("#at", field::STORED_AT)
+                .expression_attribute_names("#et", field::ETAG)
                 .expression_attribute_values(":n", s("N"))
                 .expression_attribute_values(":at", n(stored_at_ms))
+                .expression_attribute_values(":et", s(&etag))
                 .send()
                 .await;
             match result {
