@@ -69,35 +69,63 @@ fn free_port() -> u16 {
         .expect("free port")
 }
 
+/// Spawns a server on `port` and waits until it listens there. `None` when it exited first
+/// (the port was taken between `free_port` and the spawn, by another suite running beside
+/// this one): a connection that succeeded then reached someone else's server.
+fn spawn_listening(mut command: Command, port: u16, what: &str) -> Option<Child> {
+    let mut child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {what}: {e}"));
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if !matches!(child.try_wait(), Ok(None)) {
+            return None;
+        }
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
+            // Still ours once it answers (a server that failed to bind exits at once).
+            std::thread::sleep(Duration::from_millis(50));
+            return matches!(child.try_wait(), Ok(None)).then_some(child);
+        }
+        assert!(Instant::now() < deadline, "{what} did not listen on {port}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A free port's server: `start_on` a fresh port until one is not taken meanwhile.
+fn on_a_free_port<T>(what: &str, start_on: impl Fn(u16) -> Option<T>) -> T {
+    (0..10)
+        .find_map(|_| start_on(free_port()))
+        .unwrap_or_else(|| panic!("{what}: every port tried was taken"))
+}
+
 impl Dynalite {
     pub fn start() -> Self {
-        Self::start_on(free_port())
+        on_a_free_port("dynalite", Self::try_start_on)
     }
 
     pub fn start_on(port: u16) -> Self {
+        Self::try_start_on(port).unwrap_or_else(|| panic!("dynalite could not listen on {port}"))
+    }
+
+    fn try_start_on(port: u16) -> Option<Self> {
         let bin = workspace_root().join("node_modules/.bin/dynalite");
         assert!(
             bin.exists(),
             "{} missing: run `npm ci` at the workspace root",
             bin.display()
         );
-        let child = Command::new(bin)
+        let mut command = Command::new(bin);
+        command
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start dynalite");
-        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_err() {
-            assert!(Instant::now() < deadline, "dynalite did not listen on {port}");
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        Dynalite {
+            .args(["--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0"]);
+        let child = spawn_listening(command, port, "dynalite")?;
+        Some(Dynalite {
             child: Some(child),
             port,
-        }
+        })
     }
 
     pub fn endpoint(&self) -> String {
@@ -405,27 +433,23 @@ pub struct RedisServer {
 
 impl RedisServer {
     pub fn start() -> Self {
-        Self::start_on(free_port())
+        on_a_free_port("redis-server", Self::try_start_on)
     }
 
     pub fn start_on(port: u16) -> Self {
-        let child = Command::new("redis-server")
+        Self::try_start_on(port).unwrap_or_else(|| panic!("redis-server could not listen on {port}"))
+    }
+
+    fn try_start_on(port: u16) -> Option<Self> {
+        let mut command = Command::new("redis-server");
+        command
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start redis-server (apt-get install -y redis-server)");
-        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not listen on {port}");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        RedisServer {
+            .args(["--save", "", "--appendonly", "no"]);
+        let child = spawn_listening(command, port, "redis-server (apt-get install -y redis-server)")?;
+        Some(RedisServer {
             child: Some(child),
             port,
-        }
+        })
     }
 
     pub fn url(&self) -> String {
