@@ -16,6 +16,7 @@ pub use proxy::{Delay, Proxy};
 #[allow(unused_imports)]
 pub use stack::{Backend, Plant, Stack, Stored};
 
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -69,32 +70,8 @@ fn free_port() -> u16 {
         .expect("free port")
 }
 
-/// Spawns a server on `port` and waits until it listens there. `None` when it exited first
-/// (the port was taken between `free_port` and the spawn, by another suite running beside
-/// this one): a connection that succeeded then reached someone else's server.
-fn spawn_listening(mut command: Command, port: u16, what: &str) -> Option<Child> {
-    let mut child = command
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("start {what}: {e}"));
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        if !matches!(child.try_wait(), Ok(None)) {
-            return None;
-        }
-        if TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
-            // Still ours once it answers (a server that failed to bind exits at once).
-            std::thread::sleep(Duration::from_millis(50));
-            return matches!(child.try_wait(), Ok(None)).then_some(child);
-        }
-        assert!(Instant::now() < deadline, "{what} did not listen on {port}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// A free port's server: `start_on` a fresh port until one is not taken meanwhile.
+/// A free port's server: `start_on` a fresh port until one is not taken meanwhile (by
+/// another suite running beside this one).
 fn on_a_free_port<T>(what: &str, start_on: impl Fn(u16) -> Option<T>) -> T {
     (0..10)
         .find_map(|_| start_on(free_port()))
@@ -102,30 +79,50 @@ fn on_a_free_port<T>(what: &str, start_on: impl Fn(u16) -> Option<T>) -> T {
 }
 
 impl Dynalite {
+    /// On a port the OS picks, bound by dynalite itself (the local edge's launcher, which
+    /// prints the port once it listens).
     pub fn start() -> Self {
-        on_a_free_port("dynalite", Self::try_start_on)
+        Self::try_start_on(0).expect("dynalite listens")
     }
 
+    /// On `port` again (a restart), which this suite just freed.
     pub fn start_on(port: u16) -> Self {
         Self::try_start_on(port).unwrap_or_else(|| panic!("dynalite could not listen on {port}"))
     }
 
     fn try_start_on(port: u16) -> Option<Self> {
-        let bin = workspace_root().join("node_modules/.bin/dynalite");
+        let root = workspace_root();
         assert!(
-            bin.exists(),
-            "{} missing: run `npm ci` at the workspace root",
-            bin.display()
+            root.join("node_modules/dynalite").exists(),
+            "{} has no node_modules/dynalite: run `npm ci` at the workspace root",
+            root.display()
         );
-        let mut command = Command::new(bin);
-        command
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0"]);
-        let child = spawn_listening(command, port, "dynalite")?;
-        Some(Dynalite {
-            child: Some(child),
-            port,
-        })
+        let mut child = Command::new("node")
+            .arg(root.join("local-edge/node/dynalite.js"))
+            .arg(&root)
+            .arg(port.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start node local-edge/node/dynalite.js");
+        let mut line = String::new();
+        let read = child.stdout.take().map(|out| BufReader::new(out).read_line(&mut line));
+        let port = serde_json::from_str::<serde_json::Value>(&line)
+            .ok()
+            .and_then(|v| v["port"].as_u64())
+            .and_then(|p| u16::try_from(p).ok());
+        match (read, port) {
+            (Some(Ok(_)), Some(port)) => Some(Dynalite {
+                child: Some(child),
+                port,
+            }),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                None
+            }
+        }
     }
 
     pub fn endpoint(&self) -> String {
@@ -190,6 +187,9 @@ pub fn config(catalogue_endpoint: &str, cache_endpoint: &str) -> Config {
         l2_budget: Duration::from_secs(10),
         l2_slow: Duration::from_secs(2),
         lease_wait_ms: 5000,
+        // Redis expires a lease on its own (real) clock: a load slowed by a loaded machine must
+        // not lose it to a second environment mid-test.
+        lease_ms: 10_000,
         xfetch_beta: 0.0,
         verify_header: VERIFY_HEADER.into(),
         verify_secrets: vec![SECRET.into()],
@@ -424,6 +424,23 @@ macro_rules! on_both_backends {
     };
 }
 
+/// The `process_id` the Redis server on `stream` reports in `INFO server`.
+fn redis_process_id(stream: &mut TcpStream) -> Option<u32> {
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    stream.write_all(b"INFO server\r\n").ok()?;
+    let mut text = String::new();
+    let mut buf = [0u8; 4096];
+    while !text.contains("process_id:") || !text[text.find("process_id:")?..].contains('\n') {
+        let n = stream.read(&mut buf).ok()?;
+        if n == 0 {
+            return None;
+        }
+        text.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    let rest = &text[text.find("process_id:")? + "process_id:".len()..];
+    rest.lines().next()?.trim().parse().ok()
+}
+
 /// A `redis-server` process (Debian package `redis-server`) on a loopback port, without
 /// persistence; killed on drop.
 pub struct RedisServer {
@@ -440,12 +457,34 @@ impl RedisServer {
         Self::try_start_on(port).unwrap_or_else(|| panic!("redis-server could not listen on {port}"))
     }
 
+    /// Starts redis-server on `port`; `None` when the server that answers there is not this
+    /// one (`INFO server` names another `process_id`: the port was taken meanwhile) or it
+    /// exited.
     fn try_start_on(port: u16) -> Option<Self> {
-        let mut command = Command::new("redis-server");
-        command
+        let mut child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"]);
-        let child = spawn_listening(command, port, "redis-server (apt-get install -y redis-server)")?;
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server (apt-get install -y redis-server)");
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let ours = loop {
+            if !matches!(child.try_wait(), Ok(None)) {
+                break false;
+            }
+            if let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(100)) {
+                break redis_process_id(&mut stream) == Some(child.id());
+            }
+            assert!(Instant::now() < deadline, "redis-server did not listen on {port}");
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        if !ours {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
         Some(RedisServer {
             child: Some(child),
             port,
