@@ -201,7 +201,7 @@ async fn run_all(args: Args) -> Result<(), String> {
         let run = measured_run(&spec(kind.name(), args.environments), &arm, &trace, args.clients).await?;
         let bound = arm
             .has_bound()
-            .then(|| ttl_aware_bound(&trace, &run.statuses, &arm.distribution, |r| arm.keyed(r)));
+            .then(|| ttl_aware_bound(&arm.key_trace(&trace, &run.statuses)));
         println!(
             "{:>16}: X-Cache hit {:.1}%, no origin request {:.1}% (TTL-aware bound {}), {} collapsed, {} background, p50 {:.1} ms, p99 {:.0} ms, {} errors",
             kind.name(),
