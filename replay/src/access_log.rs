@@ -170,8 +170,13 @@ fn record(c: &Columns, text: &str, line: usize) -> Result<LogRecord, LogError> {
             v => decode_once(v).map(Some).map_err(|reason| bad(field, v, reason)),
         }
     };
-    let finished_s = epoch_seconds(values[c.date], values[c.time])
-        .ok_or_else(|| bad("date time", &format!("{} {}", values[c.date], values[c.time]), "not YYYY-MM-DD HH:MM:SS"))?;
+    let finished_s = epoch_seconds(values[c.date], values[c.time]).ok_or_else(|| {
+        bad(
+            "date time",
+            &format!("{} {}", values[c.date], values[c.time]),
+            "not YYYY-MM-DD HH:MM:SS",
+        )
+    })?;
     let taken_ms = match c.taken.map(|i| values[i]) {
         None | Some("-") => 0,
         Some(v) => seconds_to_ms(v).ok_or_else(|| bad("time-taken", v, "not a number of seconds"))?,
@@ -197,7 +202,9 @@ fn record(c: &Columns, text: &str, line: usize) -> Result<LogRecord, LogError> {
             None => stem,
         },
         headers,
-        status: status.parse().map_err(|_| bad("sc-status", status, "not a status code"))?,
+        status: status
+            .parse()
+            .map_err(|_| bad("sc-status", status, "not a status code"))?,
         edge_location: values[c.location].to_owned(),
         result_type: values[c.result].to_owned(),
     })

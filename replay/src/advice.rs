@@ -221,7 +221,11 @@ fn route_of(path_pattern: &str) -> &'static edge_policy::rules::Route {
         Some(stem) => format!("{stem}/x"),
         None => path_pattern.to_owned(),
     };
-    let sample = if sample.starts_with('/') { sample } else { format!("/{sample}") };
+    let sample = if sample.starts_with('/') {
+        sample
+    } else {
+        format!("/{sample}")
+    };
     RuleSet::embedded().route_for(&sample)
 }
 
@@ -265,7 +269,10 @@ fn gives_up_viewer_request(case: &BehaviourCase) -> Vec<String> {
         "cache-key.md: Accept-Encoding reduced to the key's codings".into(),
     ];
     if case.private {
-        lost.push("origin-cache.md: the credential relay (X-Viewer-Authorization), needed while OAC signs Authorization".into());
+        lost.push(
+            "origin-cache.md: the credential relay (X-Viewer-Authorization), needed while OAC signs Authorization"
+                .into(),
+        );
     } else {
         lost.push("origin-cache.md: a viewer-sent X-Viewer-Authorization deleted on public requests".into());
     }

@@ -135,7 +135,13 @@ impl Arm {
     /// Every request of `trace` keyed as this arm keys it (`statuses`: the origin's answers,
     /// as in [`crate::keyed::key_trace`]).
     pub fn key_trace(&self, trace: &[TraceRequest], statuses: &[u16]) -> Vec<KeyedRequest> {
-        key_trace(trace, statuses, &self.distribution, |r| self.keyed(r), self.answer_header())
+        key_trace(
+            trace,
+            statuses,
+            &self.distribution,
+            |r| self.keyed(r),
+            self.answer_header(),
+        )
     }
 
     /// Whether the full-stack replay holds this arm against its TTL-aware bound: not the

@@ -334,7 +334,8 @@ mod tests {
         // 21.6M shield requests at $0.0075 per 10,000.
         assert_eq!((t.cloudfront, t.origin, t.origin_shield), (432.0, 43.2, 16.2));
         assert!((t.lambda_edge_viewer_request - 432e6 * p.lambda_edge_invocation()).abs() < 0.01);
-        let sum = t.cloudfront + t.lambda_edge_viewer_request + t.lambda_edge_origin_response + t.origin + t.origin_shield;
+        let sum =
+            t.cloudfront + t.lambda_edge_viewer_request + t.lambda_edge_origin_response + t.origin + t.origin_shield;
         assert!((t.total - sum).abs() < 0.02);
         assert_eq!(p.origin_shield_per_10k_requests.get("us-east-1"), Some(&0.0075));
     }

@@ -251,7 +251,9 @@ impl Geography {
         (0..requests)
             .map(|_| {
                 let u = rng.unit();
-                self.cumulative.partition_point(|c| *c < u).min(self.cumulative.len() - 1)
+                self.cumulative
+                    .partition_point(|c| *c < u)
+                    .min(self.cumulative.len() - 1)
             })
             .collect()
     }
@@ -299,6 +301,9 @@ mod tests {
         assert_eq!(levels(1), [Level::Edge, Level::Regional, Level::Shield]);
         assert_eq!(t.path(1)[2].node, t.regional_node(0));
         assert_eq!(Topology::first(20, Tiering::Untiered, 0).path(1).len(), 1);
-        assert_eq!((t.region_of(1), t.region_of(t.regional_node(0))), ("eu-central-1", "us-east-1"));
+        assert_eq!(
+            (t.region_of(1), t.region_of(t.regional_node(0))),
+            ("eu-central-1", "us-east-1")
+        );
     }
 }

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use edge_policy::cache_control::{CacheControl, Lifetime};
 use edge_policy::cloudfront::Trigger;
 use edge_policy::header_fields;
-use edge_policy::{origin_response, ResponseView, RuleSet};
+use edge_policy::{canonical_request, origin_response, RequestView, ResponseView, RuleSet};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use local_edge::cache::{storing, Storing};
 use local_edge::cache_key::{cache_key, EdgeKey};
@@ -62,6 +62,12 @@ pub struct KeyedRequest {
     pub viewer_request: bool,
     /// Whether origin-response is associated with its behaviour.
     pub origin_response: bool,
+    /// The key this project's origin caches the answer under (its own canonical key,
+    /// recomputed from what it receives: `edge_policy::canonical_request`), interned; `None`
+    /// when the origin keeps no copy (bypass) or when the arm's origin-response rewrites the
+    /// header whatever the origin said ([`AnswerHeader::SeedHandler`]: the origin's
+    /// remaining freshness never reaches the edge).
+    pub origin_key: Option<u32>,
 }
 
 impl KeyedRequest {
@@ -151,16 +157,29 @@ pub fn key_trace(
     type Distinct<'a> = (&'a str, &'a str, &'a [(String, String)], u16);
     let mut seen: HashMap<Distinct<'_>, KeyedRequest> = HashMap::new();
     let mut keys: HashMap<EdgeKey, u32> = HashMap::new();
+    let mut origin_keys: HashMap<String, u32> = HashMap::new();
     let mut out = Vec::with_capacity(trace.len());
     for (i, line) in trace.iter().enumerate() {
         let status = statuses.get(i).copied().filter(|s| *s >= 100).unwrap_or(200);
-        let distinct = (line.method.as_str(), line.path.as_str(), line.headers.as_slice(), status);
+        let distinct = (
+            line.method.as_str(),
+            line.path.as_str(),
+            line.headers.as_slice(),
+            status,
+        );
         let found = seen.get(&distinct).copied();
         let request = match found {
             Some(known) => known,
             None => {
                 let viewer = edge_request(line);
                 let (index, behaviour) = behaviour_of(distribution, &viewer.uri);
+                let origin_key = match header {
+                    AnswerHeader::Decided => origin_key(&viewer).map(|k| {
+                        let next = u32::try_from(origin_keys.len()).unwrap_or(u32::MAX);
+                        *origin_keys.entry(k).or_insert(next)
+                    }),
+                    AnswerHeader::SeedHandler => None,
+                };
                 let request = keyed(viewer);
                 let key = cache_key(&behaviour.cache_policy, &request);
                 let next = u32::try_from(keys.len()).unwrap_or(u32::MAX);
@@ -172,6 +191,7 @@ pub fn key_trace(
                     lifetime: lifetime(&request, status, behaviour, distribution, header),
                     viewer_request: behaviour.runs(Trigger::ViewerRequest),
                     origin_response: behaviour.runs(Trigger::OriginResponse),
+                    origin_key,
                 };
                 seen.insert(distinct, known);
                 known
@@ -183,6 +203,20 @@ pub fn key_trace(
         });
     }
     out
+}
+
+/// The canonical key this project's origin caches `viewer`'s answer under, or `None` (bypass,
+/// or a request the policy passes through).
+fn origin_key(viewer: &EdgeRequest) -> Option<String> {
+    let fields = header_fields(&viewer.headers);
+    let view = RequestView {
+        method: viewer.method.as_str(),
+        uri: &viewer.uri,
+        querystring: &viewer.querystring,
+        headers: &fields,
+    };
+    let canonical = canonical_request(RuleSet::embedded(), HOST, &view).ok()?;
+    (!canonical.bypass).then(|| canonical.key.as_str().to_owned())
 }
 
 /// The behaviour for a raw viewer path and its index.
@@ -242,7 +276,11 @@ mod tests {
         ];
         let k = key_trace(&trace, &[], &deployed(), |r| r, AnswerHeader::SeedHandler);
         let l = k[0].lifetime.unwrap();
-        assert_eq!((l.ttl, l.stale_while_revalidate), (300, 86_400), "a year shortened to 300 s");
+        assert_eq!(
+            (l.ttl, l.stale_while_revalidate),
+            (300, 86_400),
+            "a year shortened to 300 s"
+        );
         assert_eq!(k[1].lifetime, None, "private, no-store is left alone");
     }
 }

@@ -123,7 +123,10 @@ mod tests {
         let p = m.peaks();
         assert_eq!(p.origin_requests_per_second, 5, "0, 10, 50, 99, 150 in second 0");
         assert_eq!(p.origin_concurrency, 4, "0, 10, 50, 99 overlap; 0 has ended by 150");
-        assert_eq!((p.origin_response_per_second, p.origin_response_region), (5, Some("us-east-1")));
+        assert_eq!(
+            (p.origin_response_per_second, p.origin_response_region),
+            (5, Some("us-east-1"))
+        );
         assert_eq!(p.reserved_concurrency, 4);
         let mut burst = PeakMeter::new(1);
         for at in (0..1_000).step_by(10) {

@@ -35,7 +35,11 @@ impl Layout {
         let topology = Topology::first(locations, Tiering::Untiered, 0);
         Layout {
             placed: Geography::new(locations, skew).place(requests, seed),
-            names: LOCATIONS.iter().take(topology.regional_of.len()).map(|(c, _)| (*c).to_owned()).collect(),
+            names: LOCATIONS
+                .iter()
+                .take(topology.regional_of.len())
+                .map(|(c, _)| (*c).to_owned())
+                .collect(),
             regional_of: topology.regional_of,
         }
     }
@@ -78,7 +82,11 @@ impl Layout {
     /// Its topology under `tiering`, the shield in regional cache `shield`.
     pub fn topology(&self, tiering: Tiering, shield: usize) -> Topology {
         Topology {
-            regional_of: if self.regional_of.is_empty() { vec![0] } else { self.regional_of.clone() },
+            regional_of: if self.regional_of.is_empty() {
+                vec![0]
+            } else {
+                self.regional_of.clone()
+            },
             tiering,
             shield,
         }
@@ -110,7 +118,13 @@ pub fn round4(v: f64) -> f64 {
 }
 
 /// One simulation as a grid point.
-pub fn point(keyed: &[KeyedRequest], behaviours: usize, layout: &Layout, topology: &Topology, config: SimConfig) -> GridPoint {
+pub fn point(
+    keyed: &[KeyedRequest],
+    behaviours: usize,
+    layout: &Layout,
+    topology: &Topology,
+    config: SimConfig,
+) -> GridPoint {
     let figures = simulate(keyed, &layout.placed, behaviours, topology, config);
     GridPoint {
         locations: layout.locations(),
@@ -124,7 +138,13 @@ pub fn point(keyed: &[KeyedRequest], behaviours: usize, layout: &Layout, topolog
 }
 
 /// Every layout under every tiering.
-pub fn grid(keyed: &[KeyedRequest], behaviours: usize, layouts: &[Layout], shield: usize, config: SimConfig) -> Vec<GridPoint> {
+pub fn grid(
+    keyed: &[KeyedRequest],
+    behaviours: usize,
+    layouts: &[Layout],
+    shield: usize,
+    config: SimConfig,
+) -> Vec<GridPoint> {
     layouts
         .iter()
         .flat_map(|layout| Tiering::ALL.map(|tiering| (layout, tiering)))
@@ -143,6 +163,8 @@ pub struct ArmAtScale {
     pub bound: Bound,
     /// Every layout under every tiering.
     pub grid: Vec<GridPoint>,
+    /// The number of edge locations of the bill and the advice.
+    pub default_locations: usize,
     /// Its month at each traffic tier at the default number of locations, with the
     /// regional tier, without and with Origin Shield.
     pub bill: Vec<(Tiering, Vec<ScaleTierCost>)>,
@@ -151,7 +173,9 @@ pub struct ArmAtScale {
 impl ArmAtScale {
     /// The grid point at `locations` and `tiering`.
     pub fn at(&self, locations: usize, tiering: Tiering) -> Option<&GridPoint> {
-        self.grid.iter().find(|p| p.locations == locations && p.tiering == tiering)
+        self.grid
+            .iter()
+            .find(|p| p.locations == locations && p.tiering == tiering)
     }
 }
 
@@ -206,6 +230,9 @@ pub struct ScaleRun {
     pub arms: Vec<ArmAtScale>,
     /// Per behaviour, at the default layout with the regional tier.
     pub advice: Vec<AdviceRow>,
+    /// The advised arm itself (this project's handler, the advised associations).
+    #[serde(skip)]
+    pub advised: Option<Arm>,
 }
 
 impl ScaleSpec<'_> {
@@ -213,7 +240,11 @@ impl ScaleSpec<'_> {
     /// none).
     pub fn shield_price(&self) -> f64 {
         let region = crate::geography::REGIONAL_CACHES[self.shield].region;
-        self.prices.origin_shield_per_10k_requests.get(region).copied().unwrap_or(0.0)
+        self.prices
+            .origin_shield_per_10k_requests
+            .get(region)
+            .copied()
+            .unwrap_or(0.0)
     }
 
     /// The month of a grid point at each traffic tier.
@@ -243,6 +274,7 @@ impl ScaleSpec<'_> {
             label,
             bound: ttl_aware_bound(keyed),
             grid,
+            default_locations: locations,
             bill,
         }
     }
@@ -253,7 +285,12 @@ impl ScaleSpec<'_> {
         let mut keyed_by_arm = Vec::new();
         for arm in self.arms {
             let keyed = arm.key_trace(self.trace, self.statuses);
-            arms.push(self.arm(arm.kind.name(), arm.kind.label(), &keyed, arm.distribution.behaviours.len()));
+            arms.push(self.arm(
+                arm.kind.name(),
+                arm.kind.label(),
+                &keyed,
+                arm.distribution.behaviours.len(),
+            ));
             keyed_by_arm.push((arm.kind, keyed));
         }
         let layout = &self.layouts[self.default_layout];
@@ -261,11 +298,19 @@ impl ScaleSpec<'_> {
             let (_, keyed) = keyed_by_arm.iter().find(|(k, _)| *k == kind)?;
             let arm = self.arms.iter().find(|a| a.kind == kind)?;
             let topology = layout.topology(Tiering::Regional, self.shield);
-            Some((arm, point(keyed, arm.distribution.behaviours.len(), layout, &topology, self.config)))
+            Some((
+                arm,
+                point(keyed, arm.distribution.behaviours.len(), layout, &topology, self.config),
+            ))
         };
-        let (Some((project, with)), Some((_, without))) = (at_default(ArmKind::Project), at_default(ArmKind::CloudFrontAlone))
+        let (Some((project, with)), Some((_, without))) =
+            (at_default(ArmKind::Project), at_default(ArmKind::CloudFrontAlone))
         else {
-            return ScaleRun { arms, advice: Vec::new() };
+            return ScaleRun {
+                arms,
+                advice: Vec::new(),
+                advised: None,
+            };
         };
         let cases = crate::advice::cases(&project.distribution, &with.figures, &without.figures);
         let prices = AdvicePrices {
@@ -286,6 +331,10 @@ impl ScaleSpec<'_> {
             .zip(advice)
             .map(|(case, advice)| AdviceRow { case, advice })
             .collect();
-        ScaleRun { arms, advice }
+        ScaleRun {
+            arms,
+            advice,
+            advised: Some(advised),
+        }
     }
 }

@@ -48,6 +48,11 @@ pub struct SimConfig {
     pub edge_capacity: Option<usize>,
     /// Most copies a regional cache keeps (`None`: no eviction).
     pub regional_capacity: Option<usize>,
+    /// This project's origin keeps a shared copy per canonical key (its L2) and answers from
+    /// it with the **remaining** freshness (`origin-cache.md`, "What it says about itself":
+    /// `s-maxage` lowered by the copy's age, the stale windows whole); off: every origin
+    /// answer carries the full decided lifetime (any origin without a cache of its own).
+    pub origin_cache: bool,
 }
 
 /// What the caches of one level did.
@@ -115,6 +120,9 @@ pub struct Figures {
     pub origin_requests: u64,
     /// Of those, background revalidations (no viewer waited).
     pub background_origin_requests: u64,
+    /// Loads from behind the origin's own cache (equal to the origin requests without
+    /// [`SimConfig::origin_cache`]).
+    pub source_loads: u64,
     /// viewer-request invocations.
     pub viewer_request_invocations: u64,
     /// origin-response invocations.
@@ -152,7 +160,8 @@ fn per(count: u64, requests: u64) -> f64 {
     count as f64 / requests.max(1) as f64
 }
 
-/// An origin request in flight and the caches waiting to store its answer.
+/// An origin request (or a load behind the origin's cache) in flight and the caches waiting
+/// to store its answer, which lives `lifetime` from when it arrives.
 #[derive(Debug, Clone)]
 struct Fetch {
     key: u32,
@@ -191,7 +200,8 @@ pub fn simulate(
     let mut sim = Sim {
         topology,
         config,
-        caches: (0..topology.nodes())
+        // The CloudFront caches, then the origin's own (keyed by `origin_key`).
+        caches: (0..=topology.nodes())
             .map(|node| {
                 TierCache::new(if node < edges {
                     config.edge_capacity
@@ -318,18 +328,53 @@ impl Sim<'_> {
         }
         self.meter.origin_request(now, region);
         if !request.cached {
+            self.figures.source_loads += 1;
             return;
         }
+        let lifetime = self.origin_answer(request, now);
+        self.start(request.key, lifetime, fillers, now);
+    }
+
+    /// A fetch of `key` that `fillers` wait on, answered `lifetime` after the latency.
+    fn start(&mut self, key: u32, lifetime: Option<Lifetime>, fillers: Vec<usize>, now: u64) {
         let fetch = self.fetches.len();
         for node in &fillers {
-            self.caches[*node].await_fetch(request.key, fetch);
+            self.caches[*node].await_fetch(key, fetch);
         }
-        self.fetches.push(Fetch {
-            key: request.key,
-            lifetime: request.lifetime,
-            fillers,
-        });
+        self.fetches.push(Fetch { key, lifetime, fillers });
         self.done.push(Reverse((now + self.config.origin_latency_ms, fetch)));
+    }
+
+    /// The lifetime the origin's answer carries: the decided one from a load, or what is
+    /// left of its own copy's freshness.
+    fn origin_answer(&mut self, request: &KeyedRequest, now: u64) -> Option<Lifetime> {
+        let (true, Some(key)) = (self.config.origin_cache, request.origin_key) else {
+            self.figures.source_loads += 1;
+            return request.lifetime;
+        };
+        let node = self.caches.len() - 1;
+        self.tick += 1;
+        let aged = |stamp: Stamp| Lifetime {
+            ttl: stamp.remaining_secs(now),
+            ..stamp.lifetime
+        };
+        match self.caches[node].lookup(key, now, self.tick) {
+            Some((stamp, FreshnessState::Fresh)) => Some(aged(stamp)),
+            // Stale: the caller that takes the refresh loads and answers fresh; while a
+            // refresh is in flight, the others answer with the stale copy
+            // (`origin-cache.md`, read path 3 and 4).
+            Some((stamp, FreshnessState::StaleWhileRevalidate)) if self.caches[node].pending(key).is_some() => {
+                Some(aged(stamp))
+            }
+            _ => {
+                let waiting = self.caches[node].pending(key).filter(|f| self.fetches[*f].collapses());
+                if waiting.is_none() {
+                    self.figures.source_loads += 1;
+                    self.start(key, request.lifetime, vec![node], now);
+                }
+                request.lifetime
+            }
+        }
     }
 
     /// Every cache in `fillers` keeps the upper copy: its stamp, so its remaining lifetime.
@@ -378,7 +423,7 @@ impl Sim<'_> {
         let edges = self.topology.regional_of.len();
         let evicted = |caches: &[TierCache]| caches.iter().map(TierCache::evictions).sum::<u64>();
         self.figures.edge.evictions = evicted(&self.caches[..edges]);
-        self.figures.regional.evictions = evicted(&self.caches[edges..]);
+        self.figures.regional.evictions = evicted(&self.caches[edges..self.topology.nodes()]);
         self.figures.peaks = self.meter.peaks();
         self.figures
     }

@@ -32,10 +32,18 @@ fn at(ms: u64, key: u32, lifetime: Option<Lifetime>, cached: bool) -> KeyedReque
         lifetime,
         viewer_request: true,
         origin_response: true,
+        origin_key: None,
     }
 }
 
-fn level(arrivals: u64, hits: u64, stale_hits: u64, collapsed: u64, forwarded: u64, revalidations: u64) -> LevelFigures {
+fn level(
+    arrivals: u64,
+    hits: u64,
+    stale_hits: u64,
+    collapsed: u64,
+    forwarded: u64,
+    revalidations: u64,
+) -> LevelFigures {
     LevelFigures {
         arrivals,
         hits,
@@ -98,7 +106,11 @@ fn two_locations_and_a_shield_count_as_worked_out_by_hand() {
     assert_eq!(f.edge, level(12, 2, 2, 1, 7, 2), "edge");
     // IAD's path meets the shield's node as its regional cache.
     assert_eq!(f.regional, level(8, 1, 1, 2, 4, 1), "regional");
-    assert_eq!(f.shield, level(5, 0, 1, 0, 4, 1), "shield: only FRA's requests reach it as the shield");
+    assert_eq!(
+        f.shield,
+        level(5, 0, 1, 0, 4, 1),
+        "shield: only FRA's requests reach it as the shield"
+    );
     assert_eq!(
         f.answered,
         Answered {
@@ -115,7 +127,10 @@ fn two_locations_and_a_shield_count_as_worked_out_by_hand() {
     // us-east-1 (the shield, and IAD's edge for the uncached request).
     let p = &f.peaks;
     assert_eq!((p.origin_requests_per_second, p.origin_concurrency), (2, 2));
-    assert_eq!((p.origin_response_per_second, p.origin_response_region), (2, Some("us-east-1")));
+    assert_eq!(
+        (p.origin_response_per_second, p.origin_response_region),
+        (2, Some("us-east-1"))
+    );
 
     // The single ideal cache on the same requests (latency 0): 7 hits (1 stale), 5 misses.
     let b = ttl_aware_bound(&keyed);
@@ -135,10 +150,18 @@ fn no_level_above_the_bound(f: &Figures, b: &Bound) {
         ("regional", a.edge + a.regional),
         ("shield", a.edge + a.regional + a.shield),
     ] {
-        assert!(served as usize <= b.hits, "{name}: {served} answered > bound {}", b.hits);
+        assert!(
+            served as usize <= b.hits,
+            "{name}: {served} answered > bound {}",
+            b.hits
+        );
     }
     let floor = (b.misses + b.stale_hits) as u64;
-    assert!(f.origin_requests >= floor, "{} origin requests < floor {floor}", f.origin_requests);
+    assert!(
+        f.origin_requests >= floor,
+        "{} origin requests < floor {floor}",
+        f.origin_requests
+    );
 }
 
 fn arms() -> Vec<Arm> {
@@ -179,8 +202,15 @@ fn one_untiered_location_at_latency_zero_is_each_arms_bound_exactly() {
         assert_eq!((f.edge.hits + f.edge.stale_hits) as usize, b.hits, "{name}: hits");
         assert_eq!(f.edge.stale_hits as usize, b.stale_hits, "{name}: stale hits");
         assert_eq!(f.answered.origin as usize, b.misses, "{name}: misses");
-        assert_eq!(f.origin_requests as usize, b.misses + b.stale_hits, "{name}: origin requests");
-        assert!(b.hits > 0 && b.stale_hits > 0, "{name}: the trace exercises both: {b:?}");
+        assert_eq!(
+            f.origin_requests as usize,
+            b.misses + b.stale_hits,
+            "{name}: origin requests"
+        );
+        assert!(
+            b.hits > 0 && b.stale_hits > 0,
+            "{name}: the trace exercises both: {b:?}"
+        );
     }
 }
 
@@ -204,7 +234,12 @@ fn at_latency_zero_no_tier_beats_the_single_cache_bound() {
                 if tiering == Tiering::RegionalShield {
                     // Every request that finds the shield not fresh reaches it, so at
                     // latency 0 it pays exactly the bound's origin requests.
-                    assert_eq!(f.origin_requests as usize, b.misses + b.stale_hits, "{}", arm.kind.name());
+                    assert_eq!(
+                        f.origin_requests as usize,
+                        b.misses + b.stale_hits,
+                        "{}",
+                        arm.kind.name()
+                    );
                 }
             }
         }

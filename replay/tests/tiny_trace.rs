@@ -6,6 +6,11 @@ mod common;
 
 use std::io::Write;
 
+use replay::arm::{Arm, ArmKind};
+use replay::geography::Tiering;
+use replay::scale::{point, Layout};
+use replay::simulate::SimConfig;
+
 /// (seconds, path, Accept-Encoding or `None` for a private request with a token). What each
 /// arm does with it, worked out from rules.toml and bench/cloudfront-alone.toml:
 const TRACE: &[(u64, &str, Option<&str>)] = &[
@@ -22,9 +27,9 @@ const TRACE: &[(u64, &str, Option<&str>)] = &[
     (620, "/api/me", None),             // miss, both
     (630, "/static/app.js?utm_source=x", Some("gzip")), // miss, both
     (640, "/static/app.js", Some("gzip")), // hit, both
-    (650, "/api/other?a=1&utm_medium=x", Some("gzip")), // miss, both: a 404, kept 60 s as an error
-    (660, "/api/other?a=1", Some("gzip")), // hit, both (X-Cache says Error)
-    (670, "/api/other?a=1&igshid=z", Some("gzip")), // project hit (X-Cache Error); alone miss
+    (650, "/api/other?a=1&utm_medium=x", Some("gzip")), // miss, both: a 404, kept 10 s (negative lifetime)
+    (655, "/api/other?a=1", Some("gzip")), // hit, both (X-Cache says Error)
+    (658, "/api/other?a=1&igshid=z", Some("gzip")), // project hit (X-Cache Error); alone miss
     (700, "/api/products/2?utm_source=a", Some("gzip")), // miss, both
     (700, "/api/products/2?utm_source=b", Some("gzip")), // at once: collapsed or hit, both
 ];
@@ -60,6 +65,7 @@ fn the_ttl_aware_bound_and_the_origins_view_match_a_hand_count() {
             "20",
         ],
     );
+    let lines = replay::trace::read(&trace, 1.0).unwrap();
     std::fs::remove_file(trace).unwrap();
     let r = &w.report;
     assert!(r["arms"]["naive"].is_null());
@@ -91,5 +97,33 @@ fn the_ttl_aware_bound_and_the_origins_view_match_a_hand_count() {
             "{name}"
         );
         assert_eq!(e["lag_p99_ms"], 0.0);
+
+        // The tiered simulation, 1 location, untiered, latency 0, is this bound, and with
+        // this project's origin answering from its L2 it is what the full stack did.
+        let kind = ArmKind::from_name(name).unwrap();
+        let arm = Arm::new(kind, &common::arm_files()).unwrap();
+        let statuses: Vec<u16> = lines
+            .iter()
+            .map(|l| if l.path.starts_with("/api/other") { 404 } else { 200 })
+            .collect();
+        let keyed = arm.key_trace(&lines, &statuses);
+        let one = Layout::generated(1, 1.0, lines.len(), 0);
+        for origin_cache in [false, true] {
+            let config = SimConfig {
+                origin_cache,
+                ..SimConfig::default()
+            };
+            let p = point(
+                &keyed,
+                arm.distribution.behaviours.len(),
+                &one,
+                &one.topology(Tiering::Untiered, 0),
+                config,
+            );
+            let f = &p.figures;
+            assert_eq!((f.answered.origin, f.edge.stale_hits), (misses, 1), "{name}: {f:?}");
+            assert_eq!(f.origin_requests, e["origin_requests"].as_u64().unwrap(), "{name}");
+            assert_eq!(p.offload_ratio, b["hit_ratio"].as_f64().unwrap(), "{name}");
+        }
     }
 }

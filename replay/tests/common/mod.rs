@@ -53,3 +53,15 @@ pub fn replay(name: &str, args: &[&str]) -> Written {
     std::fs::remove_dir_all(dir).unwrap();
     written
 }
+
+/// The arms' files, as `make bench-replay` names them.
+#[allow(dead_code)] // not every test binary builds arms
+pub fn arm_files() -> replay::arm::ArmFiles {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    replay::arm::ArmFiles {
+        deployed: root.join("deploy/behaviours.toml"),
+        cloudfront_alone: root.join("bench/cloudfront-alone.toml"),
+        edge_package: root.join("wasm-pkg"),
+        naive_package: root.join("bench/naive-handler"),
+    }
+}
