@@ -206,7 +206,9 @@ fn weigh(case: &TriggerCase, prices: &AdvicePrices, gives_up: Vec<String>) -> Ve
             reason: format!("saves {saved} origin requests (${worth:.4}) for {invocations} invocations (${cost:.4})"),
         };
     }
-    let reason = if saved > 0 {
+    let reason = if invocations == 0 && saved == 0 {
+        "no request on this behaviour in the trace: nothing to weigh".to_owned()
+    } else if saved > 0 {
         format!("saves {saved} origin requests (${worth:.4}), less than its {invocations} invocations (${cost:.4})")
     } else {
         format!("saves no origin request; {invocations} invocations (${cost:.4})")

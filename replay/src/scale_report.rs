@@ -62,6 +62,22 @@ pub fn threshold_per_million(case: &TriggerCase, invocation_usd: f64) -> Option<
     (saved > 0).then(|| invocations as f64 * invocation_usd / saved as f64 * 1e6)
 }
 
+/// The origin cost per million origin requests from which Origin Shield pays for itself
+/// for an arm at `locations` (its charged requests, less the origin-response invocations it
+/// saves, over the origin requests it saves); `None` when it saves no origin request.
+pub fn shield_break_even_per_million(arm: &ArmAtScale, locations: usize, ctx: &ScaleContext) -> Option<f64> {
+    let (without, with) = (
+        arm.at(locations, Tiering::Regional)?,
+        arm.at(locations, Tiering::RegionalShield)?,
+    );
+    let saved = without.origin_requests_per_request - with.origin_requests_per_request;
+    let per =
+        |p: &crate::scale::GridPoint| p.figures.origin_response_invocations as f64 / p.figures.requests.max(1) as f64;
+    let cost = with.shield_requests_per_request / 10_000.0 * ctx.shield_usd_per_10k
+        + (per(with) - per(without)) * ctx.invocation_usd;
+    (saved > 0.0).then(|| (cost / saved * 1e6 * 100.0).round() / 100.0)
+}
+
 /// Origin Shield's saving a month at each tier (negative: it costs more than it saves), for
 /// an arm at the default number of locations.
 pub fn shield_net(arm: &ArmAtScale) -> Option<Vec<f64>> {
@@ -126,6 +142,7 @@ pub fn markdown(
         ctx.origin_latency_ms,
         ctx.eviction
     );
+    answers_section(&mut s, ctx, run, cold);
     triggers_section(&mut s, ctx, run);
     shield_section(&mut s, ctx, run);
     grid_section(&mut s, run);
@@ -205,6 +222,70 @@ pub fn markdown(
     s
 }
 
+fn answers_section(s: &mut String, ctx: &ScaleContext, run: &ScaleRun, cold: &[ColdStart]) {
+    let n = ctx.default_locations;
+    let _ = writeln!(
+        s,
+        "### The answers ({n} edge locations, regional tier, an origin request at ${:.2} per million)\n",
+        ctx.origin_usd_per_million
+    );
+    let advised: Vec<String> = run
+        .advice
+        .iter()
+        .filter(|r| r.case.requests > 0)
+        .map(|r| {
+            let t: Vec<&str> = r.advice.triggers().iter().map(|t| t.event_type()).collect();
+            format!(
+                "`{}` {}",
+                r.advice.path_pattern,
+                if t.is_empty() { "none".into() } else { t.join(" + ") }
+            )
+        })
+        .collect();
+    let _ = writeln!(s, "- **Which triggers where**: {}.", advised.join(", "));
+    for row in &run.advice {
+        if let Some(from) = threshold_per_million(&row.case.viewer_request, ctx.invocation_usd) {
+            let _ = writeln!(
+                s,
+                "  viewer-request on `{}` saves {} origin requests per 1,000 of its requests and pays from ${from:.2} per million origin requests.",
+                row.case.path_pattern,
+                per_thousand(ratio(row.case.viewer_request.saved_origin_requests().max(0) as u64, row.case.requests)),
+            );
+        }
+    }
+    for arm in &run.arms {
+        let (Some(without), Some(with), Some(net)) = (
+            arm.at(n, Tiering::Regional),
+            arm.at(n, Tiering::RegionalShield),
+            shield_net(arm),
+        ) else {
+            continue;
+        };
+        let from = shield_break_even_per_million(arm, n, ctx).map_or("never".into(), |v| format!("${v:.2}"));
+        let _ = writeln!(
+            s,
+            "- **Origin Shield** ({}): {} → {} origin requests per 1,000; {} a month at {} req/min; pays from {from} per million origin requests.",
+            arm.label,
+            per_thousand(without.origin_requests_per_request),
+            per_thousand(with.origin_requests_per_request),
+            if net.last().copied().unwrap_or(0.0) >= 0.0 { format!("saves {}", usd(net.last().copied().unwrap_or(0.0))) } else { format!("costs {} more", usd(-net.last().copied().unwrap_or(0.0))) },
+            TIERS[TIERS.len() - 1],
+        );
+    }
+    if let Some(peak) = cold
+        .iter()
+        .filter(|c| c.requests_per_minute == TIERS[TIERS.len() - 1])
+        .max_by_key(|c| c.peaks.reserved_concurrency)
+    {
+        let _ = writeln!(
+            s,
+            "- **Reserved concurrency**: at {} req/min from empty caches the origin peaks at {} requests/s and {} in flight: reserve at least {} ({}, {}).",
+            peak.requests_per_minute, peak.peaks.origin_requests_per_second, peak.peaks.origin_concurrency, peak.peaks.reserved_concurrency, peak.arm, peak.tiering.name()
+        );
+    }
+    let _ = writeln!(s);
+}
+
 fn triggers_section(s: &mut String, ctx: &ScaleContext, run: &ScaleRun) {
     let _ = writeln!(
         s,
@@ -238,34 +319,27 @@ fn triggers_section(s: &mut String, ctx: &ScaleContext, run: &ScaleRun) {
             verdict(&a.origin_response),
         );
     }
-    let advised: Vec<String> = run
-        .advice
-        .iter()
-        .map(|r| {
-            let t: Vec<&str> = r.advice.triggers().iter().map(|t| t.event_type()).collect();
-            format!(
-                "`{}`: {}",
-                r.advice.path_pattern,
-                if t.is_empty() { "none".into() } else { t.join(" + ") }
-            )
-        })
-        .collect();
-    let _ = writeln!(s, "\nAdvised association: {}.\n", advised.join("; "));
-    let mut removed = std::collections::BTreeSet::new();
+    let _ = writeln!(s);
+    let _ = writeln!(
+        s,
+        "What each removal gives up on its behaviour (no hit ratio measures it):\n"
+    );
     for row in &run.advice {
-        for v in [&row.advice.viewer_request, &row.advice.origin_response] {
+        for (trigger, v) in [
+            ("viewer-request", &row.advice.viewer_request),
+            ("origin-response", &row.advice.origin_response),
+        ] {
             if let Verdict::Remove { gives_up, .. } = v {
-                removed.extend(gives_up.iter().cloned());
+                let _ = writeln!(
+                    s,
+                    "- `{}` without {trigger}: {}.",
+                    row.advice.path_pattern,
+                    gives_up.join("; ")
+                );
             }
         }
     }
-    if !removed.is_empty() {
-        let _ = writeln!(s, "What the removals give up (no hit ratio measures it):\n");
-        for r in removed {
-            let _ = writeln!(s, "- {r}");
-        }
-        let _ = writeln!(s);
-    }
+    let _ = writeln!(s);
 }
 
 fn shield_section(s: &mut String, ctx: &ScaleContext, run: &ScaleRun) {

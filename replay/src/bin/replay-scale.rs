@@ -3,7 +3,7 @@
 //! `bench/results/scale.json`, `.md` and `.svg`.
 //!
 //! ```text
-//! replay-scale [--hours 26 --rate 2] [--log cloudfront.log] [--origin-cost-per-million 0.78]
+//! replay-scale [--hours 50 --rate 1] [--log cloudfront.log] [--origin-cost-per-million 0.78]
 //! ```
 
 use std::path::PathBuf;
@@ -21,7 +21,9 @@ use replay::report::{machine, today};
 use replay::run::{under, workspace_root};
 use replay::scale::{point, round4, Layout, ScaleSpec};
 use replay::scale_chart;
-use replay::scale_report::{markdown, shield_net, threshold_per_million, ColdStart, ScaleContext};
+use replay::scale_report::{
+    markdown, shield_break_even_per_million, shield_net, threshold_per_million, ColdStart, ScaleContext,
+};
 use replay::simulate::SimConfig;
 use replay::trace::{generate, Mix, TraceRequest};
 
@@ -31,10 +33,10 @@ use replay::trace::{generate, Mix, TraceRequest};
 struct Args {
     /// Simulated hours of the generated trace (over a day, so keys expire past their
     /// one-day windows).
-    #[arg(long, default_value_t = 26.0)]
+    #[arg(long, default_value_t = 50.0)]
     hours: f64,
     /// Mean arrival rate of the generated trace, requests per second (low: keys expire).
-    #[arg(long, default_value_t = 2.0)]
+    #[arg(long, default_value_t = 1.0)]
     rate: f64,
     /// Products in the catalogue.
     #[arg(long, default_value_t = 10_000)]
@@ -313,6 +315,7 @@ fn run(args: Args) -> Result<(), String> {
             "origin_response_pays_from_usd_per_million_origin_requests": threshold_per_million(&r.case.origin_response, context.invocation_usd),
         })).collect::<Vec<_>>(),
         "origin_shield_saving_per_month_usd": result.arms.iter().map(|a| (a.arm.to_owned(), json!(shield_net(a)))).collect::<serde_json::Map<_, _>>(),
+        "origin_shield_pays_from_usd_per_million_origin_requests": result.arms.iter().map(|a| (a.arm.to_owned(), json!(shield_break_even_per_million(a, context.default_locations, &context)))).collect::<serde_json::Map<_, _>>(),
     });
     let report = json!({
         "run": {"date": today(), "machine": machine(), "seconds": round4(started.elapsed().as_secs_f64())},
@@ -361,7 +364,7 @@ fn span_hours(trace: &[TraceRequest]) -> f64 {
 const ASSUMPTIONS: &[&str] = &[
     "Edge location → regional edge cache: an assumed mapping (replay/src/geography.rs); AWS publishes none. The 13 regional caches' Regions are assumed too.",
     "Geography: the k-th of N locations carries 1/k^skew of the traffic; each request's location is drawn independently; popularity is the same everywhere.",
-    "The origin answers with the Cache-Control its route and status decide, with its full lifetime, after a fixed virtual latency; this project's origin answers from its own L2 with the remaining freshness, which the model leaves out (the calibration shows what it costs).",
+    "The origin answers after a fixed virtual latency with the Cache-Control its route and status decide; this project's origin keeps one shared copy per canonical key (its L2) and answers from it with the remaining freshness, one caller refreshing a stale copy while the others get it stale (--no-origin-cache: a cacheless origin). Its per-environment L1, XFetch early refresh and lease waits are not modelled; the calibration against the full-stack replay shows what that leaves out.",
     "A tier that fills from an upper tier keeps the upper copy's remaining lifetime (its stamp); stale copies pass down as they are and each tier revalidates once at a time.",
     "Requests a behaviour does not cache go from the edge location straight to the origin, past the regional caches (documented) and past Origin Shield (assumed).",
     "origin-response runs in the Region of the tier that reaches the origin (a location's own regional cache's Region when it fetches itself: assumed).",
