@@ -3,7 +3,9 @@
 //! with windows of seconds (`tests/fixtures/rules/short-windows.toml`), embedded at build time:
 //! `make test-replay-expiry` builds them with `EDGE_RULES` into a target dir of their own.
 
-use replay::arm::{Arm, ArmFiles, ArmKind};
+mod common;
+
+use replay::arm::ArmKind;
 use replay::bound::ttl_aware_bound;
 use replay::geography::Tiering;
 use replay::keyed::{key_trace, AnswerHeader};
@@ -21,17 +23,6 @@ fn short_windows() -> bool {
         .any(|r| r.name == "products" && r.freshness.s_maxage == Some(2))
 }
 
-fn arms() -> Vec<Arm> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let files = ArmFiles {
-        deployed: root.join("deploy/behaviours.toml"),
-        cloudfront_alone: root.join("bench/cloudfront-alone.toml"),
-        edge_package: root.join("wasm-pkg"),
-        naive_package: root.join("bench/naive-handler"),
-    };
-    ArmKind::ALL.iter().map(|k| Arm::new(*k, &files).unwrap()).collect()
-}
-
 #[test]
 #[ignore = "needs EDGE_RULES=tests/fixtures/rules/short-windows.toml: make test-replay-expiry"]
 fn a_key_past_its_last_window_is_a_miss_again() {
@@ -46,7 +37,7 @@ fn a_key_past_its_last_window_is_a_miss_again() {
         at(13), // 3 + 2 + 5 = 10: expired, a miss; stored at 13
         at(20), // 13 + 7 = 20: expired again
     ];
-    let deployed = &arms()[2].distribution;
+    let deployed = &common::arms()[2].distribution;
     let project = |r| local_edge::triggers::native_request(edge_policy::cloudfront::Trigger::ViewerRequest, r);
     let b = ttl_aware_bound(&key_trace(&trace, &[], deployed, project, AnswerHeader::Decided));
     assert_eq!((b.hits, b.stale_hits, b.misses), (3, 1, 3));
@@ -67,7 +58,7 @@ fn expiry_costs_hits_and_the_simulation_still_equals_the_bound() {
     });
     let one = Layout::generated(1, 1.0, trace.len(), 3);
     let twenty = Layout::generated(20, 1.0, trace.len(), 3);
-    for arm in arms() {
+    for arm in common::arms() {
         let name = arm.kind.name();
         let keyed = arm.key_trace(&trace, &[]);
         let b = ttl_aware_bound(&keyed);
@@ -78,28 +69,24 @@ fn expiry_costs_hits_and_the_simulation_still_equals_the_bound() {
                 "{name}: expiry should cost hits: {b:?}"
             );
         }
-        let behaviours = arm.distribution.behaviours.len();
-        let f = point(
-            &keyed,
-            behaviours,
-            &one,
-            &one.topology(Tiering::Untiered, 0),
-            SimConfig::default(),
-        )
-        .figures;
+        let run = |layout: &Layout, tiering| {
+            let topology = layout.topology(tiering, 0);
+            point(
+                &keyed,
+                arm.distribution.behaviours.len(),
+                layout,
+                &topology,
+                SimConfig::default(),
+            )
+            .figures
+        };
+        let f = run(&one, Tiering::Untiered);
         assert_eq!((f.edge.hits + f.edge.stale_hits) as usize, b.hits, "{name}");
         assert_eq!(f.edge.stale_hits as usize, b.stale_hits, "{name}");
         assert_eq!(f.origin_requests as usize, b.misses + b.stale_hits, "{name}");
         // Split over 20 locations each edge expires on its own: fewer hits; Origin Shield
         // at latency 0 pays exactly the bound's origin requests.
-        let split = point(
-            &keyed,
-            behaviours,
-            &twenty,
-            &twenty.topology(Tiering::RegionalShield, 0),
-            SimConfig::default(),
-        )
-        .figures;
+        let split = run(&twenty, Tiering::RegionalShield);
         assert!(((split.edge.hits + split.edge.stale_hits) as usize) < b.hits, "{name}");
         assert_eq!(split.origin_requests as usize, b.misses + b.stale_hits, "{name}");
     }

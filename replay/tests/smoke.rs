@@ -5,7 +5,6 @@
 
 mod common;
 
-use replay::arm::{Arm, ArmKind};
 use replay::calibration::{calibrate, TOLERANCE};
 
 #[test]
@@ -92,11 +91,7 @@ fn a_small_replay_reports_every_figure_for_three_arms() {
 
     // The same trace through the simulation (1 location, untiered, latency 0, this
     // project's origin answering from its L2 with the remaining freshness).
-    let arms: Vec<Arm> = ArmKind::ALL
-        .iter()
-        .map(|k| Arm::new(*k, &common::arm_files()).unwrap())
-        .collect();
-    let rows = calibrate(r, &arms, 200).expect("the smoke trace is generated again exactly");
+    let rows = calibrate(r, &common::arms(), 200).expect("the smoke trace is generated again exactly");
     assert_eq!(rows.len(), 3);
     for c in rows {
         assert!(

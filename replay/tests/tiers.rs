@@ -1,7 +1,8 @@
 //! The tiered simulation against hand counts and against the TTL-aware bound.
 
+mod common;
+
 use edge_policy::cache_control::Lifetime;
-use replay::arm::{Arm, ArmFiles, ArmKind};
 use replay::bound::{ttl_aware_bound, Bound};
 use replay::geography::{Tiering, Topology};
 use replay::keyed::KeyedRequest;
@@ -164,17 +165,6 @@ fn no_level_above_the_bound(f: &Figures, b: &Bound) {
     );
 }
 
-fn arms() -> Vec<Arm> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let files = ArmFiles {
-        deployed: root.join("deploy/behaviours.toml"),
-        cloudfront_alone: root.join("bench/cloudfront-alone.toml"),
-        edge_package: root.join("wasm-pkg"),
-        naive_package: root.join("bench/naive-handler"),
-    };
-    ArmKind::ALL.iter().map(|k| Arm::new(*k, &files).unwrap()).collect()
-}
-
 fn small_trace() -> Vec<replay::trace::TraceRequest> {
     generate(&Mix {
         requests: 3_000,
@@ -188,7 +178,7 @@ fn small_trace() -> Vec<replay::trace::TraceRequest> {
 fn one_untiered_location_at_latency_zero_is_each_arms_bound_exactly() {
     let trace = small_trace();
     let one = Layout::generated(1, 1.0, trace.len(), 1);
-    for arm in arms() {
+    for arm in common::arms() {
         let keyed = arm.key_trace(&trace, &[]);
         let b = ttl_aware_bound(&keyed);
         let f = simulate(
@@ -217,7 +207,7 @@ fn one_untiered_location_at_latency_zero_is_each_arms_bound_exactly() {
 #[test]
 fn at_latency_zero_no_tier_beats_the_single_cache_bound() {
     let trace = small_trace();
-    for arm in arms() {
+    for arm in common::arms() {
         let keyed = arm.key_trace(&trace, &[]);
         let b = ttl_aware_bound(&keyed);
         for locations in [5, 20] {

@@ -17,7 +17,7 @@ use replay::arm::{Arm, ArmFiles, ArmKind};
 use replay::calibration::{calibrate, LogCheck};
 use replay::cost::{Prices, TIERS};
 use replay::geography::{regional_cache_in, Tiering, REGIONAL_CACHES};
-use replay::report::{machine, today};
+use replay::report::{machine, today, write_results};
 use replay::run::{under, workspace_root};
 use replay::scale::{point, round4, Layout, ScaleSpec};
 use replay::scale_chart;
@@ -329,24 +329,13 @@ fn run(args: Args) -> Result<(), String> {
         "log_check": log_check,
         "assumptions": ASSUMPTIONS,
     });
-    let out = under(&root, &args.out);
-    if let Some(dir) = out.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    }
-    let write =
-        |path: &PathBuf, text: String| std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()));
-    write(
-        &out,
-        serde_json::to_string_pretty(&report).map_err(|e| e.to_string())? + "\n",
-    )?;
     let mut tables = markdown(&context, &result, &cold, calibration.as_deref(), log_check.as_ref());
     tables.push_str("\nAssumptions:\n\n");
     for a in ASSUMPTIONS {
         tables.push_str(&format!("- {a}\n"));
     }
-    write(&out.with_extension("md"), tables.clone())?;
-    let chart = under(&root, &args.chart);
-    write(&chart, scale_chart::svg(&result.arms))?;
+    let (out, chart) = (under(&root, &args.out), under(&root, &args.chart));
+    write_results(&out, &report, &tables, &chart, &scale_chart::svg(&result.arms))?;
     println!(
         "\n{tables}\nwrote {}, its .md and {} in {:.0} s",
         out.display(),
