@@ -78,6 +78,22 @@ pub fn shield_break_even_per_million(arm: &ArmAtScale, locations: usize, ctx: &S
     (saved > 0.0).then(|| (cost / saved * 1e6 * 100.0).round() / 100.0)
 }
 
+/// What `invocations` Lambda@Edge invocations over the trace are of this project's bill
+/// (every part, at the advice's layout with the regional tier; the same share at every
+/// traffic tier, since every part scales with requests).
+pub fn bill_share(run: &ScaleRun, ctx: &ScaleContext, invocations: u64) -> Option<f64> {
+    let project = run.arms.iter().find(|a| a.arm == crate::arm::ArmKind::Project.name())?;
+    let (_, bill) = project.bill.iter().find(|(t, _)| *t == Tiering::Regional)?;
+    let month = bill.last()?;
+    let per_request = month.total / (month.requests_per_minute as f64 * 60.0 * 24.0 * 30.0);
+    let requests = project
+        .at(ctx.default_locations, Tiering::Regional)?
+        .figures
+        .requests
+        .max(1);
+    Some(invocations as f64 * ctx.invocation_usd / (per_request * requests as f64))
+}
+
 /// Origin Shield's saving a month at each tier (negative: it costs more than it saves), for
 /// an arm at the default number of locations.
 pub fn shield_net(arm: &ArmAtScale) -> Option<Vec<f64>> {
@@ -294,15 +310,16 @@ fn triggers_section(s: &mut String, ctx: &ScaleContext, run: &ScaleRun) {
     );
     let _ = writeln!(
         s,
-        "| behaviour | requests | viewer-request: edge hits with / without | origin req. per 1,000 with / without | pays from ($/M origin req.) | verdict | origin-response invocations | verdict |\n|---|---|---|---|---|---|---|---|"
+        "| behaviour | requests | viewer-request: edge hits with / without | origin req. per 1,000 with / without | pays from ($/M origin req.) | share of the bill | verdict | origin-response invocations (share of the bill) | verdict |\n|---|---|---|---|---|---|---|---|---|"
     );
+    let share = |invocations: u64| pct(bill_share(run, ctx, invocations).unwrap_or(0.0));
     for row in &run.advice {
         let (c, a) = (&row.case, &row.advice);
         let vr = &c.viewer_request;
         let from = threshold_per_million(vr, ctx.invocation_usd).map_or("never".into(), |v| format!("${v:.2}"));
         let _ = writeln!(
             s,
-            "| `{}` | {} | {} / {} | {} / {} | {} | {} | {} | {} |",
+            "| `{}` | {} | {} / {} | {} / {} | {} | {} | {} | {} ({}) | {} |",
             c.path_pattern,
             c.requests,
             pct(ratio(vr.with.edge_hits, c.requests)),
@@ -314,8 +331,10 @@ fn triggers_section(s: &mut String, ctx: &ScaleContext, run: &ScaleRun) {
             } else {
                 from
             },
+            share(vr.with.invocations),
             verdict(&a.viewer_request),
             c.origin_response.with.invocations,
+            share(c.origin_response.with.invocations),
             verdict(&a.origin_response),
         );
     }

@@ -22,7 +22,7 @@ use replay::run::{under, workspace_root};
 use replay::scale::{point, round4, Layout, ScaleSpec};
 use replay::scale_chart;
 use replay::scale_report::{
-    markdown, shield_break_even_per_million, shield_net, threshold_per_million, ColdStart, ScaleContext,
+    bill_share, markdown, shield_break_even_per_million, shield_net, threshold_per_million, ColdStart, ScaleContext,
 };
 use replay::simulate::SimConfig;
 use replay::trace::{generate, Mix, TraceRequest};
@@ -312,6 +312,8 @@ fn run(args: Args) -> Result<(), String> {
             "path_pattern": r.advice.path_pattern,
             "triggers": r.advice.triggers().iter().map(|t| t.event_type()).collect::<Vec<_>>(),
             "viewer_request_pays_from_usd_per_million_origin_requests": threshold_per_million(&r.case.viewer_request, context.invocation_usd),
+            "viewer_request_share_of_the_bill": bill_share(&result, &context, r.case.viewer_request.with.invocations).map(round4),
+            "origin_response_share_of_the_bill": bill_share(&result, &context, r.case.origin_response.with.invocations).map(round4),
             "origin_response_pays_from_usd_per_million_origin_requests": threshold_per_million(&r.case.origin_response, context.invocation_usd),
         })).collect::<Vec<_>>(),
         "origin_shield_saving_per_month_usd": result.arms.iter().map(|a| (a.arm.to_owned(), json!(shield_net(a)))).collect::<serde_json::Map<_, _>>(),
