@@ -19,7 +19,7 @@ EDGE_FILES := index.js package.json pkg/viewer_request.wasm pkg/origin_response.
 WASM_FEATURES := --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
 	--enable-multivalue --enable-reference-types
 
-.PHONY: help tools wasm package package-edge test test-rust test-wasm test-node test-rules-file test-fuzz-build lint run bench bench-replay soak fuzz clean \
+.PHONY: help tools wasm package package-edge test test-rust test-wasm test-node test-rules-file test-replay-expiry test-fuzz-build lint run bench bench-replay bench-replay-scale soak fuzz clean \
 	worker-tools worker lint-worker test-worker run-workers
 
 help:
@@ -30,6 +30,7 @@ help:
 	@echo "make deploy   deploy to AWS (see deploy/README.md; never run in CI)"
 	@echo "make bench    Wasm vs JS vs native figures -> bench/results/"
 	@echo "make bench-replay  trace replay: seed handler vs CloudFront alone vs this project, bounds, bill -> bench/results/"
+	@echo "make bench-replay-scale  the replay at scale: triggers per behaviour, Origin Shield, peaks -> bench/results/scale.*"
 	@echo "make soak     60 s, 64 connections against the local edge -> bench/results/soak.json"
 	@echo "make fuzz     run each fuzz target (FUZZ_SECONDS=60)"
 	@echo "make worker   build the Cloudflare Worker (cf-worker/build/), print its size beside the edge zip's"
@@ -110,10 +111,19 @@ test-rules-file:
 		echo "ok: $$f fails the build: $$want"; \
 	done
 
+# The replay's TTL-aware bound against expiry, on windows of seconds: replay/tests/expiry.rs
+# built with EDGE_RULES=tests/fixtures/rules/short-windows.toml. EDGE_RULES changes what
+# edge-policy embeds, so it builds in a target dir of its own (the first time ~5-7 min on 2
+# cores, then seconds) and never disturbs the main build.
+EXPIRY_TARGET_DIR := $(CARGO_TARGET_DIR)/short-windows
+test-replay-expiry:
+	EDGE_RULES=$(ROOT)/tests/fixtures/rules/short-windows.toml CARGO_TARGET_DIR=$(EXPIRY_TARGET_DIR) \
+		cargo test -p replay --test expiry -- --include-ignored
+
 test-fuzz-build:
 	cargo build --manifest-path fuzz/Cargo.toml
 
-test: tools lint test-rust test-wasm test-node test-rules-file test-fuzz-build test-deploy lint-worker test-worker
+test: tools lint test-rust test-wasm test-node test-rules-file test-replay-expiry test-fuzz-build test-deploy lint-worker test-worker
 	@echo "make test: all suites passed"
 
 # The whole local stack on 127.0.0.1:8080: dynalite (catalogue + L2), seeded tables, the
@@ -145,6 +155,17 @@ bench-replay: wasm
 	cargo build --release --bins -p origin-function -p replay
 	$(CARGO_TARGET_DIR)/release/replay --origin-bin $(CARGO_TARGET_DIR)/release/origin-function \
 		--seed-bin $(CARGO_TARGET_DIR)/release/seed $(REPLAY_ARGS)
+
+# The replay at scale, in process (no stack, no Node): the three arms and the advised
+# association at 1, 5, 20 and 100 edge locations, with and without the regional tier and
+# Origin Shield, over 50 simulated hours; the per-trigger advice, the bill, the origin's peaks
+# -> bench/results/scale.json, scale.md and scale.svg (seconds to run; the release build is
+# most of it). The measured origin cost comes from bench/results/replay.json.
+# Options: make bench-replay-scale SCALE_ARGS="--origin-cost-per-million 10 --log my.log".
+SCALE_ARGS ?=
+bench-replay-scale:
+	cargo build --release -p replay --bin replay-scale
+	$(CARGO_TARGET_DIR)/release/replay-scale $(SCALE_ARGS)
 
 # A bounded soak (60 s, 64 connections) of the local edge: errors, RSS and descriptors of
 # every process -> bench/results/soak.json.

@@ -112,7 +112,7 @@ def template_behaviours(stack):
             "allowed_methods": sorted(b["AllowedMethods"]),
             "cached_methods": sorted(b["CachedMethods"]),
             "compress": b["Compress"],
-            "triggers": sorted(a["EventType"] for a in b["LambdaFunctionAssociations"]),
+            "triggers": sorted(a["EventType"] for a in b.get("LambdaFunctionAssociations", [])),
         })
     return out
 
@@ -172,6 +172,31 @@ def test_managed_policies_are_named_by_their_ids(table, stack):
     in_template = {b[k] for b in stack.behaviours() for k in ("CachePolicyId", "OriginRequestPolicyId")
                    if isinstance(b.get(k), str)}
     assert ids == in_template
+
+
+# The advised association for the reference rules (the template's comment above StaticTriggers,
+# docs/replay.md "At scale").
+ADVISED = {"StaticTriggers": "none", "ProductsTriggers": "none", "ConfigTriggers": "none",
+           "DefaultTriggers": "none", "PrivateTriggers": "viewer-request"}
+
+
+def test_the_advised_association_is_the_replays_advised_arm(table):
+    """With the advised parameters the template is what the replay simulated as its advised
+    arm (replay/src/advice.rs `advised_distribution`): the deployed table, and each public
+    behaviour without viewer-request keyed and forwarded by bench/cloudfront-alone.toml's
+    policies for it; the private behaviours keep viewer-request alone."""
+    with open(DEPLOY.parent / "bench" / "cloudfront-alone.toml", "rb") as f:
+        alone = tomllib.load(f)
+    want = []
+    for mine, careful in zip(table_behaviours(table), table_behaviours(alone), strict=True):
+        if mine["cache_policy"].get("caching", True):
+            want.append(dict(mine, cache_policy=careful["cache_policy"],
+                             origin_request_policy=careful["origin_request_policy"], triggers=[]))
+        else:
+            want.append(dict(mine, triggers=["viewer-request"]))
+    advised = Stack(load_template("template.yaml"), OriginVerifySecret="s" * 64, **ADVISED)
+    assert advised.failed_rules() == []
+    assert template_behaviours(advised) == want
 
 
 def test_the_table_describes_the_default_triggers(table, stack):

@@ -427,11 +427,11 @@ def associations(stack):
     """{pattern: sorted event types} of every behaviour."""
     out = {}
     for b in stack.behaviours():
-        for a in b["LambdaFunctionAssociations"]:
+        for a in b.get("LambdaFunctionAssociations", []):
             # A numbered version (SAM AutoPublishAlias), never $LATEST or an alias.
             assert a["LambdaFunctionARN"] == {"Ref": "EdgeFunction.Version"}
             assert a.get("IncludeBody", False) is False
-        out[b["PathPattern"]] = sorted(a["EventType"] for a in b["LambdaFunctionAssociations"])
+        out[b["PathPattern"]] = sorted(a["EventType"] for a in b.get("LambdaFunctionAssociations", []))
     return out
 
 
@@ -446,6 +446,63 @@ def test_edge_associations_are_exactly_the_triggers_the_handler_implements(stack
 def test_origin_response_trigger_off_leaves_only_viewer_request(tpl):
     for pattern, events in associations(deployed(tpl, OriginResponseTrigger="off")).items():
         assert events == ["viewer-request"], pattern
+
+
+# Each route's trigger parameter and the behaviours it governs (rules.toml route names).
+ROUTE_TRIGGERS = {
+    "StaticTriggers": ["/static/*"],
+    "ProductsTriggers": ["/api/products", "/api/products/*"],
+    "ConfigTriggers": ["/api/config"],
+    "PrivateTriggers": ["/api/users*", "/api/me*"],
+    "DefaultTriggers": ["*"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(ROUTE_TRIGGERS))
+def test_each_routes_triggers_are_chosen_per_route(tpl, name):
+    both = ["origin-response", "viewer-request"]
+    for value in tpl["Parameters"][name]["AllowedValues"]:
+        got = associations(deployed(tpl, **{name: value}))
+        want = sorted(t for t in value.split(",") if t != "none")
+        for pattern, events in got.items():
+            assert events == (want if pattern in ROUTE_TRIGGERS[name] else both), f"{name}={value}: {pattern}"
+        # OriginResponseTrigger=off still removes origin-response from every route.
+        off = associations(deployed(tpl, OriginResponseTrigger="off", **{name: value}))
+        assert off[ROUTE_TRIGGERS[name][0]] == [t for t in want if t != "origin-response"], f"{name}={value}"
+    assert tpl["Parameters"][name]["Default"] == "viewer-request,origin-response", "default: today's associations"
+
+
+def test_the_private_routes_always_keep_viewer_request(tpl):
+    """It relays the viewer's credential past OAC: without it the private routes break."""
+    assert all(v.startswith("viewer-request") for v in tpl["Parameters"]["PrivateTriggers"]["AllowedValues"])
+
+
+def test_a_public_route_without_viewer_request_keys_by_a_careful_policy(tpl, rules):
+    s = deployed(tpl, StaticTriggers="none", ProductsTriggers="origin-response", ConfigTriggers="none",
+                 DefaultTriggers="none")
+    assert s.failed_rules() == []
+    products = next(r for r in rules if r["name"] == "products")
+    for path, query in [("/static/a.js", {"QueryStringBehavior": "none"}),
+                        ("/api/config", {"QueryStringBehavior": "none"}),
+                        ("/api/products", {"QueryStringBehavior": "whitelist", "QueryStrings": products["query_allow"]}),
+                        ("/api/products/7", {"QueryStringBehavior": "whitelist", "QueryStrings": products["query_allow"]})]:
+        b = behaviour_for(s, path)
+        kind, p = cache_policy(s, b)
+        assert kind == "custom" and p["MinTTL"] == 0, path
+        assert p["ParametersInCacheKeyAndForwardedToOrigin"]["QueryStringsConfig"] == query, path
+        kind, o = origin_request_policy(s, b)
+        assert kind == "custom" and o["QueryStringsConfig"] == {"QueryStringBehavior": "none"}, path
+        assert forwarded_unkeyed(s, b) == (set(), set()), f"{path}: nothing outside the key reaches the origin"
+    default = cache_policy(s, behaviour_for(s, "/anything"))[1]["ParametersInCacheKeyAndForwardedToOrigin"]
+    excluded = default["QueryStringsConfig"]
+    assert excluded["QueryStringBehavior"] == "allExcept" and len(excluded["QueryStrings"]) == 10
+    # The private routes and every policy's TTL floor are unchanged.
+    assert is_uncached(s, behaviour_for(s, "/api/me"))
+    # With viewer-request everywhere (the default) none of these policies is created.
+    for logical_id in ("NoQueryCachePolicy", "ProductsCachePolicy", "AllButTrackingCachePolicy",
+                       "KeyOnlyOriginRequestPolicy"):
+        assert not deployed(tpl).exists(logical_id), logical_id
+        assert s.exists(logical_id), logical_id
 
 
 def test_edge_function_is_a_valid_lambda_at_edge(tpl, stack):

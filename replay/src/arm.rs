@@ -13,6 +13,7 @@ use edge_policy::cloudfront::Trigger;
 use local_edge::message::EdgeRequest;
 use local_edge::Distribution;
 
+use crate::keyed::{key_trace, AnswerHeader, KeyedRequest};
 use crate::trace::TraceRequest;
 
 /// Which arm.
@@ -122,9 +123,31 @@ impl Arm {
         }
     }
 
-    /// Whether the replay models what this arm stores, and for how long, exactly (the
-    /// TTL-aware bound needs it): not for the naive handler, whose origin-response is
-    /// JavaScript writing its own `Cache-Control`.
+    /// What the arm's answers reach the cache with: the seed's one header for the naive
+    /// handler, the decided one otherwise.
+    pub fn answer_header(&self) -> AnswerHeader {
+        match self.kind {
+            ArmKind::Naive => AnswerHeader::SeedHandler,
+            ArmKind::CloudFrontAlone | ArmKind::Project => AnswerHeader::Decided,
+        }
+    }
+
+    /// Every request of `trace` keyed as this arm keys it (`statuses`: the origin's answers,
+    /// as in [`crate::keyed::key_trace`]).
+    pub fn key_trace(&self, trace: &[TraceRequest], statuses: &[u16]) -> Vec<KeyedRequest> {
+        key_trace(
+            trace,
+            statuses,
+            &self.distribution,
+            |r| self.keyed(r),
+            self.answer_header(),
+        )
+    }
+
+    /// Whether the full-stack replay holds this arm against its TTL-aware bound: not the
+    /// naive handler, whose origin-response is JavaScript writing its own `Cache-Control`
+    /// (the tiered simulation models it by [`AnswerHeader::SeedHandler`], a port of its two
+    /// lines, which the full-stack replay does not check).
     pub fn has_bound(&self) -> bool {
         self.kind != ArmKind::Naive
     }

@@ -13,22 +13,11 @@
 
 use std::collections::{HashMap, HashSet};
 
-use edge_policy::cache_control::{CacheControl, FreshnessState, Lifetime, Stamp};
-use edge_policy::header_fields;
-use edge_policy::{origin_response, ResponseView, RuleSet};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
-use local_edge::cache::{storing, Storing};
-use local_edge::cache_key::{cache_key, EdgeKey};
-use local_edge::distribution::Behaviour;
-use local_edge::message::EdgeRequest;
-use local_edge::Distribution;
+use edge_policy::cache_control::{FreshnessState, Stamp};
 use serde::Serialize;
 
 use crate::analysis::ratio;
-use crate::trace::TraceRequest;
-
-/// The `Host` every viewer request carries (one distribution: the same for all).
-const HOST: &str = "replay.cloudfront.net";
+use crate::keyed::KeyedRequest;
 
 /// What the ideal edge did with the trace.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -51,88 +40,20 @@ pub struct Bound {
     pub infinite_hit_ratio: f64,
 }
 
-/// The viewer request a trace line stands for (`GET`, the trace's headers plus `Host`).
-pub fn edge_request(request: &TraceRequest) -> EdgeRequest {
-    let (uri, querystring) = request.path_and_query();
-    let mut headers = HeaderMap::new();
-    headers.insert(http::header::HOST, HeaderValue::from_static(HOST));
-    for (name, value) in &request.headers {
-        if let (Ok(n), Ok(v)) = (
-            HeaderName::try_from(name.as_str()),
-            HeaderValue::try_from(value.as_str()),
-        ) {
-            headers.append(n, v);
-        }
-    }
-    EdgeRequest {
-        method: Method::GET,
-        uri: uri.to_owned(),
-        querystring: querystring.to_owned(),
-        headers,
-        client_ip: "127.0.0.1".into(),
-        body: Default::default(),
-    }
-}
-
-/// How long the edge keeps the answer to `request` (`status`, with the route's decided
-/// `Cache-Control`); `None`: not stored.
-fn lifetime(
-    request: &EdgeRequest,
-    status: u16,
-    behaviour: &Behaviour,
-    distribution: &Distribution,
-) -> Option<Lifetime> {
-    let request_fields = header_fields(&request.headers);
-    let status_text = status.to_string();
-    let view = ResponseView {
-        status: &status_text,
-        request_method: "GET",
-        request_uri: &request.uri,
-        request_headers: &request_fields,
-        headers: &[],
-        // Only read for an `Expires` without `Date`; the decided answer has neither.
-        now_ms: 0,
-    };
-    let decided = origin_response(RuleSet::embedded(), &view).cache_control;
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-    match storing(
-        status,
-        &CacheControl::parse([decided.as_str()]),
-        &behaviour.cache_policy,
-        &distribution.error_caching,
-    ) {
-        Storing::Store { lifetime, .. } => Some(lifetime),
-        Storing::Skip(_) => None,
-    }
-}
-
-/// The bound on `trace` for a distribution whose viewer-request leaves each request as
-/// `keyed` makes it. `statuses[i]` is the status the origin answers request `i` with (a
-/// missing or `0` entry reads as `200`).
-pub fn ttl_aware_bound(
-    trace: &[TraceRequest],
-    statuses: &[u16],
-    distribution: &Distribution,
-    keyed: impl Fn(EdgeRequest) -> EdgeRequest,
-) -> Bound {
-    let mut stored: HashMap<EdgeKey, Stamp> = HashMap::new();
-    let mut seen: HashSet<EdgeKey> = HashSet::new();
+/// The bound on a keyed trace (`keyed::key_trace`: the arm's keys and lifetimes).
+pub fn ttl_aware_bound(trace: &[KeyedRequest]) -> Bound {
+    let mut stored: HashMap<u32, Stamp> = HashMap::new();
+    let mut seen: HashSet<u32> = HashSet::new();
     let (mut hits, mut stale_hits, mut misses, mut infinite_hits) = (0, 0, 0, 0);
-    for (i, line) in trace.iter().enumerate() {
-        let viewer = edge_request(line);
-        let behaviour = distribution.behaviour_for(&viewer.uri).clone();
-        let request = keyed(viewer);
-        if !behaviour.caches(&request.method) {
+    for request in trace {
+        if !request.cached {
             misses += 1;
             continue;
         }
-        let status = statuses.get(i).copied().filter(|s| *s >= 100).unwrap_or(200);
-        let answer = lifetime(&request, status, &behaviour, distribution);
-        let key = cache_key(&behaviour.cache_policy, &request);
-        if answer.is_some() && !seen.insert(key.clone()) {
+        let (key, answer, now) = (request.key, request.lifetime, request.at_ms);
+        if answer.is_some() && !seen.insert(key) {
             infinite_hits += 1;
         }
-        let now = line.at_ms;
         let state = stored.get(&key).map(|stamp| stamp.state(now));
         match state {
             Some(FreshnessState::Fresh) => hits += 1,
@@ -168,12 +89,22 @@ pub fn ttl_aware_bound(
 mod tests {
     use super::*;
 
+    use local_edge::message::EdgeRequest;
+    use local_edge::Distribution;
+
+    use crate::keyed::{key_trace, AnswerHeader};
+    use crate::trace::TraceRequest;
+
     fn deployed() -> Distribution {
         Distribution::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/behaviours.toml")).unwrap()
     }
 
     fn project(r: EdgeRequest) -> EdgeRequest {
         local_edge::triggers::native_request(edge_policy::cloudfront::Trigger::ViewerRequest, r)
+    }
+
+    fn bound(trace: &[TraceRequest], statuses: &[u16], keyed: impl Fn(EdgeRequest) -> EdgeRequest) -> Bound {
+        ttl_aware_bound(&key_trace(trace, statuses, &deployed(), keyed, AnswerHeader::Decided))
     }
 
     fn at(s: u64, path: &str) -> TraceRequest {
@@ -191,7 +122,7 @@ mod tests {
             at(781, "/api/config"), // 400 + 360 = 760: expired, miss
             at(782, "/api/config"), // fresh again
         ];
-        let b = ttl_aware_bound(&trace, &[], &deployed(), project);
+        let b = bound(&trace, &[], project);
         assert_eq!((b.hits, b.stale_hits, b.misses), (4, 2, 2));
         assert_eq!(b.hit_ratio, ratio(4, 6));
         assert_eq!(b.origin_requests_per_request, ratio(4, 6));
@@ -209,21 +140,23 @@ mod tests {
             me.clone(),
             me,
         ];
-        let b = ttl_aware_bound(&trace, &[], &deployed(), project);
+        let b = bound(&trace, &[], project);
         // br is another encoding, so another key; /api/me is never cached.
         assert_eq!((b.hits, b.misses), (1, 4));
         // Without the handler the tracking parameter is its own key under query "all".
-        let raw = ttl_aware_bound(&trace, &[], &deployed(), |r| r);
+        let raw = bound(&trace, &[], |r| r);
         assert_eq!((raw.hits, raw.misses), (0, 5));
     }
 
     #[test]
     fn an_error_is_kept_as_the_error_caching_settings_say() {
-        // A 404 on the default route: s-maxage=60 raises the 10 s error minimum, no stale
-        // windows; a 503 is never kept (error caching 0 s for 503, and written no-store).
-        let trace = [at(0, "/x"), at(30, "/x"), at(61, "/x"), at(62, "/y"), at(63, "/y")];
+        // A 404 on the default route: the policy's negative lifetime (cache-control.md rule
+        // 6: s-maxage=min(60, negative_ttl 10)), no stale windows, the deployed error caching
+        // minimum 0 for 404; a 503 is never kept (error caching 0 s for 503, and written
+        // no-store).
+        let trace = [at(0, "/x"), at(9, "/x"), at(10, "/x"), at(62, "/y"), at(63, "/y")];
         let statuses = [404, 404, 404, 503, 503];
-        let b = ttl_aware_bound(&trace, &statuses, &deployed(), project);
+        let b = bound(&trace, &statuses, project);
         assert_eq!((b.hits, b.stale_hits, b.misses), (1, 0, 4));
     }
 }

@@ -9,6 +9,8 @@
 //! each invocation, at the measured billed duration; DynamoDB on-demand units. Free tiers are
 //! ignored.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 /// The price table (`bench/prices.json`): USD, on-demand, dated.
@@ -38,6 +40,9 @@ pub struct Prices {
     pub dynamodb_on_demand_per_million_read_units: f64,
     /// DynamoDB on-demand write request units, per million.
     pub dynamodb_on_demand_per_million_write_units: f64,
+    /// Origin Shield, per 10,000 requests it receives from other Regions, by its Region.
+    #[serde(default)]
+    pub origin_shield_per_10k_requests: BTreeMap<String, f64>,
 }
 
 impl Prices {
@@ -135,15 +140,24 @@ fn cents(v: f64) -> f64 {
     (v * 100.0).round() / 100.0
 }
 
+/// Requests in a 30-day month at `rpm` requests per minute.
+fn per_month(rpm: u64) -> u64 {
+    rpm * 60 * 24 * 30
+}
+
+/// CloudFront's own price for `r` requests of `bytes` each: HTTPS requests and transfer out.
+fn cloudfront(p: &Prices, r: f64, bytes: f64) -> f64 {
+    r / 10_000.0 * p.cloudfront_https_per_10k_requests + r * bytes / 1e9 * p.cloudfront_transfer_out_per_gb
+}
+
 /// The month at each tier.
 pub fn monthly(p: &Prices, u: &Usage) -> Vec<TierCost> {
     TIERS
         .into_iter()
         .map(|rpm| {
-            let requests = rpm * 60 * 24 * 30;
+            let requests = per_month(rpm);
             let r = requests as f64;
-            let cloudfront = r / 10_000.0 * p.cloudfront_https_per_10k_requests
-                + r * u.response_bytes / 1e9 * p.cloudfront_transfer_out_per_gb;
+            let cloudfront = cloudfront(p, r, u.response_bytes);
             let (viewer_request, origin_response) = u.lambda_edge(p);
             let (origin, dynamodb) = u.origin(p);
             TierCost {
@@ -155,6 +169,68 @@ pub fn monthly(p: &Prices, u: &Usage) -> Vec<TierCost> {
                 origin_lambda: cents(r * origin),
                 dynamodb: cents(r * dynamodb),
                 total: cents(cloudfront + r * (viewer_request + origin_response + origin + dynamodb)),
+            }
+        })
+        .collect()
+}
+
+/// What an arm uses per viewer request in the tiered simulation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct ScaleUsage {
+    /// Lambda@Edge viewer-request invocations.
+    pub viewer_request_invocations: f64,
+    /// Lambda@Edge origin-response invocations.
+    pub origin_response_invocations: f64,
+    /// Origin requests.
+    pub origin_requests: f64,
+    /// Requests Origin Shield charges for (from other Regions' regional caches).
+    pub shield_requests: f64,
+    /// Bytes out per answer.
+    pub response_bytes: f64,
+}
+
+/// One tier's month at scale.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScaleTierCost {
+    /// Requests per minute.
+    pub requests_per_minute: u64,
+    /// CloudFront requests and transfer.
+    pub cloudfront: f64,
+    /// Lambda@Edge viewer-request.
+    pub lambda_edge_viewer_request: f64,
+    /// Lambda@Edge origin-response.
+    pub lambda_edge_origin_response: f64,
+    /// The origin, at the chosen cost per origin request.
+    pub origin: f64,
+    /// Origin Shield's requests (regional edge caches themselves are free).
+    pub origin_shield: f64,
+    /// Sum.
+    pub total: f64,
+}
+
+/// The month at each tier for `u`, an origin request costing `origin_usd` and Origin
+/// Shield `shield_usd_per_10k` per 10,000 charged requests.
+pub fn scale_monthly(p: &Prices, u: &ScaleUsage, origin_usd: f64, shield_usd_per_10k: f64) -> Vec<ScaleTierCost> {
+    let invocation = p.lambda_edge_invocation();
+    TIERS
+        .into_iter()
+        .map(|rpm| {
+            let r = per_month(rpm) as f64;
+            let parts = [
+                cloudfront(p, r, u.response_bytes),
+                r * u.viewer_request_invocations * invocation,
+                r * u.origin_response_invocations * invocation,
+                r * u.origin_requests * origin_usd,
+                r * u.shield_requests / 10_000.0 * shield_usd_per_10k,
+            ];
+            ScaleTierCost {
+                requests_per_minute: rpm,
+                cloudfront: cents(parts[0]),
+                lambda_edge_viewer_request: cents(parts[1]),
+                lambda_edge_origin_response: cents(parts[2]),
+                origin: cents(parts[3]),
+                origin_shield: cents(parts[4]),
+                total: cents(parts.iter().sum()),
             }
         })
         .collect()
@@ -241,6 +317,27 @@ mod tests {
         let per = p.lambda_edge_invocation();
         assert!((tiers[2].lambda_edge_viewer_request - 432e6 * per).abs() < 0.01);
         assert!((0.6e-6..0.61e-6).contains(&per), "{per}");
+    }
+
+    #[test]
+    fn the_scale_bill_charges_each_part_per_what_it_counts() {
+        let p = prices();
+        let u = ScaleUsage {
+            viewer_request_invocations: 1.0,
+            origin_response_invocations: 0.1,
+            origin_requests: 0.1,
+            shield_requests: 0.05,
+            response_bytes: 0.0,
+        };
+        let t = &scale_monthly(&p, &u, 1e-6, 0.0075)[2];
+        // 432M requests: $432 of CloudFront requests, 43.2M origin requests at $1/M,
+        // 21.6M shield requests at $0.0075 per 10,000.
+        assert_eq!((t.cloudfront, t.origin, t.origin_shield), (432.0, 43.2, 16.2));
+        assert!((t.lambda_edge_viewer_request - 432e6 * p.lambda_edge_invocation()).abs() < 0.01);
+        let sum =
+            t.cloudfront + t.lambda_edge_viewer_request + t.lambda_edge_origin_response + t.origin + t.origin_shield;
+        assert!((t.total - sum).abs() < 0.02);
+        assert_eq!(p.origin_shield_per_10k_requests.get("us-east-1"), Some(&0.0075));
     }
 
     #[test]

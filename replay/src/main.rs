@@ -16,7 +16,7 @@ use replay::arm::{Arm, ArmFiles, ArmKind};
 use replay::bound::ttl_aware_bound;
 use replay::chart;
 use replay::cost::{break_even, monthly, Prices, Usage};
-use replay::report::{machine, markdown, today, ArmReport};
+use replay::report::{machine, markdown, today, write_results, ArmReport};
 use replay::run::{under, workspace_root, Stack, StackSpec};
 use replay::trace::{self, Mix, TraceRequest};
 
@@ -201,7 +201,7 @@ async fn run_all(args: Args) -> Result<(), String> {
         let run = measured_run(&spec(kind.name(), args.environments), &arm, &trace, args.clients).await?;
         let bound = arm
             .has_bound()
-            .then(|| ttl_aware_bound(&trace, &run.statuses, &arm.distribution, |r| arm.keyed(r)));
+            .then(|| ttl_aware_bound(&arm.key_trace(&trace, &run.statuses)));
         println!(
             "{:>16}: X-Cache hit {:.1}%, no origin request {:.1}% (TTL-aware bound {}), {} collapsed, {} background, p50 {:.1} ms, p99 {:.0} ms, {} errors",
             kind.name(),
@@ -261,21 +261,11 @@ async fn run_all(args: Args) -> Result<(), String> {
             a write unit per source load; free tiers ignored; one edge location (CloudFront has many, each its own cache).",
     });
     let out = under(&root, &args.out);
-    if let Some(dir) = out.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    }
-    let write =
-        |path: &PathBuf, text: String| std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()));
-    write(
-        &out,
-        serde_json::to_string_pretty(&report).map_err(|e| e.to_string())? + "\n",
-    )?;
     let tables = markdown(
         &reports,
         origin_response_off.as_ref().map(|(_, c)| c.as_slice()),
         break_even.as_ref(),
     );
-    write(&out.with_extension("md"), tables.clone())?;
     let svg = chart::svg(
         &series
             .iter()
@@ -289,7 +279,7 @@ async fn run_all(args: Args) -> Result<(), String> {
             .collect::<Vec<_>>(),
     );
     let chart_path = under(&root, &args.chart);
-    write(&chart_path, svg)?;
+    write_results(&out, &report, &tables, &chart_path, &svg)?;
     println!(
         "\n{tables}\nwrote {}, its .md and {}",
         out.display(),

@@ -3,6 +3,7 @@
 //! (`bench/results/replay.md`).
 
 use std::fmt::Write as _;
+use std::path::Path;
 
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -48,6 +49,21 @@ impl ArmReport {
             usage,
         }
     }
+}
+
+/// Writes a run's figures: `report` as JSON at `out` (its directory created), `tables`
+/// beside it (`.md`) and `svg` at `chart`.
+pub fn write_results(out: &Path, report: &Value, tables: &str, chart: &Path, svg: &str) -> Result<(), String> {
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let write = |path: &Path, text: &str| std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()));
+    write(
+        out,
+        &(serde_json::to_string_pretty(report).map_err(|e| e.to_string())? + "\n"),
+    )?;
+    write(&out.with_extension("md"), tables)?;
+    write(chart, svg)
 }
 
 /// Today, `YYYY-MM-DD` (UTC).

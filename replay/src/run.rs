@@ -195,8 +195,9 @@ impl Stack {
 }
 
 async fn send(client: &reqwest::Client, base: &str, request: &TraceRequest) -> Outcome {
+    let method = reqwest::Method::from_bytes(request.method.as_bytes()).unwrap_or(reqwest::Method::GET);
     let mut builder = client
-        .get(format!("{base}{}", request.path))
+        .request(method, format!("{base}{}", request.path))
         .timeout(Duration::from_secs(30));
     for (name, value) in &request.headers {
         builder = builder.header(name.as_str(), value.as_str());

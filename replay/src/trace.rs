@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 pub struct TraceRequest {
     /// When it is sent, ms after the trace starts (non-decreasing along the trace).
     pub at_ms: u64,
+    /// The method (`GET` when a trace file leaves it out).
+    #[serde(default = "get", skip_serializing_if = "is_get")]
+    pub method: String,
     /// Path and query, as the viewer sends them.
     pub path: String,
     /// Request headers (lower-case names).
@@ -21,8 +24,17 @@ impl TraceRequest {
     pub fn new(at_ms: u64, path: impl Into<String>, headers: &[(&str, &str)]) -> Self {
         TraceRequest {
             at_ms,
+            method: get(),
             path: path.into(),
             headers: headers.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect(),
+        }
+    }
+
+    /// The same request with another method.
+    pub fn with_method(self, method: &str) -> Self {
+        TraceRequest {
+            method: method.to_owned(),
+            ..self
         }
     }
 
@@ -30,6 +42,14 @@ impl TraceRequest {
     pub fn path_and_query(&self) -> (&str, &str) {
         self.path.split_once('?').unwrap_or((&self.path, ""))
     }
+}
+
+fn get() -> String {
+    "GET".to_owned()
+}
+
+fn is_get(method: &str) -> bool {
+    method == "GET"
 }
 
 /// splitmix64: small, seeded, reproducible.
@@ -222,6 +242,7 @@ pub fn generate(mix: &Mix) -> Vec<TraceRequest> {
         };
         out.push(TraceRequest {
             at_ms: clock_ms as u64,
+            method: get(),
             path,
             headers,
         });
@@ -229,17 +250,19 @@ pub fn generate(mix: &Mix) -> Vec<TraceRequest> {
     out
 }
 
-/// One line of a trace file; `at_ms` may be left out.
+/// One line of a trace file; `at_ms` and `method` may be left out.
 #[derive(Debug, Deserialize)]
 struct Line {
     at_ms: Option<u64>,
+    #[serde(default = "get")]
+    method: String,
     path: String,
     #[serde(default)]
     headers: Vec<(String, String)>,
 }
 
 /// Reads a trace: one JSON object per line,
-/// `{"at_ms": 1500, "path": "/a?b=1", "headers": [["name", "value"]]}`. A line without
+/// `{"at_ms": 1500, "method": "GET", "path": "/a?b=1", "headers": [["name", "value"]]}`. A line without
 /// `at_ms` is sent `1000 / rate` ms after the one before it. Times must not go backwards.
 pub fn read(path: &Path, rate: f64) -> Result<Vec<TraceRequest>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -257,6 +280,7 @@ pub fn read(path: &Path, rate: f64) -> Result<Vec<TraceRequest>, String> {
         };
         out.push(TraceRequest {
             at_ms,
+            method: line.method,
             path: line.path,
             headers: line.headers,
         });

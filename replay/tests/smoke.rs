@@ -1,8 +1,11 @@
 //! A small replay end to end (the full one is `make bench-replay`): every arm reports every
 //! figure, no arm beats its TTL-aware bound, this project's handler keeps more requests from
-//! the origin than the naive handler and CloudFront alone, and a stampede loads the source once.
+//! the origin than the naive handler and CloudFront alone, a stampede loads the source once,
+//! and the tiered simulation at 1 location, untiered, stays within ±0.5 points of it.
 
 mod common;
+
+use replay::calibration::{calibrate, TOLERANCE};
 
 #[test]
 fn a_small_replay_reports_every_figure_for_three_arms() {
@@ -85,4 +88,21 @@ fn a_small_replay_reports_every_figure_for_three_arms() {
     assert!(r["prices_date"].is_string() && r["run"]["date"].is_string());
     assert!(w.chart.starts_with("<svg") && w.chart.contains("CloudFront alone"));
     assert!(w.tables.contains("| requests/minute |") && w.tables.contains("Break-even"));
+
+    // The same trace through the simulation (1 location, untiered, latency 0, this
+    // project's origin answering from its L2 with the remaining freshness).
+    let rows = calibrate(r, &common::arms(), 200).expect("the smoke trace is generated again exactly");
+    assert_eq!(rows.len(), 3);
+    for c in rows {
+        assert!(
+            (c.full_stack_offload_ratio - c.simulated_offload_ratio).abs() <= TOLERANCE,
+            "{}: hit ratio {c:?}",
+            c.arm
+        );
+        assert!(
+            (c.full_stack_origin_requests_per_request - c.simulated_origin_requests_per_request).abs() <= TOLERANCE,
+            "{}: origin requests per request {c:?}",
+            c.arm
+        );
+    }
 }

@@ -6,6 +6,11 @@ mod common;
 
 use std::io::Write;
 
+use replay::arm::{Arm, ArmKind};
+use replay::geography::Tiering;
+use replay::scale::{point, Layout};
+use replay::simulate::SimConfig;
+
 /// (seconds, path, Accept-Encoding or `None` for a private request with a token). What each
 /// arm does with it, worked out from rules.toml and bench/cloudfront-alone.toml:
 const TRACE: &[(u64, &str, Option<&str>)] = &[
@@ -22,11 +27,9 @@ const TRACE: &[(u64, &str, Option<&str>)] = &[
     (620, "/api/me", None),             // miss, both
     (630, "/static/app.js?utm_source=x", Some("gzip")), // miss, both
     (640, "/static/app.js", Some("gzip")), // hit, both
-    // A 404: public, max-age=0, s-maxage=10 (cache-control.md rule 6, negative answers; error
-    // caching minimum 0 for 404 in the deployed table), so it is expired 10 s later.
-    (650, "/api/other?a=1&utm_medium=x", Some("gzip")),  // miss, both
-    (660, "/api/other?a=1", Some("gzip")),               // miss, both: expired at 10 s
-    (670, "/api/other?a=1&igshid=z", Some("gzip")),      // miss, both
+    (650, "/api/other?a=1&utm_medium=x", Some("gzip")), // miss, both: a 404, kept 10 s (negative lifetime)
+    (655, "/api/other?a=1", Some("gzip")), // hit, both (X-Cache says Error)
+    (658, "/api/other?a=1&igshid=z", Some("gzip")), // project hit (X-Cache Error); alone miss
     (700, "/api/products/2?utm_source=a", Some("gzip")), // miss, both
     (700, "/api/products/2?utm_source=b", Some("gzip")), // at once: collapsed or hit, both
 ];
@@ -62,11 +65,12 @@ fn the_ttl_aware_bound_and_the_origins_view_match_a_hand_count() {
             "20",
         ],
     );
+    let lines = replay::trace::read(&trace, 1.0).unwrap();
     std::fs::remove_file(trace).unwrap();
     let r = &w.report;
     assert!(r["arms"]["naive"].is_null());
     // (bound hits, misses, stale hits, infinite-cache hits, X-Cache Hit or collapsed)
-    for (name, hits, misses, infinite, absorbed) in [("normalized", 7, 11, 10, 7), ("cloudfront-alone", 5, 13, 7, 5)] {
+    for (name, hits, misses, infinite, absorbed) in [("normalized", 9, 9, 10, 7), ("cloudfront-alone", 6, 12, 7, 5)] {
         let a = &r["arms"][name];
         let (b, e) = (&a["bound"], &a["edge"]);
         assert_eq!(
@@ -81,7 +85,8 @@ fn the_ttl_aware_bound_and_the_origins_view_match_a_hand_count() {
         assert_eq!(e["viewer_fetches"].as_u64(), Some(misses), "{name}: {e}");
         assert_eq!(e["background_fetches"], 1, "{name}: {e}");
         assert_eq!(e["origin_offload_ratio"], b["hit_ratio"], "{name}");
-        // X-Cache calls a collapsed waiter a Miss (it says less), and the expired /api/config at 600 s, revalidated with its ETag, a RefreshHit
+        // X-Cache calls a collapsed waiter a Miss and a cached 404 an Error (it says less),
+        // and the expired /api/config at 600 s, revalidated with its ETag, a RefreshHit
         // (which did reach the origin).
         let x = &e["x_cache"];
         assert_eq!(x["refresh_hit"], 1, "{name}: {e}");
@@ -92,5 +97,33 @@ fn the_ttl_aware_bound_and_the_origins_view_match_a_hand_count() {
             "{name}"
         );
         assert_eq!(e["lag_p99_ms"], 0.0);
+
+        // The tiered simulation, 1 location, untiered, latency 0, is this bound, and with
+        // this project's origin answering from its L2 it is what the full stack did.
+        let kind = ArmKind::from_name(name).unwrap();
+        let arm = Arm::new(kind, &common::arm_files()).unwrap();
+        let statuses: Vec<u16> = lines
+            .iter()
+            .map(|l| if l.path.starts_with("/api/other") { 404 } else { 200 })
+            .collect();
+        let keyed = arm.key_trace(&lines, &statuses);
+        let one = Layout::generated(1, 1.0, lines.len(), 0);
+        for origin_cache in [false, true] {
+            let config = SimConfig {
+                origin_cache,
+                ..SimConfig::default()
+            };
+            let p = point(
+                &keyed,
+                arm.distribution.behaviours.len(),
+                &one,
+                &one.topology(Tiering::Untiered, 0),
+                config,
+            );
+            let f = &p.figures;
+            assert_eq!((f.answered.origin, f.edge.stale_hits), (misses, 1), "{name}: {f:?}");
+            assert_eq!(f.origin_requests, e["origin_requests"].as_u64().unwrap(), "{name}");
+            assert_eq!(p.offload_ratio, b["hit_ratio"].as_f64().unwrap(), "{name}");
+        }
     }
 }

@@ -15,6 +15,7 @@ pub struct Written {
     pub chart: String,
 }
 
+#[allow(dead_code)] // the simulation's tests build arms only
 /// Runs `replay` with `args` (plus the debug origin and seed binaries and temporary outputs).
 pub fn replay(name: &str, args: &[&str]) -> Written {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -52,4 +53,25 @@ pub fn replay(name: &str, args: &[&str]) -> Written {
     };
     std::fs::remove_dir_all(dir).unwrap();
     written
+}
+
+/// The arms' files, as `make bench-replay` names them.
+#[allow(dead_code)] // not every test binary builds arms
+pub fn arm_files() -> replay::arm::ArmFiles {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    replay::arm::ArmFiles {
+        deployed: root.join("deploy/behaviours.toml"),
+        cloudfront_alone: root.join("bench/cloudfront-alone.toml"),
+        edge_package: root.join("wasm-pkg"),
+        naive_package: root.join("bench/naive-handler"),
+    }
+}
+
+/// The three arms of the full-stack replay, their tables read.
+#[allow(dead_code)] // not every test binary builds arms
+pub fn arms() -> Vec<replay::arm::Arm> {
+    replay::arm::ArmKind::ALL
+        .iter()
+        .map(|k| replay::arm::Arm::new(*k, &arm_files()).unwrap())
+        .collect()
 }
