@@ -187,7 +187,7 @@ pub struct EdgeExplanation {
     /// viewer-request.
     pub policy: Option<RequestExplanation>,
     /// Where the behaviour and the route tell different stories.
-    pub note: Option<String>,
+    pub notes: Vec<String>,
     /// CloudFront's cache key.
     pub cloudfront: CloudFrontNote,
     /// The origin's L1/L2 key.
@@ -236,7 +236,10 @@ pub fn explain(setting: Setting<'_>, request: &EdgeRequest, answer: Option<&Orig
             "" => request.uri.clone(),
             query => format!("{}?{query}", request.uri),
         },
-        note: disagreement(behaviour, policy.as_ref(), &request.method),
+        notes: disagreement(behaviour, policy.as_ref(), &request.method)
+            .into_iter()
+            .chain(unkeyed_components(behaviour, policy.as_ref(), &cloudfront))
+            .collect(),
         behaviour: BehaviourNote {
             path_pattern: behaviour.path_pattern.clone(),
             position,
@@ -396,6 +399,34 @@ fn disagreement(behaviour: &Behaviour, policy: Option<&RequestExplanation>, meth
     }
 }
 
+/// A sentence for each component the policy keys (a kept cookie, a `key_headers` header)
+/// that the behaviour's cache policy does not: CloudFront would share one entry across its
+/// values.
+fn unkeyed_components(
+    behaviour: &Behaviour,
+    policy: Option<&RequestExplanation>,
+    cloudfront: &CloudFrontNote,
+) -> Vec<String> {
+    let (Some(key), Some(edge)) = (policy.and_then(|p| p.key.as_deref()), cloudfront.key.as_ref()) else {
+        return Vec::new();
+    };
+    key.split('|')
+        .skip(1)
+        .filter_map(|component| component.split_once('=').map(|(name, _)| name))
+        .filter(|name| match *name {
+            "cookie" => edge.cookies.is_empty(),
+            header => !edge.headers.iter().any(|(n, _)| n == header),
+        })
+        .map(|name| {
+            format!(
+                "the route keys {name}, but cache policy {} does not: CloudFront (and an origin it \
+                 does not forward {name} to) would share one entry across its values",
+                behaviour.cache_policy_name
+            )
+        })
+        .collect()
+}
+
 impl fmt::Display for EdgeExplanation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let b = &self.behaviour;
@@ -419,7 +450,7 @@ impl fmt::Display for EdgeExplanation {
                 "policy     the behaviour runs no viewer-request: the request goes on as received"
             )?,
         }
-        if let Some(note) = &self.note {
+        for note in &self.notes {
             writeln!(f, "note       {note}")?;
         }
         match (&self.cloudfront.key, self.cloudfront.not_cached) {
@@ -483,7 +514,7 @@ mod tests {
         );
         let text = e.to_string();
         assert!(text.contains("tracking parameter utm_source"), "{text}");
-        assert!(e.note.is_none());
+        assert!(e.notes.is_empty());
     }
 
     #[test]
@@ -491,7 +522,7 @@ mod tests {
         let e = explained("/API/Users/7", "", &[("cookie", "session=abc")]);
         assert_eq!(e.behaviour.path_pattern, "*");
         assert_eq!(e.policy.as_ref().unwrap().route.as_ref().unwrap().name, "private");
-        assert!(e.note.as_deref().unwrap().contains("route private is private"));
+        assert!(e.notes[0].contains("route private is private"));
         assert!(e.origin.key.is_none());
     }
 
@@ -499,7 +530,7 @@ mod tests {
     fn a_private_behaviour_has_no_cloudfront_key() {
         let e = explained("/api/me", "", &[("authorization", "Bearer user-7")]);
         assert!(e.cloudfront.key.is_none());
-        assert!(e.note.is_none(), "{:?}", e.note);
+        assert!(e.notes.is_empty(), "{:?}", e.notes);
     }
 
     #[test]
