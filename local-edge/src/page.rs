@@ -48,6 +48,10 @@ type Response = hyper::Response<Full<Bytes>>;
 const INDEX_HTML: &str = include_str!("page/index.html");
 const PAGE_JS: &str = include_str!("page/page.js");
 const PAGE_CSS: &str = include_str!("page/page.css");
+/// Named by the page, so a browser never asks the edge's viewers' paths for `/favicon.ico`
+/// (which would show up as a request of its own).
+const FAVICON: &str =
+    "<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'><circle cx='8' cy='8' r='7' fill='#0969da'/></svg>";
 
 /// Nothing but this page's own files, and its own JSON.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; \
@@ -159,6 +163,7 @@ pub(crate) fn serve<B>(state: &State, req: &hyper::Request<B>) -> Response {
         "/__edge" | "/__edge/" => answer(StatusCode::OK, "text/html; charset=utf-8", INDEX_HTML.to_owned()),
         "/__edge/page.js" => answer(StatusCode::OK, "text/javascript; charset=utf-8", PAGE_JS.to_owned()),
         "/__edge/page.css" => answer(StatusCode::OK, "text/css; charset=utf-8", PAGE_CSS.to_owned()),
+        "/__edge/favicon.svg" => answer(StatusCode::OK, "image/svg+xml", FAVICON.to_owned()),
         "/__edge/live" => {
             let body = live(state, recorder, number("after").unwrap_or(0));
             answer(
