@@ -31,26 +31,74 @@ fn explain(args: &[&str]) -> (i32, String, String) {
 const GOLDEN: &[(&str, &[&str])] = &[
     (
         "product-with-tracking-and-cookie",
-        &["https://d111.cloudfront.net/api/products/42?utm_source=x&page=2", "-H", "Cookie: a=1"],
+        &[
+            "https://d111.cloudfront.net/api/products/42?utm_source=x&page=2",
+            "-H",
+            "Cookie: a=1",
+        ],
     ),
-    ("default-behaviour-but-bypass-route", &["/API/Users/7", "-H", "Cookie: session=abc"]),
+    (
+        "default-behaviour-but-bypass-route",
+        &["/API/Users/7", "-H", "Cookie: session=abc"],
+    ),
     (
         "credential-on-a-private-behaviour",
-        &["/api/me", "-H", "Authorization: Bearer user-7", "-H", "X-Origin-Verify: guess"],
+        &[
+            "/api/me",
+            "-H",
+            "Authorization: Bearer user-7",
+            "-H",
+            "X-Origin-Verify: guess",
+        ],
     ),
     (
         "404-with-cache-control",
-        &["/api/products/42?fbclid=x&page=2", "--status", "404", "--response-header", "Cache-Control: max-age=60"],
+        &[
+            "/api/products/42?fbclid=x&page=2",
+            "--status",
+            "404",
+            "--response-header",
+            "Cache-Control: max-age=60",
+        ],
     ),
     (
         "static-with-encodings",
-        &["/static//app.js?v=3", "-H", "Accept-Encoding: gzip, deflate, br", "--status", "200"],
+        &[
+            "/static//app.js?v=3",
+            "-H",
+            "Accept-Encoding: gzip, deflate, br",
+            "--status",
+            "200",
+        ],
     ),
     ("post-passes-through", &["-X", "POST", "/api//products?utm_source=x"]),
-    ("vs-shared", &["/api/products?sort=price&category=books&fbclid=1", "--vs", "/api/products?category=books&sort=price"]),
-    ("vs-query", &["/api/products/42?page=2", "--vs", "/api/products/42?page=3&utm_source=x"]),
+    (
+        "vs-shared",
+        &[
+            "/api/products?sort=price&category=books&fbclid=1",
+            "--vs",
+            "/api/products?category=books&sort=price",
+        ],
+    ),
+    (
+        "vs-query",
+        &[
+            "/api/products/42?page=2",
+            "--vs",
+            "/api/products/42?page=3&utm_source=x",
+        ],
+    ),
     ("vs-json", &["/a/%7euser", "--vs", "/a/~user/", "--json"]),
-    ("rules-file-keeps-a-cookie", &["/catalogue/lamps", "-H", "Cookie: theme=dark; session=s", "--rules", "RULES"]),
+    (
+        "rules-file-keeps-a-cookie",
+        &[
+            "/catalogue/lamps",
+            "-H",
+            "Cookie: theme=dark; session=s",
+            "--rules",
+            "RULES",
+        ],
+    ),
     ("product-json", &["/api/products/42?utm_source=x&page=2", "--json"]),
 ];
 
@@ -128,34 +176,34 @@ fn credentials_and_cookie_values_never_show() {
 
 /// Pairs of cache-key.md: each spelled two ways.
 const PAIRS: &[(&str, &str)] = &[
-    ("/a%2fb", "/a%2Fb"),                            // Path 1: hex upper-cased
-    ("/%7Euser", "/~user"),                          // Path 1: unreserved decoded
-    ("/a%2Eb", "/a.b"),                              // Path 1
-    ("/a%2Fb", "/a/b"),                              // reserved stays encoded
-    ("/a%zz", "/a%25zz"),                            // Path 1-2: a lone % is %25
-    ("/a b", "/a%20b"),                              // Path 2
-    ("/a\\b", "/a%5Cb"),                             // Path 2: backslash
-    ("/a\\b", "/a/b"),                               // never a separator
-    ("//api///products//42", "/api/products/42"),    // Path 3
-    ("/a/b/../c/./d", "/a/c/d"),                     // Path 4
-    ("/a/%2E%2e/b", "/b"),                           // Path 4 after 1
-    ("/a/..%2Fb", "/b"),                             // ..%2F is a segment
-    ("/../../etc/x", "/etc/x"),                      // .. never above /
-    ("/Static/A/", "/static/a"),                     // Path 5: case and slash kept
-    ("/p?a=1;b=2", "/p?a=1&b=2"),                    // Query 1: ; is data
-    ("/p?a=1&&b=2&", "/p?a=1&b=2"),                  // Query 1: empty items
-    ("/p?a", "/p?a="),                               // Query 2: a vs a=
-    ("/p?=x&a=1", "/p?a=1"),                         // Query 2: empty names
-    ("/p?q=a+b", "/p?q=a%20b"),                      // Query 3: + kept
-    ("/p?s=%7e", "/p?s=~"),                          // Query 3
-    ("/p?UTM_Source=x&id=9", "/p?id=9"),             // Query 4
-    ("/p?utm%5Fsource=x&id=9", "/p?id=9"),           // Query 4
-    ("/p?gclid=1&fbclid=2", "/p"),                   // Query 4, 7
+    ("/a%2fb", "/a%2Fb"),                                       // Path 1: hex upper-cased
+    ("/%7Euser", "/~user"),                                     // Path 1: unreserved decoded
+    ("/a%2Eb", "/a.b"),                                         // Path 1
+    ("/a%2Fb", "/a/b"),                                         // reserved stays encoded
+    ("/a%zz", "/a%25zz"),                                       // Path 1-2: a lone % is %25
+    ("/a b", "/a%20b"),                                         // Path 2
+    ("/a\\b", "/a%5Cb"),                                        // Path 2: backslash
+    ("/a\\b", "/a/b"),                                          // never a separator
+    ("//api///products//42", "/api/products/42"),               // Path 3
+    ("/a/b/../c/./d", "/a/c/d"),                                // Path 4
+    ("/a/%2E%2e/b", "/b"),                                      // Path 4 after 1
+    ("/a/..%2Fb", "/b"),                                        // ..%2F is a segment
+    ("/../../etc/x", "/etc/x"),                                 // .. never above /
+    ("/Static/A/", "/static/a"),                                // Path 5: case and slash kept
+    ("/p?a=1;b=2", "/p?a=1&b=2"),                               // Query 1: ; is data
+    ("/p?a=1&&b=2&", "/p?a=1&b=2"),                             // Query 1: empty items
+    ("/p?a", "/p?a="),                                          // Query 2: a vs a=
+    ("/p?=x&a=1", "/p?a=1"),                                    // Query 2: empty names
+    ("/p?q=a+b", "/p?q=a%20b"),                                 // Query 3: + kept
+    ("/p?s=%7e", "/p?s=~"),                                     // Query 3
+    ("/p?UTM_Source=x&id=9", "/p?id=9"),                        // Query 4
+    ("/p?utm%5Fsource=x&id=9", "/p?id=9"),                      // Query 4
+    ("/p?gclid=1&fbclid=2", "/p"),                              // Query 4, 7
     ("/api/products?color=red&page=2", "/api/products?page=2"), // Query 5
-    ("/p?b=1&a=2&a=1", "/p?a=2&a=1&b=1"),            // Query 6
-    ("/p?a=1&a=2", "/p?a=2&a=1"),                    // Query 6: order of repeats kept
-    ("/static/app.js?v=1", "/static/app.js?v=2"),    // a route dropping the query
-    ("/api/config?v=1", "/api/config"),              // a route dropping the query
+    ("/p?b=1&a=2&a=1", "/p?a=2&a=1&b=1"),                       // Query 6
+    ("/p?a=1&a=2", "/p?a=2&a=1"),                               // Query 6: order of repeats kept
+    ("/static/app.js?v=1", "/static/app.js?v=2"),               // a route dropping the query
+    ("/api/config?v=1", "/api/config"),                         // a route dropping the query
 ];
 
 /// The canonical key cache-key.md gives, for the distribution's domain.
