@@ -49,6 +49,10 @@ fn fields(headers: &Value) -> Vec<(String, String)> {
     out
 }
 
+fn borrowed(owned: &[(String, String)]) -> Vec<(&str, &str)> {
+    owned.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect()
+}
+
 /// Compares each example's explanation with its fixture (or writes the fixtures), and
 /// fails on a fixture no example has.
 fn check(kind: &str, explained: Vec<(String, Value)>) {
@@ -98,7 +102,7 @@ fn every_cache_key_example_explains_its_steps_and_its_key() {
         let name = case["name"].as_str().unwrap();
         let request = &case["request"];
         let owned = fields(&request["headers"]);
-        let headers: Vec<(&str, &str)> = owned.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        let headers = borrowed(&owned);
         let view = RequestView {
             method: request["method"].as_str().unwrap(),
             uri: request["uri"].as_str().unwrap(),
@@ -137,9 +141,9 @@ fn every_cache_control_example_explains_its_rule_header_and_lifetime() {
     for (index, case) in cases.iter().enumerate() {
         let name = case["name"].as_str().unwrap();
         let request_owned = fields(&case["request"]["headers"]);
-        let request_headers: Vec<(&str, &str)> = request_owned.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        let request_headers = borrowed(&request_owned);
         let owned = fields(&case["response"]["headers"]);
-        let headers: Vec<(&str, &str)> = owned.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        let headers = borrowed(&owned);
         let view = ResponseView {
             status: case["response"]["status"].as_str().unwrap(),
             request_method: case["request"]["method"].as_str().unwrap(),

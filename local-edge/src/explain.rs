@@ -17,7 +17,7 @@ use std::fmt;
 
 use edge_policy::cache_control::CacheControl;
 use edge_policy::explain::{explain_origin_response, explain_viewer_request, RequestExplanation, ResponseExplanation};
-use edge_policy::{canonical_request, header_fields, RequestView, ResponseView, RuleSet};
+use edge_policy::{canonical_request, header_fields, HeaderField, RequestView, ResponseView, RuleSet};
 use http::{HeaderMap, Method, StatusCode};
 use serde::Serialize;
 
@@ -209,13 +209,7 @@ pub fn explain(setting: Setting<'_>, request: &EdgeRequest, answer: Option<&Orig
     let runs = behaviour.runs(Trigger::ViewerRequest);
     let policy = runs.then(|| {
         let fields = header_fields(&request.headers);
-        let view = RequestView {
-            method: request.method.as_str(),
-            uri: &request.uri,
-            querystring: &request.querystring,
-            headers: &fields,
-        };
-        explain_viewer_request(setting.rules, setting.domain, &view)
+        explain_viewer_request(setting.rules, setting.domain, &view(request, &fields))
     });
     let after = if runs {
         apply_viewer_request(setting.rules, request.clone())
@@ -255,6 +249,16 @@ pub fn explain(setting: Setting<'_>, request: &EdgeRequest, answer: Option<&Orig
     }
 }
 
+/// The policy's view of `request` over `fields` (its headers, [`header_fields`]).
+pub fn view<'a>(request: &'a EdgeRequest, fields: &'a [HeaderField<'a>]) -> RequestView<'a> {
+    RequestView {
+        method: request.method.as_str(),
+        uri: &request.uri,
+        querystring: &request.querystring,
+        headers: fields,
+    }
+}
+
 /// The key CloudFront looks up, on the request viewer-request left, from the
 /// distribution's domain.
 fn cloudfront_key(setting: Setting<'_>, behaviour: &Behaviour, after: &EdgeRequest) -> CloudFrontNote {
@@ -281,14 +285,8 @@ fn cloudfront_key(setting: Setting<'_>, behaviour: &Behaviour, after: &EdgeReque
 /// forwards (the function URL's domain).
 fn origin_key(setting: Setting<'_>, forwarded: &EdgeRequest) -> OriginNote {
     let fields = header_fields(&forwarded.headers);
-    let view = RequestView {
-        method: forwarded.method.as_str(),
-        uri: &forwarded.uri,
-        querystring: &forwarded.querystring,
-        headers: &fields,
-    };
     let host = first(&forwarded.headers, "host").unwrap_or(setting.origin_domain);
-    match canonical_request(setting.rules, host, &view) {
+    match canonical_request(setting.rules, host, &view(forwarded, &fields)) {
         Ok(canonical) if canonical.bypass => OriginNote {
             key: None,
             not_cached: Some(
