@@ -20,12 +20,15 @@ WASM_FEATURES := --enable-bulk-memory --enable-nontrapping-float-to-int --enable
 	--enable-multivalue --enable-reference-types
 
 .PHONY: help tools wasm package package-edge test test-rust test-wasm test-node test-rules-file test-replay-expiry test-fuzz-build lint run bench bench-replay bench-replay-scale soak fuzz clean \
+	explain browser-tools test-page screenshot \
 	worker-tools worker lint-worker test-worker run-workers
 
 help:
 	@echo "make run      start the local stack (edge on 127.0.0.1:8080) and print the URL"
 	@echo "make test     install what is missing, then run every test"
 	@echo "make wasm     build wasm-pkg (the Lambda@Edge handler)"
+	@echo "make explain URL='/api/products/42?fbclid=x&page=2'  what the edge does with a URL, and why (EXPLAIN_ARGS='--vs URL2 --json ...')"
+	@echo "make screenshot  refresh docs/images/live-page.png from the browser test's screenshot"
 	@echo "make package  write $(EDGE_ZIP) and dist/origin-function.zip, print their sizes"
 	@echo "make deploy   deploy to AWS (see deploy/README.md; never run in CI)"
 	@echo "make bench    Wasm vs JS vs native figures -> bench/results/"
@@ -123,7 +126,33 @@ test-replay-expiry:
 test-fuzz-build:
 	cargo build --manifest-path fuzz/Cargo.toml
 
-test: tools lint test-rust test-wasm test-node test-rules-file test-replay-expiry test-fuzz-build test-deploy lint-worker test-worker
+# Headless Chromium for the live page's browser test (Debian's packages; the test drives it
+# over the DevTools protocol with the `ws` npm package, so chromium-driver is not used but
+# installed with it for a Selenium run by hand).
+browser-tools:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		{ apt-get update -qq && apt-get install -y -qq chromium chromium-driver; }
+
+# The local edge's live page in a real browser (tests/page/): the built local-edge binary, curl,
+# headless Chromium. Its screenshot lands in target/screenshots/ (never in the tree).
+test-page: wasm browser-tools
+	cargo build --bins -p origin-function -p local-edge
+	node --test --test-concurrency=1 tests/page/
+
+# The README's copy of the live page, refreshed from the browser test's screenshot.
+screenshot: test-page
+	@mkdir -p docs/images
+	cp $(CARGO_TARGET_DIR)/screenshots/live-page.png docs/images/live-page.png
+	@echo "docs/images/live-page.png refreshed"
+
+# What the edge does with a URL, and why (explain/): make explain URL='/api/products/42?fbclid=x&page=2'
+URL ?=
+EXPLAIN_ARGS ?=
+explain:
+	@if [ -z "$(URL)" ]; then echo "usage: make explain URL='/api/products/42?fbclid=x&page=2' [EXPLAIN_ARGS='--vs URL2']"; exit 2; fi
+	@cargo run -q -p explain -- '$(subst ','\'',$(URL))' $(EXPLAIN_ARGS)
+
+test: tools lint test-rust test-wasm test-node test-rules-file test-replay-expiry test-fuzz-build test-deploy lint-worker test-worker test-page
 	@echo "make test: all suites passed"
 
 # The whole local stack on 127.0.0.1:8080: dynalite (catalogue + L2), seeded tables, the

@@ -6,6 +6,10 @@ use std::sync::Arc;
 
 use crate::distribution::Distribution;
 
+/// The distribution's domain the local edge answers as (`config.distributionDomainName`),
+/// which CloudFront's cache key starts from.
+pub const DISTRIBUTION_DOMAIN: &str = "d111111abcdef8.cloudfront.net";
+
 /// How to run the edge.
 #[derive(Debug, Clone)]
 pub struct EdgeConfig {
@@ -27,6 +31,9 @@ pub struct EdgeConfig {
     pub access_log: bool,
     /// Accept `POST /__edge/clock?advance=SECONDS` (tests move the edge's clock).
     pub test_clock: bool,
+    /// Serve the live page (`/__edge/`) and record requests for it. `/__edge/*` answers
+    /// only loopback, whatever this says.
+    pub debug_page: bool,
 }
 
 impl EdgeConfig {
@@ -38,10 +45,11 @@ impl EdgeConfig {
             distribution,
             origin_secret,
             cache_capacity: 10_000,
-            distribution_domain: "d111111abcdef8.cloudfront.net".into(),
+            distribution_domain: DISTRIBUTION_DOMAIN.into(),
             origin_domain: "localorigin.lambda-url.us-east-1.on.aws".into(),
             access_log: true,
             test_clock: false,
+            debug_page: true,
         }
     }
 }

@@ -61,7 +61,10 @@ pub(crate) async fn serve(state: &Arc<State>, viewer: EdgeRequest, request_id: &
             .request(Trigger::ViewerRequest, request_id, viewer, None)
             .await
         {
-            Ok(RequestOutcome::Continue(r)) => r,
+            Ok(RequestOutcome::Continue(r)) => {
+                crate::page::note_rewrite(&r);
+                r
+            }
             // A viewer-request generated response goes straight back: not cached, no
             // viewer-response.
             Ok(RequestOutcome::Generated(g)) => {

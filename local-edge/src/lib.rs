@@ -11,13 +11,15 @@
 //! ```text
 //! edge.rs      Edge::start / stop: binds, builds the State, serves the listener
 //! listener.rs  HTTP/1.1 in, admin endpoints, access log, CloudFront's headers out
+//! page.rs      /__edge/*: loopback only; the live page, its JSON, the requests it records
 //! flow.rs      behaviour, method, viewer-request, lookup, collapsing, viewer-response
 //! fill.rs      one cache fill: fetch, then store (or refresh on a 304)
 //! fetch.rs     one origin fetch: forwarded request, origin-request, the origin, origin-response
 //! state.rs     what every request shares (config, triggers, origin, cache, flights, stats)
 //! answer.rs    the words they answer in: EdgeFailure, Outcome, Answer
 //! below        triggers.rs (events.rs, validate.rs, handler_host.rs), cache.rs, cache_key.rs,
-//!              forward.rs, conditional.rs, collapse.rs, stats.rs, config.rs, distribution/
+//!              forward.rs, conditional.rs, collapse.rs, stats.rs, config.rs, distribution/,
+//!              explain.rs (one request explained natively: the page's and the CLI's)
 //! ```
 //!
 //! The triggers run as CloudFront runs them ([`triggers`], their events built and read back
@@ -42,6 +44,7 @@ pub mod dynalite;
 mod edge;
 mod error;
 pub mod events;
+pub mod explain;
 mod fetch;
 mod fill;
 mod flow;
@@ -51,6 +54,7 @@ pub mod handler_host;
 mod listener;
 pub mod message;
 pub mod origin;
+mod page;
 pub mod procfs;
 pub mod stack;
 mod state;
@@ -58,7 +62,7 @@ pub mod stats;
 pub mod triggers;
 pub mod validate;
 
-pub use config::EdgeConfig;
+pub use config::{EdgeConfig, DISTRIBUTION_DOMAIN};
 pub use distribution::Distribution;
 pub use edge::Edge;
 pub use error::EdgeError;

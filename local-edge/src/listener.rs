@@ -1,6 +1,8 @@
-//! The viewer-facing listener: HTTP/1.1 in, the request flow ([`crate::flow`]), CloudFront's
-//! own response headers out, one access-log line per request, and the admin endpoints
-//! (`GET /__edge/stats`; `POST /__edge/clock?advance=N` when the test clock is on).
+//! The viewer-facing listener: HTTP/1.1 in, the request flow ([`crate::flow`], recorded for
+//! the live page by [`crate::page`]), CloudFront's own response headers out, one access-log
+//! line per request, and the admin endpoints (`GET /__edge/stats`; `POST
+//! /__edge/clock?advance=N` when the test clock is on), which like the live page answer only
+//! loopback ([`crate::page::refusal`]).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -17,8 +19,8 @@ use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
 use crate::answer::Answer;
-use crate::flow;
 use crate::message::{first, EdgeRequest};
+use crate::page;
 use crate::state::State;
 
 /// The largest viewer body read (a Lambda function URL's request payload limit).
@@ -55,8 +57,11 @@ fn json_response(status: StatusCode, value: Value) -> hyper::Response<Full<Bytes
 /// around it and an access-log line.
 async fn handle(state: Arc<State>, req: hyper::Request<Incoming>, peer: SocketAddr) -> hyper::Response<Full<Bytes>> {
     let started = Instant::now();
-    if let Some(answer) = admin(&state, &req) {
-        return answer;
+    if page::is_debug_path(req.uri().path()) {
+        if let Some(refused) = page::refusal(&req, peer) {
+            return refused;
+        }
+        return admin(&state, &req).unwrap_or_else(|| page::serve(&state, &req));
     }
     let viewer = match read_viewer(req, peer).await {
         Ok(viewer) => viewer,
@@ -70,7 +75,7 @@ async fn handle(state: Arc<State>, req: hyper::Request<Incoming>, peer: SocketAd
         (viewer.method.clone(), target)
     });
     let request_id = state.request_id();
-    let answer = flow::serve(&state, viewer, &request_id).await;
+    let answer = page::observed(&state, viewer, &request_id, started).await;
     state.stats.count(answer.x_cache);
     if let Some((method, target)) = logged {
         println!(

@@ -51,6 +51,13 @@ struct Args {
     /// Where origin environment logs go.
     #[arg(long, default_value = "target/local-edge")]
     log_dir: PathBuf,
+    /// Serve the live page (`/__edge/`) although `--listen` is not a loopback address (it
+    /// is on by default on loopback). `/__edge/*` answers only a loopback client either way.
+    #[arg(long)]
+    debug_page: bool,
+    /// The secret the origin custom header carries (default: a random one per run).
+    #[arg(long)]
+    origin_secret: Option<String>,
     /// Extra origin environment variables, KEY=VALUE.
     #[arg(long = "origin-env", value_parser = parse_key_value)]
     origin_env: Vec<(String, String)>,
@@ -92,6 +99,12 @@ async fn run(args: Args) -> Result<(), EdgeError> {
     if args.function_url_only {
         builder = builder.function_url_only();
     }
+    if args.debug_page {
+        builder = builder.debug_page(true);
+    }
+    if let Some(secret) = &args.origin_secret {
+        builder = builder.secret(secret);
+    }
     if let Some(endpoint) = &args.dynamodb_endpoint {
         builder = builder.dynamodb(endpoint, endpoint);
     }
@@ -125,6 +138,15 @@ async fn run(args: Args) -> Result<(), EdgeError> {
         println!("  curl -i '{url}/api/products?sort=price&category=books&fbclid=1'");
         println!("  curl -i '{url}/api/me' -H 'Authorization: Bearer user-7'   # private, never cached");
         println!("  curl -s '{url}/__edge/stats'");
+        if args.debug_page || args.listen.ip().is_loopback() {
+            println!();
+            // The page answers only a loopback Host: on an unspecified address, name loopback.
+            let page = match stack.addr() {
+                a if a.ip().is_unspecified() => format!("http://127.0.0.1:{}", a.port()),
+                _ => url.clone(),
+            };
+            println!("live page: {page}/__edge/   (every request as it arrives; click one for its explanation)");
+        }
     }
     println!();
     println!("Ctrl-C stops everything.");

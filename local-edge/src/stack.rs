@@ -72,6 +72,7 @@ pub struct StackBuilder {
     mode: Mode,
     secret: Option<String>,
     cache_capacity: u64,
+    debug_page: Option<bool>,
 }
 
 /// A running stack.
@@ -211,6 +212,13 @@ impl StackBuilder {
         self
     }
 
+    /// Serve the live page (`/__edge/`) and record requests for it (default: only when
+    /// listening on loopback). `/__edge/*` answers only loopback either way.
+    pub fn debug_page(mut self, on: bool) -> Self {
+        self.debug_page = Some(on);
+        self
+    }
+
     /// Most entries the edge cache holds (default 10,000).
     pub fn cache_capacity(mut self, entries: u64) -> Self {
         self.cache_capacity = entries;
@@ -301,6 +309,7 @@ impl StackBuilder {
                 config.access_log = self.access_log;
                 config.test_clock = self.test_clock;
                 config.cache_capacity = self.cache_capacity;
+                config.debug_page = self.debug_page.unwrap_or_else(|| self.listen.ip().is_loopback());
                 config.origin_domain = ORIGIN_DOMAIN.into();
                 let edge = Edge::start(config, origin.clone()).await?;
                 let addr = edge.addr();
@@ -348,6 +357,7 @@ impl Stack {
             mode: Mode::Edge,
             secret: None,
             cache_capacity: 10_000,
+            debug_page: None,
         }
     }
 

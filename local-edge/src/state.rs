@@ -13,9 +13,11 @@ use crate::clock::Clock;
 use crate::collapse::Flights;
 use crate::config::EdgeConfig;
 use crate::distribution::{CustomHeader, Distribution, SECRET_PLACEHOLDER};
+use crate::explain::Redaction;
 use crate::forward::EdgeIdentity;
 use crate::handler_host::NodeHost;
 use crate::origin::OriginPool;
+use crate::page::Recorder;
 use crate::stats::Stats;
 use crate::triggers::{Handler, Triggers};
 
@@ -39,6 +41,10 @@ pub(crate) struct State {
     pub(crate) stats: Stats,
     /// The edge's clock, read once per step and passed down.
     pub(crate) clock: Clock,
+    /// The requests the live page shows (`None`: the page is off).
+    pub(crate) recorder: Option<Recorder>,
+    /// What the page never shows: credentials, cookie values, the secret.
+    pub(crate) redaction: Redaction,
     ids: AtomicU64,
 }
 
@@ -65,6 +71,8 @@ impl State {
             custom_headers,
             triggers: Triggers::new(handler, config.distribution_domain.clone(), limit),
             cache: EdgeCache::new(config.cache_capacity),
+            recorder: config.debug_page.then(Recorder::new),
+            redaction: Redaction::new(&config.distribution, Some(&config.origin_secret)),
             config,
             origin,
             flights: Flights::default(),

@@ -113,7 +113,8 @@ impl Stats {
             .iter()
             .map(|e| {
                 json!({"invocations": get(&e.stats.invocations), "cold_starts": get(&e.stats.cold_starts),
-                       "crashes": get(&e.stats.crashes), "pid": get(&e.stats.pid)})
+                       "crashes": get(&e.stats.crashes), "pid": get(&e.stats.pid),
+                       "l1_hits": get(&e.stats.l1_hits), "l2_hits": get(&e.stats.l2_hits)})
             })
             .collect();
         json!({

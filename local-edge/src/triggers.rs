@@ -150,10 +150,16 @@ impl Triggers {
 
 /// The policy's viewer-request, linked in (what `--native` runs, and what `replay` keys its
 /// bound with); the other request trigger is a pass-through.
-pub fn native_request(trigger: Trigger, mut request: EdgeRequest) -> EdgeRequest {
+pub fn native_request(trigger: Trigger, request: EdgeRequest) -> EdgeRequest {
     if trigger != Trigger::ViewerRequest {
         return request;
     }
+    apply_viewer_request(RuleSet::embedded(), request)
+}
+
+/// `request` as the policy's viewer-request under `rules` leaves it (a method or URI the
+/// policy leaves alone comes back as it was).
+pub fn apply_viewer_request(rules: &RuleSet, mut request: EdgeRequest) -> EdgeRequest {
     let original = request.headers.clone();
     let fields = header_fields(&original);
     let (method, uri, querystring) = (request.method.clone(), request.uri.clone(), request.querystring.clone());
@@ -163,7 +169,7 @@ pub fn native_request(trigger: Trigger, mut request: EdgeRequest) -> EdgeRequest
         querystring: &querystring,
         headers: &fields,
     };
-    if let ViewerOutcome::Rewrite(rewrite) = viewer_request(RuleSet::embedded(), &view) {
+    if let ViewerOutcome::Rewrite(rewrite) = viewer_request(rules, &view) {
         apply_edits(&mut request.headers, &rewrite.headers);
         request.uri = rewrite.uri;
         request.querystring = rewrite.querystring;

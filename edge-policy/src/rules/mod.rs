@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 
 use crate::PolicyError;
 
-#[cfg(test)]
+#[cfg(any(test, feature = "rules-file"))]
 mod file;
 mod pattern;
 
@@ -162,6 +162,46 @@ impl RuleSet {
         }
     }
 
+    /// A rules file read at run time (feature `rules-file`): parsed and validated by the
+    /// same code `build.rs` embeds `rules.toml` with, so a file the build would refuse is
+    /// refused here with the same message. The deployed handler never reads one: Lambda@Edge
+    /// has no environment variables, so its rules are always the embedded ones.
+    #[cfg(any(test, feature = "rules-file"))]
+    pub fn from_toml(text: &str) -> Result<RuleSet, PolicyError> {
+        let parsed = file::parse(text).map_err(PolicyError::InvalidRules)?;
+        let routes = parsed
+            .routes
+            .into_iter()
+            .map(|r| Route {
+                name: r.name,
+                patterns: r.patterns.iter().map(|p| Pattern::new(p)).collect(),
+                kind: match r.kind {
+                    file::KindSpec::Public => RouteKind::Public,
+                    file::KindSpec::Bypass => RouteKind::Bypass,
+                },
+                query: match r.query {
+                    file::QuerySpec::All => QueryPolicy::All,
+                    file::QuerySpec::Drop => QueryPolicy::Drop,
+                    file::QuerySpec::Allow => QueryPolicy::Allow(r.query_allow),
+                },
+                cookies: r.cookies,
+                key_headers: r.key_headers,
+                merge_slashes: r.merge_slashes,
+                strip_set_cookie: r.strip_set_cookie,
+                freshness: Freshness {
+                    max_age: r.max_age,
+                    s_maxage: r.s_maxage,
+                    stale_while_revalidate: r.stale_while_revalidate,
+                    stale_if_error: r.stale_if_error,
+                    immutable: r.immutable,
+                    override_origin: r.override_origin,
+                    negative_ttl: r.negative_ttl,
+                },
+            })
+            .collect();
+        RuleSet::new(routes)
+    }
+
     /// The rules embedded at build time from `rules.toml`.
     pub fn embedded() -> &'static RuleSet {
         static EMBEDDED: OnceLock<RuleSet> = OnceLock::new();
@@ -228,38 +268,7 @@ mod tests {
     use super::*;
 
     fn from_file(text: &str) -> Result<RuleSet, String> {
-        let parsed = file::parse(text)?;
-        let routes = parsed
-            .routes
-            .into_iter()
-            .map(|r| Route {
-                name: r.name,
-                patterns: r.patterns.iter().map(|p| Pattern::new(p)).collect(),
-                kind: match r.kind {
-                    file::KindSpec::Public => RouteKind::Public,
-                    file::KindSpec::Bypass => RouteKind::Bypass,
-                },
-                query: match r.query {
-                    file::QuerySpec::All => QueryPolicy::All,
-                    file::QuerySpec::Drop => QueryPolicy::Drop,
-                    file::QuerySpec::Allow => QueryPolicy::Allow(r.query_allow),
-                },
-                cookies: r.cookies,
-                key_headers: r.key_headers,
-                merge_slashes: r.merge_slashes,
-                strip_set_cookie: r.strip_set_cookie,
-                freshness: Freshness {
-                    max_age: r.max_age,
-                    s_maxage: r.s_maxage,
-                    stale_while_revalidate: r.stale_while_revalidate,
-                    stale_if_error: r.stale_if_error,
-                    immutable: r.immutable,
-                    override_origin: r.override_origin,
-                    negative_ttl: r.negative_ttl,
-                },
-            })
-            .collect();
-        RuleSet::new(routes).map_err(|e| e.to_string())
+        RuleSet::from_toml(text).map_err(|e| e.to_string())
     }
 
     #[test]

@@ -85,6 +85,41 @@ pub struct EnvironmentStats {
     pub crashes: AtomicU64,
     /// The pid of its current process (0 before the first start).
     pub pid: AtomicU64,
+    /// Answers its L1 (the environment's memory) gave, as its `Cache-Status` says.
+    pub l1_hits: AtomicU64,
+    /// Answers L2 gave (`detail=l2` or `l2-stale`), as its `Cache-Status` says.
+    pub l2_hits: AtomicU64,
+}
+
+impl EnvironmentStats {
+    /// Counts the layer that answered `payload` (a function URL response), if a cache did.
+    fn count_layer(&self, payload: &[u8]) {
+        let Ok(answer) = serde_json::from_slice::<serde_json::Value>(payload) else {
+            return;
+        };
+        let mut values = Vec::new();
+        for map in ["headers", "multiValueHeaders"] {
+            let Some(map) = answer[map].as_object() else { continue };
+            for (_, value) in map.iter().filter(|(n, _)| n.eq_ignore_ascii_case("cache-status")) {
+                match value {
+                    serde_json::Value::Array(list) => values.extend(list.iter().filter_map(|v| v.as_str())),
+                    other => values.extend(other.as_str()),
+                }
+            }
+        }
+        let status = values.iter().flat_map(|v| v.split(','));
+        for member in status {
+            let params: Vec<&str> = member.split(';').map(str::trim).collect();
+            if !params.contains(&"hit") {
+                continue;
+            }
+            match params.iter().find_map(|p| p.strip_prefix("detail=")) {
+                Some("l1") => self.l1_hits.fetch_add(1, Ordering::Relaxed),
+                Some("l2" | "l2-stale") => self.l2_hits.fetch_add(1, Ordering::Relaxed),
+                _ => continue,
+            };
+        }
+    }
 }
 
 /// A running environment process with its own Runtime API endpoint.
@@ -217,8 +252,12 @@ impl OriginPool {
         }
         match tokio::time::timeout(self.config.invocation_timeout, reply_rx).await {
             Ok(Ok(result)) => {
-                if matches!(result, Err(InvokeError::Crashed)) {
-                    env.stats.crashes.fetch_add(1, Ordering::Relaxed);
+                match &result {
+                    Err(InvokeError::Crashed) => {
+                        env.stats.crashes.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(payload) => env.stats.count_layer(payload),
+                    Err(_) => {}
                 }
                 result
             }
