@@ -6,7 +6,10 @@
 //! - Reads: `GetItem`, strongly consistent when asked (a waiter re-reading what another
 //!   environment just wrote); the item's fields are moved out of the SDK's output.
 //! - Writes: `PutItem` conditional on `storedAt` — written when no entry exists, when the
-//!   stored one has no readable `storedAt`, or when it is older than this one.
+//!   stored one has no readable `storedAt`, or when it is older than this one — and on purge
+//!   markers: never over a marker whose `purgedBy` is above the writer's `S₀`.
+//! - Markers: `PutItem` of `{pk, purgedBy, expiresAt}` unless the stored entry was loaded
+//!   after that purge or a later marker is there.
 //! - Lease: conditional `PutItem` of `lease#<digest>` (`attribute_not_exists(pk) OR
 //!   leaseUntil < :now`), given back with a conditional `DeleteItem` (`owner = :owner`).
 
@@ -68,11 +71,17 @@ fn attribute_value(value: Attribute<'_>) -> AttributeValue {
 
 /// The item written for `entry` under `digest`.
 fn item(digest: &str, entry: Encoded<'_>) -> HashMap<String, AttributeValue> {
+    let stored = entry.entry;
+    let purge: Vec<(String, AttributeValue)> = Encoded::purge_attributes(stored)
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), attribute_value(value)))
+        .collect();
     let attributes = entry
         .into_attributes()
         .map(|(name, value)| (name.to_owned(), attribute_value(value)));
     std::iter::once((field::PK.to_owned(), s(digest)))
         .chain(attributes)
+        .chain(purge)
         .collect()
 }
 
@@ -162,20 +171,22 @@ impl L2 for DynamoL2 {
 
     fn put<'a>(&'a self, digest: &'a str, entry: Encoded<'a>, owner: &'a str) -> L2Future<'a, WriteOutcome> {
         Box::pin(async move {
-            let stored_at_ms = entry.entry.stamp.stored_at_ms;
+            let (stored_at_ms, seq) = (entry.entry.stamp.stored_at_ms, entry.entry.seq);
             let result = self
                 .client
                 .put_item()
                 .table_name(&self.table)
                 .set_item(Some(item(digest, entry)))
                 .condition_expression(
-                    "attribute_not_exists(#pk) OR attribute_not_exists(#at) OR NOT attribute_type(#at, :n) \
-                     OR #at < :at",
+                    "(attribute_not_exists(#pk) OR attribute_not_exists(#at) OR NOT attribute_type(#at, :n) \
+                     OR #at < :at) AND (attribute_not_exists(#pb) OR #pb <= :seq)",
                 )
                 .expression_attribute_names("#pk", field::PK)
                 .expression_attribute_names("#at", field::STORED_AT)
+                .expression_attribute_names("#pb", field::PURGED_BY)
                 .expression_attribute_values(":n", s("N"))
                 .expression_attribute_values(":at", n(stored_at_ms))
+                .expression_attribute_values(":seq", n(seq))
                 .send()
                 .await;
             match result {
@@ -186,7 +197,24 @@ impl L2 for DynamoL2 {
                         .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
                 {
                     self.release(digest, owner).await?;
-                    Ok(WriteOutcome::Superseded)
+                    // Which condition failed: a marker of a later purge, or a newer entry.
+                    let stored = self
+                        .client
+                        .get_item()
+                        .table_name(&self.table)
+                        .key(field::PK, s(digest))
+                        .projection_expression("#pb")
+                        .expression_attribute_names("#pb", field::PURGED_BY)
+                        .consistent_read(true)
+                        .send()
+                        .await
+                        .map_err(|e| fault("GetItem(marker)", e))?;
+                    let marked = stored.item.as_ref().and_then(|i| i.get(field::PURGED_BY)).is_some();
+                    Ok(if marked {
+                        WriteOutcome::Purged
+                    } else {
+                        WriteOutcome::Superseded
+                    })
                 }
                 Err(err) => Err(fault("PutItem", err)),
             }
@@ -223,6 +251,36 @@ impl L2 for DynamoL2 {
 
     fn release_lease<'a>(&'a self, digest: &'a str, owner: &'a str) -> L2Future<'a, ()> {
         Box::pin(self.release(digest, owner))
+    }
+
+    fn mark<'a>(&'a self, digest: &'a str, seq: u64, until_ms: u64, _now_ms: u64) -> L2Future<'a, bool> {
+        Box::pin(async move {
+            let result = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .item(field::PK, s(digest))
+                .item(field::PURGED_BY, n(seq))
+                .item(field::EXPIRES_AT, n(until_ms.div_ceil(1000)))
+                .condition_expression(
+                    "(attribute_not_exists(#ps) OR #ps < :seq) AND (attribute_not_exists(#pb) OR #pb < :seq)",
+                )
+                .expression_attribute_names("#ps", field::PURGE_SEQ)
+                .expression_attribute_names("#pb", field::PURGED_BY)
+                .expression_attribute_values(":seq", n(seq))
+                .send()
+                .await;
+            match result {
+                Ok(_) => Ok(true),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+                {
+                    Ok(false)
+                }
+                Err(e) => Err(fault("PutItem(marker)", e)),
+            }
+        })
     }
 
     fn connect(&self) -> L2Future<'_, ()> {
@@ -262,6 +320,8 @@ mod tests {
             cache_control,
             stamp: Stamp::new(1_000, lifetime),
             delta_ms: 3,
+            seq: 4,
+            tags: vec!["product:42".into(), "category:books".into()],
         };
         let written = item("d1", Encoded::new(&entry, 4096, 400 * 1024).unwrap());
         let expected: HashMap<String, AttributeValue> = [
@@ -277,6 +337,9 @@ mod tests {
             ("freshUntil", AttributeValue::N("11000".into())),
             ("delta", AttributeValue::N("3".into())),
             ("expiresAt", AttributeValue::N("31".into())),
+            // purge.md: new attributes only; the eleven above stay byte for byte.
+            ("purgeSeq", AttributeValue::N("4".into())),
+            ("tags", s("product:42 category:books")),
         ]
         .into_iter()
         .map(|(name, value)| (name.to_owned(), value))

@@ -8,6 +8,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use origin_function::config::{Config, L2Backend};
 use origin_function::l2::redis::RedisL2;
 use origin_function::l2::{digest, DynamoL2, L2};
+use origin_function::purge::command::PurgeSteps;
 use origin_function::tables;
 
 use super::*;
@@ -223,6 +224,9 @@ impl Stack {
                 tables::create_cache_table(&raw_client(&d.endpoint()), CACHE)
                     .await
                     .expect("cache table");
+                tables::create_purge_table(&raw_client(&d.endpoint()), PURGE)
+                    .await
+                    .expect("purge table");
             }
             L2Server::Redis(r) => *r = RedisServer::start_on(r.port),
             _ => panic!("restart_l2 needs a split stack"),
@@ -418,6 +422,58 @@ impl Stack {
                 .await
                 .expect("DEL(lease)");
         }
+    }
+
+    /// The purge steps over this stack's purge store and L2 (what the purge CLI runs).
+    pub fn purge_steps(&self) -> PurgeSteps {
+        let mut config = self.config();
+        config.cache_endpoint = Some(self.dynamo_endpoint());
+        if self.backend == Backend::Redis {
+            config.redis_url = Some(self.redis_url());
+        }
+        let l2: Arc<dyn L2> = match self.backend {
+            Backend::Dynamo => Arc::new(DynamoL2::new(cache_client(&config), &config)),
+            Backend::Redis => Arc::new(RedisL2::new(&config).expect("redis url")),
+        };
+        PurgeSteps::new(purge_store(&config), Some(l2))
+    }
+
+    /// The purge marker stored for canonical key `key`: the sequence of the purge that
+    /// replaced the entry, if the item is a marker.
+    pub async fn marker(&self, key: &str) -> Option<u64> {
+        let pk = digest(key);
+        match self.backend {
+            Backend::Dynamo => {
+                let item = raw_client(&self.dynamo_endpoint())
+                    .get_item()
+                    .table_name(CACHE)
+                    .key("pk", AttributeValue::S(pk))
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .expect("GetItem")
+                    .item?;
+                item.get("purgedBy")?.as_n().ok()?.parse().ok()
+            }
+            Backend::Redis => {
+                let mut conn = redis_conn(&self.redis_url()).await;
+                let by: Option<String> = redis::cmd("HGET")
+                    .arg(&pk)
+                    .arg("purgedBy")
+                    .query_async(&mut conn)
+                    .await
+                    .expect("HGET");
+                by?.parse().ok()
+            }
+        }
+    }
+
+    /// Changes product `id`'s price in the catalogue (straight to its server).
+    pub async fn set_price(&self, id: u32, cents: u64) {
+        let catalogue = Catalogue::new(raw_client(&self.catalogue.endpoint()), CATALOGUE);
+        origin_function::source::set_price(&catalogue, id, cents)
+            .await
+            .expect("set price");
     }
 
     /// The number of value entries in L2 (lease entries not counted).
