@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::distribution::Distribution;
 
@@ -27,6 +28,11 @@ pub struct EdgeConfig {
     pub access_log: bool,
     /// Accept `POST /__edge/clock?advance=SECONDS` (tests move the edge's clock).
     pub test_clock: bool,
+    /// Where CloudFront's invalidation API (and Lambda's `Invoke`) is served, on loopback
+    /// (`None`: not served; port 0 picks a free one, [`crate::Edge::aws_api_addr`]).
+    pub aws_api_listen: Option<SocketAddr>,
+    /// How long an invalidation takes to complete (0: at once).
+    pub invalidation_delay: Duration,
 }
 
 impl EdgeConfig {
@@ -42,6 +48,8 @@ impl EdgeConfig {
             origin_domain: "localorigin.lambda-url.us-east-1.on.aws".into(),
             access_log: true,
             test_clock: false,
+            aws_api_listen: None,
+            invalidation_delay: Duration::ZERO,
         }
     }
 }

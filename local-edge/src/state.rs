@@ -13,8 +13,10 @@ use crate::clock::Clock;
 use crate::collapse::Flights;
 use crate::config::EdgeConfig;
 use crate::distribution::{CustomHeader, Distribution, SECRET_PLACEHOLDER};
+use crate::events::DISTRIBUTION_ID;
 use crate::forward::EdgeIdentity;
 use crate::handler_host::NodeHost;
+use crate::invalidation::Invalidations;
 use crate::origin::OriginPool;
 use crate::stats::Stats;
 use crate::triggers::{Handler, Triggers};
@@ -39,6 +41,8 @@ pub(crate) struct State {
     pub(crate) stats: Stats,
     /// The edge's clock, read once per step and passed down.
     pub(crate) clock: Clock,
+    /// CloudFront's invalidations of this distribution (purge.md).
+    pub(crate) invalidations: Invalidations,
     ids: AtomicU64,
 }
 
@@ -65,6 +69,7 @@ impl State {
             custom_headers,
             triggers: Triggers::new(handler, config.distribution_domain.clone(), limit),
             cache: EdgeCache::new(config.cache_capacity),
+            invalidations: Invalidations::new(DISTRIBUTION_ID, config.invalidation_delay),
             config,
             origin,
             flights: Flights::default(),
