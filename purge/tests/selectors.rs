@@ -96,10 +96,9 @@ proptest! {
 
     #[test]
     fn a_selector_never_panics_and_a_refused_one_purges_nothing(text in "\\PC{0,40}") {
-        for parsed in [selector::url(&text), selector::prefix(&text), selector::tag(&text)] {
-            if let Ok(p) = parsed {
-                prop_assert!(p.edge_paths.iter().all(|e| e.starts_with('/')));
-            }
+        let parsed = [selector::url(&text), selector::prefix(&text), selector::tag(&text)];
+        for p in parsed.into_iter().flatten() {
+            prop_assert!(p.edge_paths.iter().all(|e| e.starts_with('/')));
         }
     }
 }

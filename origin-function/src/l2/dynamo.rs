@@ -16,6 +16,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
@@ -48,6 +49,23 @@ fn fault<E: std::fmt::Debug, R: std::fmt::Debug>(op: &'static str, err: SdkError
         op,
         fault,
         message: format!("{err:?}").chars().take(300).collect(),
+    }
+}
+
+/// A conditional put's outcome: `true` when written, `false` when its condition failed.
+fn conditional<E, R>(op: &'static str, result: Result<E, SdkError<PutItemError, R>>) -> Result<bool, OriginError>
+where
+    R: std::fmt::Debug,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(fault(op, e)),
     }
 }
 
@@ -236,16 +254,7 @@ impl L2 for DynamoL2 {
                 .expression_attribute_values(":now", n(now_ms))
                 .send()
                 .await;
-            match result {
-                Ok(_) => Ok(true),
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-                {
-                    Ok(false)
-                }
-                Err(e) => Err(fault("PutItem(lease)", e)),
-            }
+            conditional("PutItem(lease)", result)
         })
     }
 
@@ -270,16 +279,7 @@ impl L2 for DynamoL2 {
                 .expression_attribute_values(":seq", n(seq))
                 .send()
                 .await;
-            match result {
-                Ok(_) => Ok(true),
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-                {
-                    Ok(false)
-                }
-                Err(e) => Err(fault("PutItem(marker)", e)),
-            }
+            conditional("PutItem(marker)", result)
         })
     }
 

@@ -109,6 +109,15 @@ fn text<'i>(item: &'i HashMap<String, AttributeValue>, name: &str) -> Option<&'i
     item.get(name)?.as_s().ok().map(String::as_str)
 }
 
+/// The sort keys of index `items` whose `expiresAt` is not past `now_ms` (DynamoDB deletes
+/// late: expiry is checked on read).
+fn live_sort_keys(items: &[HashMap<String, AttributeValue>], now_ms: u64) -> impl Iterator<Item = String> + '_ {
+    items.iter().filter_map(move |item| {
+        let live = number(item, "expiresAt").is_none_or(|at| at.saturating_mul(1000) > now_ms);
+        text(item, "sk").filter(|_| live).map(str::to_owned)
+    })
+}
+
 /// A record's selector as stored: JSON (`{"kind":"tag","value":"product:42"}`).
 fn selector_json(selector: &Selector) -> String {
     serde_json::to_string(selector).unwrap_or_default()
@@ -145,12 +154,7 @@ impl DynamoPurgeStore {
                 .send()
                 .await
                 .map_err(|e| fault("Query(purge index)", e))?;
-            for item in page.items() {
-                let live = number(item, "expiresAt").is_none_or(|at| at.saturating_mul(1000) > now_ms);
-                if let (true, Some(sk)) = (live, text(item, "sk")) {
-                    out.push(sk.to_owned());
-                }
-            }
+            out.extend(live_sort_keys(page.items(), now_ms));
             start = page.last_evaluated_key;
             if start.is_none() {
                 return Ok(out);
@@ -347,12 +351,7 @@ impl PurgeStore for DynamoPurgeStore {
                     .as_ref()
                     .and_then(|c| c.capacity_units)
                     .unwrap_or(0.0);
-                for item in page.items() {
-                    let live = number(item, "expiresAt").is_none_or(|at| at.saturating_mul(1000) > now_ms);
-                    if let (true, Some(sk)) = (live, text(item, "sk")) {
-                        scan.keys.push(sk.to_owned());
-                    }
-                }
+                scan.keys.extend(live_sort_keys(page.items(), now_ms));
                 start = page.last_evaluated_key;
                 if start.is_none() {
                     return Ok(scan);

@@ -238,15 +238,7 @@ impl Stack {
         let pk = digest(key);
         match self.backend {
             Backend::Dynamo => {
-                let item = raw_client(&self.dynamo_endpoint())
-                    .get_item()
-                    .table_name(CACHE)
-                    .key("pk", AttributeValue::S(pk))
-                    .consistent_read(true)
-                    .send()
-                    .await
-                    .expect("GetItem")
-                    .item?;
+                let item = self.dynamo_item(key).await?;
                 let n = |name: &str| item[name].as_n().expect(name).parse::<u64>().expect(name);
                 Some(Stored {
                     full_key: item["fullKey"].as_s().expect("fullKey").clone(),
@@ -372,16 +364,35 @@ impl Stack {
     /// The lease on `key` given back by its holder `owner`, through the backend's own
     /// release (a conditional delete on DynamoDB, compare-and-delete on Redis).
     pub async fn release_lease(&self, key: &str, owner: &str) {
+        let (_, l2) = self.direct_l2();
+        l2.release_lease(&digest(key), owner).await.expect("release");
+    }
+
+    /// The configuration with the L2 server's own address (never a proxy), and the L2 on it.
+    fn direct_l2(&self) -> (Config, Arc<dyn L2>) {
         let mut config = self.config();
         config.cache_endpoint = Some(self.dynamo_endpoint());
         if self.backend == Backend::Redis {
             config.redis_url = Some(self.redis_url());
         }
-        let l2: Box<dyn L2> = match self.backend {
-            Backend::Dynamo => Box::new(DynamoL2::new(cache_client(&config), &config)),
-            Backend::Redis => Box::new(RedisL2::new(&config).expect("redis url")),
+        let l2: Arc<dyn L2> = match self.backend {
+            Backend::Dynamo => Arc::new(DynamoL2::new(cache_client(&config), &config)),
+            Backend::Redis => Arc::new(RedisL2::new(&config).expect("redis url")),
         };
-        l2.release_lease(&digest(key), owner).await.expect("release");
+        (config, l2)
+    }
+
+    /// The DynamoDB item stored under `key`'s digest, read strongly consistent.
+    async fn dynamo_item(&self, key: &str) -> Option<std::collections::HashMap<String, AttributeValue>> {
+        raw_client(&self.dynamo_endpoint())
+            .get_item()
+            .table_name(CACHE)
+            .key("pk", AttributeValue::S(digest(key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("GetItem")
+            .item
     }
 
     /// Whether a lease item exists for `key`.
@@ -426,39 +437,19 @@ impl Stack {
 
     /// The purge steps over this stack's purge store and L2 (what the purge CLI runs).
     pub fn purge_steps(&self) -> PurgeSteps {
-        let mut config = self.config();
-        config.cache_endpoint = Some(self.dynamo_endpoint());
-        if self.backend == Backend::Redis {
-            config.redis_url = Some(self.redis_url());
-        }
-        let l2: Arc<dyn L2> = match self.backend {
-            Backend::Dynamo => Arc::new(DynamoL2::new(cache_client(&config), &config)),
-            Backend::Redis => Arc::new(RedisL2::new(&config).expect("redis url")),
-        };
+        let (config, l2) = self.direct_l2();
         PurgeSteps::new(purge_store(&config), Some(l2))
     }
 
     /// The purge marker stored for canonical key `key`: the sequence of the purge that
     /// replaced the entry, if the item is a marker.
     pub async fn marker(&self, key: &str) -> Option<u64> {
-        let pk = digest(key);
         match self.backend {
-            Backend::Dynamo => {
-                let item = raw_client(&self.dynamo_endpoint())
-                    .get_item()
-                    .table_name(CACHE)
-                    .key("pk", AttributeValue::S(pk))
-                    .consistent_read(true)
-                    .send()
-                    .await
-                    .expect("GetItem")
-                    .item?;
-                item.get("purgedBy")?.as_n().ok()?.parse().ok()
-            }
+            Backend::Dynamo => self.dynamo_item(key).await?.get("purgedBy")?.as_n().ok()?.parse().ok(),
             Backend::Redis => {
                 let mut conn = redis_conn(&self.redis_url()).await;
                 let by: Option<String> = redis::cmd("HGET")
-                    .arg(&pk)
+                    .arg(digest(key))
                     .arg("purgedBy")
                     .query_async(&mut conn)
                     .await
