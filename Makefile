@@ -38,6 +38,9 @@ help:
 	@echo "make fuzz     run each fuzz target (FUZZ_SECONDS=60)"
 	@echo "make worker   build the Cloudflare Worker (cf-worker/build/), print its size beside the edge zip's"
 	@echo "make run-workers  the origin as a function URL + the built Worker in miniflare on 127.0.0.1:8787"
+	@echo "make purge ARGS='--tag product:42'   purge the local stack of make run (docs/purge.md)"
+	@echo "make product-price ID=42 PRICE=1999  change a product in the local catalogue"
+	@echo "make bench-purge  the purge's figures (time to the last old answer per layer, W, loads) -> bench/results/"
 
 tools:
 	@rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
@@ -255,6 +258,30 @@ run-workers: worker
 	cargo build --bins -p origin-function -p local-edge
 	node scripts/run-workers.mjs --local-edge $(CARGO_TARGET_DIR)/debug/local-edge \
 		--origin-bin $(CARGO_TARGET_DIR)/debug/origin-function --seed-bin $(CARGO_TARGET_DIR)/debug/seed $(RUN_WORKERS_ARGS)
+
+# Purge (docs/purge.md) against the stack `make run` started: its settings (the local
+# CloudFront and Lambda APIs, placeholder credentials, the tables) are in $(STACK_ENV).
+STACK_ENV := target/local-edge/stack.env
+ARGS ?=
+.PHONY: purge product-price
+purge:
+	@test -f $(STACK_ENV) || { echo "make purge: start the local stack first (make run)"; exit 1; }
+	cargo build -q -p purge --bin purge
+	set -a; . ./$(STACK_ENV); set +a; $(CARGO_TARGET_DIR)/debug/purge $(ARGS)
+
+# The purge's figures (docs/purge.md, docs/performance.md#purge): per layer the time from the
+# purge to the last old answer, W, source loads caused, index write cost -> bench/results/purge.json
+# (~1 min: W is the deployed 15 s).
+.PHONY: bench-purge
+bench-purge:
+	cargo build --bins -p origin-function
+	cargo test -p purge --test bench_purge -- --ignored --nocapture
+
+ID ?= 42
+PRICE ?= 1999
+product-price:
+	@test -f $(STACK_ENV) || { echo "make product-price: start the local stack first (make run)"; exit 1; }
+	set -a; . ./$(STACK_ENV); set +a; $(CARGO_TARGET_DIR)/debug/seed --set-price $(ID) $(PRICE)
 
 # Deployment: templates, offline checks (test-deploy), package-origin, deploy, teardown.
 include deploy/deploy.mk

@@ -17,6 +17,7 @@
 #                   ROUTE_TABLE_IDS); then `make deploy L2_BACKEND=redis`
 #   deploy-apigw    the optional API Gateway cache stack (deploy/apigw-cache.yaml)
 #   deploy-curl     two requests through CloudFront, showing X-Cache and Cache-Status
+#   deploy-purge-check  a purge on the real distribution: three cached variants, each a miss after
 #   teardown        delete the stacks (see deploy/README.md: Lambda@Edge replicas)
 #
 # The recipes' logic is deploy/deploy.py (tested by deploy/test_deploy.py with fake CLIs).
@@ -61,7 +62,8 @@ DEPLOY_ARGS = --stack $(STACK_NAME) --l2-stack $(L2_STACK_NAME) --apigw-stack $(
 	--state-dir $(DEPLOY_STATE) --dist $(DEPLOY_DIST) --edge-zip $(EDGE_ZIP) --origin-zip $(ORIGIN_ZIP)
 
 .PHONY: deploy-help deploy-tools test-deploy check-edge-zip package-origin deploy deploy-plan rotate-secret \
-	rotate-secret-finish deploy-rollback deploy-elasticache deploy-apigw deploy-outputs deploy-curl teardown
+	rotate-secret-finish deploy-rollback deploy-elasticache deploy-apigw deploy-outputs deploy-curl teardown \
+	deploy-purge-check
 
 deploy-help:
 	@sed -n '4,20p' $(DEPLOY_DIR)/deploy.mk | sed 's/^# \{0,1\}//'
@@ -135,6 +137,16 @@ deploy-curl: deploy-tools
 		| $(DEPLOY_BIN)/python -c 'import json, sys; print(next(o["OutputValue"] for o in json.load(sys.stdin) if o["OutputKey"] == "DistributionUrl"))'); \
 	for i in 1 2; do echo "--- GET $$url$(CURL_PATH) ($$i)"; \
 		curl -sS --compressed -o /dev/null -D - "$$url$(CURL_PATH)" | grep -i -E '^(HTTP/|x-cache|cache-status|cache-control|age):' || true; done
+
+# docs/purge.md, "Deployed": purges a product cached under two query strings and a
+# percent-encoded spelling, and shows each variant missing afterwards (the local edge emulates
+# CloudFront's matching; only the real one proves it). Your credentials need the stack's
+# PurgeOperatorPolicy output. PURGE_BACKEND=invoke with the Redis L2. Never run in CI.
+PURGE_BACKEND ?= dynamodb
+deploy-purge-check: deploy-tools
+	cargo build -q --release -p purge --bin purge
+	@PATH="$(abspath $(DEPLOY_BIN)):$$PATH" $(DEPLOY_BIN)/python $(DEPLOY_DIR)/purge_check.py --stack $(STACK_NAME) \
+		--backend $(PURGE_BACKEND) --purge-bin $(if $(CARGO_TARGET_DIR),$(CARGO_TARGET_DIR),target)/release/purge
 
 # The API Gateway stack, the main stack (the Lambda@Edge function retained when CloudFront
 # still holds replicas, with the command to delete it later printed), then the ElastiCache

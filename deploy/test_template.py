@@ -588,6 +588,41 @@ def test_catalogue_table_matches_the_origin_schema(stack):
     ]
 
 
+def test_purge_table_has_the_origin_schema_and_ttl(stack):
+    p = stack.resource("PurgeTable")["Properties"]
+    assert p["BillingMode"] == "PAY_PER_REQUEST"
+    assert p["KeySchema"] == [
+        {"AttributeName": "pk", "KeyType": "HASH"},
+        {"AttributeName": "sk", "KeyType": "RANGE"},
+    ]
+    assert p["TimeToLiveSpecification"] == {"AttributeName": "expiresAt", "Enabled": True}
+    assert origin_env(stack)["ORIGIN_PURGE_TABLE"] == {"Ref": "PurgeTable"}
+
+
+def test_the_operators_purge_policy_is_least_privilege(tpl):
+    for backend, expected in (
+        ("dynamodb", {"Invalidate", "PurgeTable", "Markers"}),
+        ("redis", {"Invalidate", "DirectInvoke"}),
+    ):
+        s = deployed(tpl) if backend == "dynamodb" else deployed(tpl, **REDIS)
+        text, names = s.outputs()["PurgeOperatorPolicy"]["Value"]["Fn::Sub"]
+        policy = json.loads(text)
+        sids = {st["Sid"] for st in policy["Statement"]}
+        assert sids == expected, backend
+        for st in policy["Statement"]:
+            actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+            assert all("*" not in a for a in actions), actions
+            assert "*" not in st["Resource"].replace("${", "").replace("}", ""), st["Resource"]
+            if st["Sid"] == "Invalidate":
+                assert set(actions) == {
+                    "cloudfront:CreateInvalidation",
+                    "cloudfront:GetInvalidation",
+                    "cloudfront:ListInvalidations",
+                }
+                assert st["Resource"].endswith(":distribution/${Distribution}")
+        assert all("Fn::GetAtt" in v for v in names.values())
+
+
 def origin_env(stack):
     return stack.resource("OriginFunction")["Properties"]["Environment"]["Variables"]
 
@@ -622,12 +657,16 @@ def role_statements(stack):
 
 
 def test_origin_iam_is_least_privilege(stack, tpl):
-    for backend, tables in (("dynamodb", {"CacheTable", "CatalogueTable"}), ("redis", {"CatalogueTable"})):
+    for backend, tables in (
+        ("dynamodb", {"CacheTable", "CatalogueTable", "PurgeTable"}),
+        ("redis", {"CatalogueTable"}),
+    ):
         s = stack if backend == "dynamodb" else deployed(tpl, **REDIS)
         role, statements = role_statements(s)
         allowed = {
             "CacheTable": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"},
             "CatalogueTable": {"dynamodb:GetItem", "dynamodb:Query"},
+            "PurgeTable": {"dynamodb:BatchWriteItem", "dynamodb:GetItem", "dynamodb:Query"},
         }
         seen = set()
         for st in statements:
@@ -644,7 +683,7 @@ def test_origin_iam_is_least_privilege(stack, tpl):
                 continue
             for r in resources:
                 table = ref_name(r)
-                assert table in allowed, f"statement on {r}: only the two tables"
+                assert table in allowed, f"statement on {r}: only the three tables"
                 seen.add(table)
                 for action in st["Action"]:
                     assert "*" not in action and action in allowed[table], action
@@ -799,7 +838,15 @@ def test_default_parameters_pass_every_rule(stack):
 def test_outputs(stack):
     out = stack.outputs()
     assert out["DistributionUrl"]["Value"] == {"Fn::Sub": "https://${Distribution.DomainName}"}
-    for name in ("OriginFunctionName", "OriginFunctionArn", "EdgeFunctionName", "CacheTableName", "CatalogueTableName"):
+    for name in (
+        "OriginFunctionName",
+        "OriginFunctionArn",
+        "EdgeFunctionName",
+        "CacheTableName",
+        "CatalogueTableName",
+        "PurgeTableName",
+        "PurgeOperatorPolicy",
+    ):
         assert name in out
 
 

@@ -237,6 +237,20 @@ impl EdgeCache {
         out
     }
 
+    /// Removes every entry whose key `invalidated` says (a completed invalidation). How many.
+    pub fn invalidate_matching(&self, invalidated: impl Fn(&EdgeKey) -> bool) -> u64 {
+        let keys: Vec<EdgeKey> = self
+            .entries
+            .iter()
+            .filter(|(key, _)| invalidated(key))
+            .map(|(key, _)| EdgeKey::clone(&key))
+            .collect();
+        for key in &keys {
+            self.entries.invalidate(key);
+        }
+        keys.len() as u64
+    }
+
     /// How many entries are stored.
     pub fn len(&self) -> u64 {
         self.entries.run_pending_tasks();

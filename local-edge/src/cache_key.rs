@@ -30,6 +30,18 @@ pub struct EdgeKey {
     pub accept_encoding: Option<&'static str>,
 }
 
+impl EdgeKey {
+    /// What an invalidation path is matched against: the path, then `?` and the query when
+    /// there is one (CloudFront: a copy stored under a query string needs it, or a `*`).
+    pub fn target(&self) -> String {
+        if self.query.is_empty() {
+            self.path.clone()
+        } else {
+            format!("{}?{}", self.path, self.query)
+        }
+    }
+}
+
 /// The query parameters of `querystring` whose name `selects` accepts, in the order
 /// received, each as often as received. A parameter's name is the text before its first
 /// `=`, compared as written.

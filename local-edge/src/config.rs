@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::distribution::Distribution;
 
@@ -34,6 +35,11 @@ pub struct EdgeConfig {
     /// Serve the live page (`/__edge/`) and record requests for it. `/__edge/*` answers
     /// only loopback, whatever this says.
     pub debug_page: bool,
+    /// Where CloudFront's invalidation API (and Lambda's `Invoke`) is served, on loopback
+    /// (`None`: not served; port 0 picks a free one, [`crate::Edge::aws_api_addr`]).
+    pub aws_api_listen: Option<SocketAddr>,
+    /// How long an invalidation takes to complete (0: at once).
+    pub invalidation_delay: Duration,
 }
 
 impl EdgeConfig {
@@ -50,6 +56,8 @@ impl EdgeConfig {
             access_log: true,
             test_clock: false,
             debug_page: true,
+            aws_api_listen: None,
+            invalidation_delay: Duration::ZERO,
         }
     }
 }

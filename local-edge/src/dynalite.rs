@@ -91,6 +91,7 @@ pub fn origin_env(catalogue_endpoint: &str, cache_endpoint: &str) -> Vec<(String
         ("ORIGIN_CACHE_ENDPOINT".into(), cache_endpoint.into()),
         ("ORIGIN_CATALOGUE_TABLE".into(), "catalogue".into()),
         ("ORIGIN_CACHE_TABLE".into(), "edge-cache".into()),
+        ("ORIGIN_PURGE_TABLE".into(), "edge-cache-purge".into()),
     ]
 }
 

@@ -17,6 +17,8 @@ pub struct Edge {
     state: Arc<State>,
     addr: SocketAddr,
     server: tokio::task::JoinHandle<()>,
+    /// CloudFront's invalidation API (and Lambda's `Invoke`), when served.
+    aws_api: Option<(SocketAddr, tokio::task::JoinHandle<()>)>,
 }
 
 impl Edge {
@@ -28,9 +30,32 @@ impl Edge {
         };
         let listener = TcpListener::bind(config.listen).await.map_err(bind_error)?;
         let addr = listener.local_addr().map_err(bind_error)?;
+        let aws_listener = match config.aws_api_listen {
+            Some(at) => {
+                let bind_error = |source| EdgeError::Bind {
+                    addr: at.to_string(),
+                    source,
+                };
+                let listener = TcpListener::bind(at).await.map_err(bind_error)?;
+                let bound = listener.local_addr().map_err(bind_error)?;
+                Some((listener, bound))
+            }
+            None => None,
+        };
         let state = Arc::new(State::new(config, origin));
         let server = serve(listener, state.clone());
-        Ok(Edge { state, addr, server })
+        let aws_api = aws_listener.map(|(listener, bound)| (bound, crate::aws_api::serve(listener, state.clone())));
+        Ok(Edge {
+            state,
+            addr,
+            server,
+            aws_api,
+        })
+    }
+
+    /// Where CloudFront's invalidation API is served, if it is.
+    pub fn aws_api_addr(&self) -> Option<SocketAddr> {
+        self.aws_api.as_ref().map(|(addr, _)| *addr)
     }
 
     /// The address it listens on.
@@ -41,6 +66,9 @@ impl Edge {
     /// Stops serving and ends the handler's process (the origin pool is its owner's).
     pub async fn stop(self) {
         self.server.abort();
+        if let Some((_, api)) = &self.aws_api {
+            api.abort();
+        }
         self.state.triggers.shutdown().await;
     }
 }

@@ -8,6 +8,9 @@ use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode};
 use serde_json::{json, Map, Value};
 
+/// The local distribution's id (Lambda@Edge events, the invalidation API).
+pub const DISTRIBUTION_ID: &str = "ELOCALEDGE0000";
+
 use crate::clock::Utc;
 use crate::distribution::CustomHeader;
 use crate::message::{EdgeRequest, EdgeResponse};
@@ -55,7 +58,7 @@ pub fn header_map(headers: Option<&Headers>) -> Result<HeaderMap, String> {
 pub fn config(distribution_domain: &str, event_type: &str, request_id: &str) -> Value {
     json!({
         "distributionDomainName": distribution_domain,
-        "distributionId": "ELOCALEDGE0000",
+        "distributionId": DISTRIBUTION_ID,
         "eventType": event_type,
         "requestId": request_id,
     })

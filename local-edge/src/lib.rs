@@ -28,11 +28,15 @@
 //! ([`cache`]); concurrent misses for one key share one fill (`collapse.rs`); only what the
 //! policies name is forwarded ([`forward`]).
 //!
+//! CloudFront's invalidation API (and Lambda's `Invoke`, the purge's Redis path) is served on
+//! a loopback port of its own (`aws_api.rs`, over [`invalidation`]), for the purge CLI.
+//!
 //! [`Stack::builder`] starts the whole stack (dynalite, seeding, origin, edge) for the CLI,
 //! `replay` and the tests. The contract is `shared/spec/local-edge.md`.
 #![warn(missing_docs)]
 
 mod answer;
+mod aws_api;
 pub mod cache;
 pub mod cache_key;
 pub mod clock;
@@ -51,6 +55,7 @@ mod flow;
 pub mod forward;
 pub mod function_url;
 pub mod handler_host;
+pub mod invalidation;
 mod listener;
 pub mod message;
 pub mod origin;

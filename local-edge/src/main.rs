@@ -58,6 +58,12 @@ struct Args {
     /// The secret the origin custom header carries (default: a random one per run).
     #[arg(long)]
     origin_secret: Option<String>,
+    /// Where CloudFront's invalidation API (and Lambda's Invoke, for the purge CLI) listens.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    aws_api_listen: SocketAddr,
+    /// How long an invalidation takes to complete, milliseconds (0: at once).
+    #[arg(long, default_value_t = 0)]
+    invalidation_delay_ms: u64,
     /// Extra origin environment variables, KEY=VALUE.
     #[arg(long = "origin-env", value_parser = parse_key_value)]
     origin_env: Vec<(String, String)>,
@@ -90,6 +96,8 @@ async fn run(args: Args) -> Result<(), EdgeError> {
         .environment_wait(Duration::from_millis(args.environment_wait_ms))
         .products(args.products)
         .log_dir(root.join(&args.log_dir))
+        .aws_api(args.aws_api_listen)
+        .invalidation_delay(Duration::from_millis(args.invalidation_delay_ms))
         .access_log(true);
     builder = if args.native {
         builder.native()
@@ -147,6 +155,20 @@ async fn run(args: Args) -> Result<(), EdgeError> {
             };
             println!("live page: {page}/__edge/   (every request as it arrives; click one for its explanation)");
         }
+        if let Some(api) = stack.aws_api_url() {
+            let env_file = root.join(&args.log_dir).join("stack.env");
+            write_stack_env(&env_file, &stack, &api, args.invocation_timeout_ms)?;
+            println!();
+            println!(
+                "CloudFront's invalidation API (distribution {}): {api}   (and Lambda's Invoke; any SigV4 accepted)",
+                stack.distribution_id()
+            );
+            println!("  make product-price ID=42 PRICE=1999             # change the product in the catalogue");
+            println!(
+                "  make purge ARGS='--tag product:42'              # then purge it everywhere (settings: {})",
+                env_file.display()
+            );
+        }
     }
     println!();
     println!("Ctrl-C stops everything.");
@@ -154,6 +176,35 @@ async fn run(args: Args) -> Result<(), EdgeError> {
     println!("stopping…");
     stack.stop().await;
     Ok(())
+}
+
+/// The settings `make purge` and `make product-price` read: the local APIs, placeholder
+/// credentials, the tables and `W`'s parts.
+fn write_stack_env(
+    path: &std::path::Path,
+    stack: &Stack,
+    api: &str,
+    function_timeout_ms: u64,
+) -> Result<(), EdgeError> {
+    let lines = [
+        format!("AWS_ENDPOINT_URL_CLOUDFRONT={api}"),
+        format!("AWS_ENDPOINT_URL_LAMBDA={api}"),
+        "AWS_ACCESS_KEY_ID=local".into(),
+        "AWS_SECRET_ACCESS_KEY=local".into(),
+        "AWS_REGION=us-east-1".into(),
+        format!("PURGE_DISTRIBUTION_ID={}", stack.distribution_id()),
+        format!("PURGE_DYNAMODB_ENDPOINT={}", stack.cache_endpoint()),
+        "ORIGIN_PURGE_TABLE=edge-cache-purge".into(),
+        "ORIGIN_CACHE_TABLE=edge-cache".into(),
+        "ORIGIN_CATALOGUE_TABLE=catalogue".into(),
+        format!("ORIGIN_CATALOGUE_ENDPOINT={}", stack.catalogue_endpoint()),
+        "PURGE_FUNCTION=origin-function".into(),
+        format!("PURGE_FUNCTION_TIMEOUT_MS={function_timeout_ms}"),
+    ];
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| EdgeError::Setup(e.to_string()))?;
+    }
+    std::fs::write(path, lines.join("\n") + "\n").map_err(|e| EdgeError::Setup(e.to_string()))
 }
 
 /// Ctrl-C, SIGTERM, or the parent going away (`make` killed): the stack must not outlive it.

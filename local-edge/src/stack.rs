@@ -73,6 +73,8 @@ pub struct StackBuilder {
     secret: Option<String>,
     cache_capacity: u64,
     debug_page: Option<bool>,
+    aws_api: SocketAddr,
+    invalidation_delay: Duration,
 }
 
 /// A running stack.
@@ -86,6 +88,7 @@ pub struct Stack {
     cache: Option<Dynalite>,
     secret: String,
     addr: SocketAddr,
+    endpoints: (String, String),
 }
 
 fn target_dir(root: &Path) -> PathBuf {
@@ -225,6 +228,19 @@ impl StackBuilder {
         self
     }
 
+    /// Where CloudFront's invalidation API (and Lambda's `Invoke`) listens, on loopback
+    /// (default `127.0.0.1:0`: a port the OS picks).
+    pub fn aws_api(mut self, addr: SocketAddr) -> Self {
+        self.aws_api = addr;
+        self
+    }
+
+    /// How long an invalidation takes to complete (default 0: at once).
+    pub fn invalidation_delay(mut self, delay: Duration) -> Self {
+        self.invalidation_delay = delay;
+        self
+    }
+
     fn distribution_table(&self) -> Result<Arc<Distribution>, EdgeError> {
         match &self.behaviours {
             Behaviours::Deployed => Distribution::load(&self.root.join("deploy/behaviours.toml")).map(Arc::new),
@@ -311,6 +327,8 @@ impl StackBuilder {
                 config.cache_capacity = self.cache_capacity;
                 config.debug_page = self.debug_page.unwrap_or_else(|| self.listen.ip().is_loopback());
                 config.origin_domain = ORIGIN_DOMAIN.into();
+                config.aws_api_listen = Some(self.aws_api);
+                config.invalidation_delay = self.invalidation_delay;
                 let edge = Edge::start(config, origin.clone()).await?;
                 let addr = edge.addr();
                 (Some(edge), None, addr)
@@ -325,6 +343,7 @@ impl StackBuilder {
             cache,
             secret,
             addr,
+            endpoints,
         })
     }
 }
@@ -358,7 +377,34 @@ impl Stack {
             secret: None,
             cache_capacity: 10_000,
             debug_page: None,
+            aws_api: SocketAddr::from(([127, 0, 0, 1], 0)),
+            invalidation_delay: Duration::ZERO,
         }
+    }
+
+    /// `http://127.0.0.1:<port>` of CloudFront's invalidation API and Lambda's `Invoke`
+    /// (the `AWS_ENDPOINT_URL_CLOUDFRONT` / `AWS_ENDPOINT_URL_LAMBDA` of the purge CLI), in
+    /// edge mode.
+    pub fn aws_api_url(&self) -> Option<String> {
+        self.edge
+            .as_ref()
+            .and_then(Edge::aws_api_addr)
+            .map(|a| format!("http://{a}"))
+    }
+
+    /// The local distribution's id.
+    pub fn distribution_id(&self) -> &'static str {
+        crate::events::DISTRIBUTION_ID
+    }
+
+    /// The catalogue's DynamoDB endpoint.
+    pub fn catalogue_endpoint(&self) -> &str {
+        &self.endpoints.0
+    }
+
+    /// L2's DynamoDB endpoint (the cache and purge tables).
+    pub fn cache_endpoint(&self) -> &str {
+        &self.endpoints.1
     }
 
     /// `http://127.0.0.1:<port>`: the edge, or the function URL.

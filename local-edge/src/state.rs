@@ -13,9 +13,11 @@ use crate::clock::Clock;
 use crate::collapse::Flights;
 use crate::config::EdgeConfig;
 use crate::distribution::{CustomHeader, Distribution, SECRET_PLACEHOLDER};
+use crate::events::DISTRIBUTION_ID;
 use crate::explain::Redaction;
 use crate::forward::EdgeIdentity;
 use crate::handler_host::NodeHost;
+use crate::invalidation::Invalidations;
 use crate::origin::OriginPool;
 use crate::page::Recorder;
 use crate::stats::Stats;
@@ -45,6 +47,8 @@ pub(crate) struct State {
     pub(crate) recorder: Option<Recorder>,
     /// What the page never shows: credentials, cookie values, the secret.
     pub(crate) redaction: Redaction,
+    /// CloudFront's invalidations of this distribution (purge.md).
+    pub(crate) invalidations: Invalidations,
     ids: AtomicU64,
 }
 
@@ -73,6 +77,7 @@ impl State {
             cache: EdgeCache::new(config.cache_capacity),
             recorder: config.debug_page.then(Recorder::new),
             redaction: Redaction::new(&config.distribution, Some(&config.origin_secret)),
+            invalidations: Invalidations::new(DISTRIBUTION_ID, config.invalidation_delay),
             config,
             origin,
             flights: Flights::default(),

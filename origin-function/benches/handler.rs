@@ -46,6 +46,9 @@ impl L2 for InMemoryL2 {
     fn release_lease<'a>(&'a self, _digest: &'a str, _owner: &'a str) -> L2Future<'a, ()> {
         Box::pin(async { Ok(()) })
     }
+    fn mark<'a>(&'a self, _: &'a str, _: u64, _: u64, _: u64) -> L2Future<'a, bool> {
+        Box::pin(async { Ok(false) })
+    }
     fn connect(&self) -> L2Future<'_, ()> {
         Box::pin(async { Ok(()) })
     }
@@ -102,7 +105,7 @@ fn setup(rt: &Runtime) -> Setup {
         memory_cfg.l1_ttl_seconds = 0;
         let catalogue = Catalogue::new(catalogue_client(&cfg), CATALOGUE);
         let memory_origin =
-            Origin::with_parts(memory_cfg, catalogue, Some(Arc::new(InMemoryL2(stored)))).expect("origin");
+            Origin::with_parts(memory_cfg, catalogue, Some(Arc::new(InMemoryL2(stored))), None).expect("origin");
         Setup {
             _server: server,
             _redis: redis,

@@ -68,6 +68,9 @@ pub enum Detail {
     L2Oversize,
     /// L2 already holds a newer entry than this load: the load was not written there.
     L2Superseded,
+    /// A purge that began after this load's source read kept it out of L2 and L1 (purge.md,
+    /// step 2): it answers only this request.
+    Purged,
     /// An XFetch early refresh.
     Xfetch,
     /// The refresh of a still-fresh copy failed; the copy answered.
@@ -93,6 +96,7 @@ impl Detail {
             Detail::L2Unavailable => "l2-unavailable",
             Detail::L2Oversize => "l2-oversize",
             Detail::L2Superseded => "l2-superseded",
+            Detail::Purged => "purged",
             Detail::Xfetch => "xfetch",
             Detail::RefreshFailed => "refresh-failed",
             Detail::StaleIfError => "stale-if-error",

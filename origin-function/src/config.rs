@@ -102,6 +102,17 @@ pub struct Config {
     /// nor `ORIGIN_VERIFY_SECRET` is set (local runs): with either set, an empty list refuses
     /// to start.
     pub verify_secrets: Vec<String>,
+    /// `ORIGIN_PURGE_ENABLED`: `false` turns purging off (no index writes, no log reads).
+    pub purge_enabled: bool,
+    /// `ORIGIN_PURGE_TABLE`: the purge table (path index, tag index, log) with the DynamoDB
+    /// L2, on the L2's endpoint; the Redis L2 keeps the same data on its own server.
+    pub purge_table: String,
+    /// `ORIGIN_PURGE_POLL_MS`: purge.md's `PURGE_POLL_MS`, the longest an environment goes on
+    /// serving L1 without reading the purge log's head.
+    pub purge_poll: Duration,
+    /// `ORIGIN_PURGE_LOG_RETENTION_SECONDS`: purge.md's `PURGE_LOG_RETENTION`; an
+    /// environment whose last log read is older clears its L1.
+    pub purge_log_retention: Duration,
 }
 
 impl Default for Config {
@@ -140,6 +151,10 @@ impl Default for Config {
             metrics_namespace: "EdgeCache/Origin".into(),
             verify_header: "x-origin-verify".into(),
             verify_secrets: Vec::new(),
+            purge_enabled: true,
+            purge_table: "edge-cache-purge".into(),
+            purge_poll: Duration::from_millis(1000),
+            purge_log_retention: Duration::from_secs(3600),
         }
     }
 }
@@ -289,6 +304,13 @@ impl Config {
                 })
                 .unwrap_or_default(),
             metrics_namespace: string("ORIGIN_METRICS_NAMESPACE", d.metrics_namespace),
+            purge_enabled: flag("ORIGIN_PURGE_ENABLED", d.purge_enabled)?,
+            purge_table: string("ORIGIN_PURGE_TABLE", d.purge_table),
+            purge_poll: millis("ORIGIN_PURGE_POLL_MS", d.purge_poll)?,
+            purge_log_retention: Duration::from_secs(number(
+                "ORIGIN_PURGE_LOG_RETENTION_SECONDS",
+                d.purge_log_retention.as_secs(),
+            )?),
         })
     }
 }

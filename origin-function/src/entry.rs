@@ -3,7 +3,7 @@
 //! model (`edge_policy::cache_control::freshness`): nothing here does window arithmetic.
 //! How it is written to and read back from L2 is the item schema's job ([`crate::l2::item`]).
 
-use edge_policy::cache_control::{CacheControl, Lifetime, Stamp};
+use edge_policy::cache_control::{CacheControl, Lifetime, Stamp, TtlBounds};
 use sha2::{Digest, Sha256};
 
 use crate::policy::Decided;
@@ -35,18 +35,24 @@ pub struct StoredEntry {
     pub stamp: Stamp,
     /// How long the load took, ms (XFetch's delta).
     pub delta_ms: u64,
+    /// `S₀`: the highest purge its environment had read before the source load began
+    /// (purge.md, "Sequence numbers"; 0 for an entry written by an older build).
+    pub seq: u64,
+    /// The tags the source attached (`Surrogate-Key`), kept for purges by tag.
+    pub tags: Vec<String>,
 }
 
 impl StoredEntry {
     /// The entry for the source's `response` to `key`, decided as `decided` with `lifetime`
-    /// (its storable lifetime), loaded at `now_ms` in `delta_ms`.
+    /// (its storable lifetime), loaded at `now_ms` in `delta_ms` after its environment had
+    /// read purges up to `seq`, carrying `tags`.
     pub fn new(
         key: &str,
         response: SourceResponse,
         decided: &Decided,
         lifetime: Lifetime,
-        now_ms: u64,
-        delta_ms: u64,
+        (now_ms, delta_ms): (u64, u64),
+        (seq, tags): (u64, Vec<String>),
     ) -> Self {
         StoredEntry {
             key: key.to_owned(),
@@ -57,6 +63,8 @@ impl StoredEntry {
             cache_control: decided.cache_control().clone(),
             stamp: Stamp::new(now_ms, lifetime),
             delta_ms,
+            seq,
+            tags,
         }
     }
 
@@ -70,5 +78,18 @@ impl StoredEntry {
     /// `stale-while-revalidate` and `stale-if-error` counts (the L2 item's TTL attribute).
     pub fn expires_at_s(&self) -> u64 {
         self.stamp.usable_until_ms().div_ceil(1000)
+    }
+
+    /// When the answer's last possible serve **at the edge** ends, epoch ms: its decided
+    /// `s-maxage` (else `max-age`) plus its longest stale window, from its load — the tag
+    /// index keeps it at least that long (purge.md, "Tags"). The origin's own lifetime can be
+    /// shorter (a negative answer), never longer.
+    pub fn edge_usable_until_ms(&self) -> u64 {
+        let edge = Lifetime::from_cache_control(&self.cache_control, TtlBounds::ORIGIN)
+            .map_or(0, |l| l.keep_secs().saturating_mul(1000));
+        self.stamp
+            .stored_at_ms
+            .saturating_add(edge)
+            .max(self.stamp.usable_until_ms())
     }
 }

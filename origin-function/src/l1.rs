@@ -118,6 +118,11 @@ impl L1 {
         }
     }
 
+    /// Drops every entry (a purge log this environment cannot follow, purge.md).
+    pub fn clear(&self) {
+        self.cache.invalidate_all();
+    }
+
     /// Entry count and weighted size after pending maintenance (tests, metrics).
     pub async fn usage(&self) -> (u64, u64) {
         self.cache.run_pending_tasks().await;
@@ -148,6 +153,8 @@ mod tests {
             ),
             cache_control,
             delta_ms: 5,
+            seq: 0,
+            tags: Vec::new(),
         })
     }
 

@@ -9,7 +9,9 @@
 //! serve another key's value. Lease items: `lease#<digest>`.
 //!
 //! Every write is conditional on `storedAt`: a load that outlived its lease never replaces
-//! a newer entry ([`WriteOutcome::Superseded`]).
+//! a newer entry ([`WriteOutcome::Superseded`]); and on purge markers (purge.md, "Order of a
+//! purge", step 2): a marker carrying a sequence above the writer's `S₀` keeps a load that
+//! began before the purge out of L2 ([`WriteOutcome::Purged`]).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -47,6 +49,9 @@ pub enum WriteOutcome {
     /// An entry at least as new (`storedAt`) is already stored: nothing was written, and the
     /// writer's lease was given back.
     Superseded,
+    /// A purge marker with a sequence above the entry's `S₀` is stored: the load began before
+    /// that purge, so it is neither stored nor kept in L1 (it still answers its own viewer).
+    Purged,
 }
 
 /// The L2 operations the layered read needs.
@@ -66,6 +71,11 @@ pub trait L2: Send + Sync {
     fn release_lease<'a>(&'a self, digest: &'a str, owner: &'a str) -> L2Future<'a, ()>;
     /// Opens the connection ahead of requests (init and warm-up), under the connect deadline.
     fn connect(&self) -> L2Future<'_, ()>;
+    /// Replaces the entry under `digest` with a purge marker carrying `seq`, kept until
+    /// `until_ms` (after the longest invocation), unless the entry was loaded after that purge
+    /// (`S₀ >= seq`) or a later purge's marker is there. `true` when the marker was written.
+    /// `now_ms` is the caller's clock (Redis expires relatively).
+    fn mark<'a>(&'a self, digest: &'a str, seq: u64, until_ms: u64, now_ms: u64) -> L2Future<'a, bool>;
 }
 
 #[cfg(test)]

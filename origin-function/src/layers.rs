@@ -8,6 +8,12 @@
 //! load in between does not count). A fault — an error, a deadline or the budget passing, or an
 //! answer slower than `ORIGIN_L2_SLOW_MS` — is counted, reported to the breaker, and the
 //! rest of the invocation goes on without L2. An unreadable item is a miss, not a fault.
+//!
+//! Purge (purge.md): the layers also hold the purge store and this environment's view of the
+//! purge log ([`PurgeView`]). The log's head is read before L1 answers ([`Session::purge_refresh`],
+//! under the store's own deadline, not the L2 budget: one read per interval), and every
+//! storable load is indexed before it answers ([`Session::index`], under what is left of the
+//! budget; a failure is counted, never an error).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,6 +28,9 @@ use crate::l1::L1;
 use crate::l2::item::{Encoded, Found, MissReason, TooLarge, MAX_BODY_BYTES};
 use crate::l2::{L2Future, WriteOutcome, L2};
 use crate::metrics::Metrics;
+use crate::purge::store::{IndexWrite, PurgeStore};
+use crate::purge::view::{PurgeView, Refreshed};
+use crate::purge::KeyParts;
 
 /// The layers of one execution environment.
 pub struct Layers {
@@ -31,6 +40,9 @@ pub struct Layers {
     /// This environment's lease owner id.
     owner: String,
     settings: Settings,
+    /// The purge store (indexes and log) and this environment's view of the log; `None`
+    /// when purging is off or there is no L2.
+    purge: Option<(Arc<dyn PurgeStore>, PurgeView)>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -90,12 +102,17 @@ pub enum Stored {
     NoL2,
     /// L2 is unavailable (skipped or failed).
     Unavailable,
+    /// A purge marker above the entry's `S₀` kept it out: the load began before that purge,
+    /// so it is not kept in L1 either.
+    Purged,
 }
 
 impl Layers {
-    /// The layers `config` asks for, over `l2` (`None`: no L2).
-    pub fn new(config: &Config, l2: Option<Arc<dyn L2>>) -> Self {
+    /// The layers `config` asks for, over `l2` (`None`: no L2) and the purge store `purge`
+    /// (`None`: purging off).
+    pub fn new(config: &Config, l2: Option<Arc<dyn L2>>, purge: Option<Arc<dyn PurgeStore>>) -> Self {
         Layers {
+            purge: purge.map(|store| (store, PurgeView::new(config.purge_poll, config.purge_log_retention))),
             l1: L1::new(config.l1_max_entries, config.l1_max_bytes, config.l1_ttl_seconds),
             l2,
             breaker: Breaker::new(config.breaker_failures, config.breaker_cooldown_ms),
@@ -124,6 +141,22 @@ impl Layers {
     /// L1.
     pub fn l1(&self) -> &L1 {
         &self.l1
+    }
+
+    /// This environment's view of the purge log, when purging is on.
+    pub fn purge_view(&self) -> Option<&PurgeView> {
+        self.purge.as_ref().map(|(_, view)| view)
+    }
+
+    /// `S₀` for a load starting now: the highest purge this environment has read.
+    pub fn purge_seq(&self) -> u64 {
+        self.purge_view().map_or(0, PurgeView::seq)
+    }
+
+    /// Whether a purge this environment has read selects `entry` (never served, never
+    /// promoted).
+    pub fn purged(&self, entry: &StoredEntry) -> bool {
+        self.purge_view().is_some_and(|v| v.selects(entry))
     }
 
     /// Opens the L2 connection now (init, warm-up), under the connect deadline. A failure is
@@ -337,16 +370,80 @@ impl Session<'_> {
         }
     }
 
+    /// `S₀` for a load starting now.
+    pub fn purge_seq(&self) -> u64 {
+        self.layers.purge_seq()
+    }
+
+    /// Whether a purge this environment has read selects `entry`.
+    pub fn purged(&self, entry: &StoredEntry) -> bool {
+        self.layers.purged(entry)
+    }
+
+    /// Reads the purge log's head if a read is due (purge.md, step 3: before anything is
+    /// served from L1), under the store's own deadline; clears L1 after a gap.
+    pub async fn purge_refresh(&self, m: &mut Metrics) {
+        let Some((store, view)) = &self.layers.purge else {
+            return;
+        };
+        let started = Instant::now();
+        let refreshed = view.refresh(store.as_ref(), self.now_ms).await;
+        if refreshed != Refreshed::NotDue {
+            m.purge_log_reads += 1;
+            m.l2_ms += started.elapsed().as_secs_f64() * 1000.0;
+        }
+        match refreshed {
+            Refreshed::Cleared => {
+                self.layers.l1.clear();
+                m.purge_l1_cleared = 1;
+            }
+            Refreshed::Failed => m.purge_log_errors += 1,
+            Refreshed::NotDue | Refreshed::Read => {}
+        }
+    }
+
+    /// Records a storable load's `entry` in the path and tag indexes (purge.md, "Tags":
+    /// before the answer returns, for every shareable load, L2-sized or not), under what is
+    /// left of the invocation's L2 budget. A failure is counted, never an error.
+    pub async fn index(&mut self, entry: &StoredEntry, m: &mut Metrics) {
+        let Some((store, _)) = &self.layers.purge else {
+            return;
+        };
+        let parts = KeyParts::of(&entry.key);
+        let until_ms = entry.edge_usable_until_ms();
+        let write = IndexWrite {
+            key: entry.key.clone(),
+            path: parts.path.to_owned(),
+            path_and_query: parts.path_and_query(),
+            tags: entry.tags.clone(),
+            expires_at_s: until_ms.div_ceil(1000),
+            ttl_ms: until_ms.saturating_sub(self.now_ms),
+        };
+        m.purge_index_writes += 1;
+        let remaining = self.remaining();
+        let started = Instant::now();
+        let written = tokio::time::timeout(remaining, store.index(&write)).await;
+        let took = started.elapsed();
+        self.spent += took;
+        m.l2_ms += took.as_secs_f64() * 1000.0;
+        if !matches!(written, Ok(Ok(()))) {
+            m.purge_index_errors += 1;
+        }
+    }
+
     /// Puts `entry` into L1 at the invocation's clock (a hit from L2, or a filled wait).
     pub async fn promote(&self, entry: Arc<StoredEntry>) {
         self.layers.l1.insert(entry, self.now_ms).await;
     }
 
     /// Stores a load's `entry` under `digest`: in L2 (never when over the item limit, never
-    /// over a newer entry; the lease is given back whenever nothing is written), then in L1.
+    /// over a newer entry or a later purge's marker; the lease is given back whenever nothing
+    /// is written), then in L1 — unless a purge's marker kept it out of L2.
     pub async fn store(&mut self, digest: &str, entry: &Arc<StoredEntry>, m: &mut Metrics) -> Stored {
         let stored = self.write_l2(digest, entry, m).await;
-        self.promote(Arc::clone(entry)).await;
+        if stored != Stored::Purged {
+            self.promote(Arc::clone(entry)).await;
+        }
         stored
     }
 
@@ -367,6 +464,7 @@ impl Session<'_> {
         match self.call(m, l2.put(digest, encoded, &layers.owner)).await {
             Some(Ok(WriteOutcome::Written)) => Stored::Written,
             Some(Ok(WriteOutcome::Superseded)) => Stored::Superseded,
+            Some(Ok(WriteOutcome::Purged)) => Stored::Purged,
             Some(Err(_)) | None => Stored::Unavailable,
         }
     }

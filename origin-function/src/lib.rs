@@ -17,7 +17,8 @@
 //! after normalization), [`respond`] (building the answer), [`source`] (the demo API over
 //! the catalogue table), [`event`] (payloads in, responses out, in `http` types), [`verify`]
 //! (the secret check), [`entry`] (the stored entry), [`l2`] (the backends, and the item
-//! schema in [`l2::item`]), [`l1`], [`policy`], [`cache_status`] (RFC 9211, as a value),
+//! schema in [`l2::item`]), [`purge`] (purge.md: selectors, tags, the purge table, this
+//! environment's view of the purge log, the steps an operator's direct invoke runs), [`l1`], [`policy`], [`cache_status`] (RFC 9211, as a value),
 //! [`coalesce`], [`breaker`], [`xfetch`], [`tables`], [`config`], [`sdk`], [`metrics`],
 //! [`error`] (the error enum and the typed L2 fault).
 #![warn(missing_docs)]
@@ -37,6 +38,7 @@ pub mod metrics;
 pub mod origin;
 pub mod policy;
 pub mod prepared;
+pub mod purge;
 pub mod read_path;
 pub mod respond;
 pub mod sdk;

@@ -17,6 +17,7 @@ use crate::layers::{Lease, Session, Stored, Waited};
 use crate::metrics::Metrics;
 use crate::policy::{Decided, Policies};
 use crate::prepared::Prepared;
+use crate::purge::Tags;
 use crate::respond::Answer;
 use crate::source::{Source, SourceResponse};
 
@@ -103,12 +104,12 @@ impl Load<'_> {
             match session.lease(digest, m).await {
                 Lease::Held => lease_held = true,
                 Lease::Elsewhere => match session.wait_for_fill(key, digest, m).await {
-                    Waited::Filled(entry) => {
+                    Waited::Filled(entry) if !session.purged(&entry) => {
                         session.promote(Arc::clone(&entry)).await;
                         return Loaded::Stored(entry, CacheStatus::fwd(Fwd::Miss).collapsed().detail(Detail::L2));
                     }
                     Waited::Acquired => lease_held = true,
-                    Waited::GaveUp => {}
+                    Waited::Filled(_) | Waited::GaveUp => {}
                 },
                 Lease::Unknown => {}
             }
@@ -119,8 +120,13 @@ impl Load<'_> {
             Why::Stale { .. } => (Fwd::Stale, None),
         };
 
+        // purge.md: S₀ is the highest purge this environment had read before it read the source.
+        let seq = session.purge_seq();
         let started = Instant::now();
-        let response = source.load(&p.source_request(), m).await;
+        let mut response = source.load(&p.source_request(), m).await;
+        // The tags stay inside the origin: read here, never sent (purge.md, "Tags").
+        let tags = Tags::parse(response.surrogate_key.take().as_deref());
+        m.tags_dropped += tags.dropped;
         let delta_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let decided = policies.shared(p.canonical.route, response.status);
 
@@ -147,14 +153,31 @@ impl Load<'_> {
             return Loaded::Source(response, decided, status);
         };
 
-        let entry = Arc::new(StoredEntry::new(key, response, &decided, lifetime, now_ms, delta_ms));
+        let entry = Arc::new(StoredEntry::new(
+            key,
+            response,
+            &decided,
+            lifetime,
+            (now_ms, delta_ms),
+            (seq, tags.tags),
+        ));
+        // Indexed before the answer returns (Lambda freezes the environment once it has
+        // answered), whether or not L2 takes it.
+        session.index(&entry, m).await;
         let written = session.store(digest, &entry, m).await;
         let detail = detail.or(match written {
             Stored::Written | Stored::NoL2 => None,
             Stored::TooLarge => Some(Detail::L2Oversize),
             Stored::Superseded => Some(Detail::L2Superseded),
             Stored::Unavailable => Some(Detail::L2Unavailable),
+            Stored::Purged => Some(Detail::Purged),
         });
-        Loaded::Fresh(entry, CacheStatus::fwd(fwd).stored().detail_or(detail))
+        let status = CacheStatus::fwd(fwd);
+        let status = if written == Stored::Purged {
+            status
+        } else {
+            status.stored()
+        };
+        Loaded::Fresh(entry, status.detail_or(detail))
     }
 }

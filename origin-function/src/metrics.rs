@@ -60,6 +60,18 @@ pub struct Metrics {
     pub warmup: u32,
     /// Keys warm-up preloaded into L1.
     pub preloaded: u32,
+    /// Reads of the purge log's head (purge.md, step 3).
+    pub purge_log_reads: u32,
+    /// Those that failed (L1 then fails closed).
+    pub purge_log_errors: u32,
+    /// `1` when a gap in the log (or its retention passing) cleared L1.
+    pub purge_l1_cleared: u32,
+    /// Path and tag index writes (one per storable source load).
+    pub purge_index_writes: u32,
+    /// Those that failed: that URL is purged only by its lifetime.
+    pub purge_index_errors: u32,
+    /// `Surrogate-Key` tokens dropped (invalid, or past 64 per answer).
+    pub tags_dropped: u32,
     /// Breaker state after the invocation: `0` closed, `1` open, `2` half-open.
     pub breaker_state: u8,
     /// Time in L1, ms.
@@ -103,6 +115,12 @@ const COUNTS: &[(&str, Counter)] = &[
     ("ContextReused", |m| m.context_reused),
     ("Warmup", |m| m.warmup),
     ("Preloaded", |m| m.preloaded),
+    ("PurgeLogReads", |m| m.purge_log_reads),
+    ("PurgeLogErrors", |m| m.purge_log_errors),
+    ("PurgeL1Cleared", |m| m.purge_l1_cleared),
+    ("PurgeIndexWrites", |m| m.purge_index_writes),
+    ("PurgeIndexErrors", |m| m.purge_index_errors),
+    ("TagsDropped", |m| m.tags_dropped),
 ];
 
 /// Timing names (milliseconds).

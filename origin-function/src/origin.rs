@@ -22,6 +22,8 @@ use crate::l2::{DynamoL2, L2};
 use crate::metrics::{millis, EmfFormat, Metrics};
 use crate::policy::{Decided, Policies};
 use crate::prepared::Prepared;
+use crate::purge::command::{PurgeReply, PurgeSteps};
+use crate::purge::store::{DynamoPurgeStore, PurgeStore};
 use crate::read_path::{ReadPath, Served};
 use crate::respond::{respond, Answer, Conditions};
 use crate::source::{Catalogue, Source, SourceResponse};
@@ -51,6 +53,8 @@ pub enum InvocationResponse {
         /// Hot keys now in L1.
         preloaded: u32,
     },
+    /// A purge step's answer (an operator's direct invoke, purge.md "Interfaces").
+    Purge(PurgeReply),
 }
 
 /// What the demo source says on answers that depend on more than the key (a viewer's
@@ -131,6 +135,8 @@ pub struct Origin {
     rules: &'static RuleSet,
     verifier: Verifier,
     read: ReadPath,
+    /// The purge steps an operator's direct invoke runs (`None`: purging off).
+    purge: Option<PurgeSteps>,
     invocations: AtomicU64,
     emf: EmfFormat,
 }
@@ -147,20 +153,39 @@ impl Origin {
         cache: Option<aws_sdk_dynamodb::Client>,
         credentials: Option<aws_credential_types::provider::SharedCredentialsProvider>,
     ) -> Result<Self, OriginError> {
-        let l2: Option<Arc<dyn L2>> = match (config.l2_enabled, config.l2_backend) {
-            (false, _) => None,
-            (true, L2Backend::DynamoDb) => cache.map(|client| Arc::new(DynamoL2::new(client, &config)) as Arc<dyn L2>),
-            (true, L2Backend::Redis) => Some(Arc::new(RedisL2::with_credentials(&config, credentials)?)),
+        type Stores = (Option<Arc<dyn L2>>, Option<Arc<dyn PurgeStore>>);
+        let (l2, purge): Stores = match (config.l2_enabled, config.l2_backend) {
+            (false, _) => (None, None),
+            (true, L2Backend::DynamoDb) => match cache {
+                Some(client) => (
+                    Some(Arc::new(DynamoL2::new(client.clone(), &config))),
+                    Some(Arc::new(DynamoPurgeStore::new(client, &config.purge_table))),
+                ),
+                None => (None, None),
+            },
+            (true, L2Backend::Redis) => {
+                // The purge data lives on the Redis server too, through the same connection.
+                let redis = Arc::new(RedisL2::with_credentials(&config, credentials)?);
+                (Some(redis.clone()), Some(redis))
+            }
         };
         let catalogue = Catalogue::new(catalogue, &config.catalogue_table);
-        Self::with_parts(config, catalogue, l2)
+        Self::with_parts(config, catalogue, l2, purge)
     }
 
-    /// An origin over explicit parts (tests wrap the L2 to count its calls).
-    pub fn with_parts(config: Config, catalogue: Catalogue, l2: Option<Arc<dyn L2>>) -> Result<Self, OriginError> {
+    /// An origin over explicit parts (tests wrap the L2 to count its calls). The purge store
+    /// is used only while `config.purge_enabled`.
+    pub fn with_parts(
+        config: Config,
+        catalogue: Catalogue,
+        l2: Option<Arc<dyn L2>>,
+        purge: Option<Arc<dyn PurgeStore>>,
+    ) -> Result<Self, OriginError> {
         let rules = RuleSet::embedded();
+        let purge = purge.filter(|_| config.purge_enabled && l2.is_some());
         Ok(Origin {
-            read: ReadPath::new(&config, Source::new(catalogue), Policies::new(rules), l2),
+            purge: purge.clone().map(|store| PurgeSteps::new(store, l2.clone())),
+            read: ReadPath::new(&config, Source::new(catalogue), Policies::new(rules), l2, purge),
             rules,
             verifier: Verifier::new(&config)?,
             invocations: AtomicU64::new(0),
@@ -217,6 +242,14 @@ impl Origin {
         let response = match invocation {
             Invocation::Invalid(why) => return Err(OriginError::Event(why)),
             Invocation::Warmup => self.warm_up(now_ms, &mut m).await,
+            Invocation::Purge(command) => match &self.purge {
+                Some(steps) => InvocationResponse::Purge(steps.run(command).await?),
+                None => {
+                    return Err(OriginError::Event(
+                        "purging is off (ORIGIN_PURGE_ENABLED, or no L2)".into(),
+                    ))
+                }
+            },
             Invocation::Http(request) => InvocationResponse::Http(self.handle(&request, now_ms, &mut m).await),
         };
         m.breaker_state = self.breaker().state(now_ms).as_metric();

@@ -7,6 +7,10 @@
 //! lease; a copy inside `stale-while-revalidate` answers while the caller holding the lease
 //! refreshes it; a copy usable only on error is kept in hand while the source is asked. An
 //! optional refresh that cannot get the lease serves the copy instead of loading.
+//!
+//! Purge (purge.md, step 3): the purge log's head is read (when due) before L1 is asked, and
+//! a copy a purge this environment has read selects is never served, promoted or held for a
+//! failing source — it is as if it were not there.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -24,6 +28,7 @@ use crate::load::{Load, Loaded, Why};
 use crate::metrics::{millis, Metrics};
 use crate::policy::Policies;
 use crate::prepared::Prepared;
+use crate::purge::store::PurgeStore;
 use crate::respond::Answer;
 use crate::source::Source;
 use crate::xfetch;
@@ -67,11 +72,17 @@ fn newest(a: Option<Arc<StoredEntry>>, b: Arc<StoredEntry>) -> Option<Arc<Stored
 }
 
 impl ReadPath {
-    /// The read path `config` asks for, over `source`, the decisions of `policies` and `l2`
-    /// (`None`: no L2).
-    pub fn new(config: &Config, source: Source, policies: Policies, l2: Option<Arc<dyn L2>>) -> Self {
+    /// The read path `config` asks for, over `source`, the decisions of `policies`, `l2`
+    /// (`None`: no L2) and the purge store `purge` (`None`: purging off).
+    pub fn new(
+        config: &Config,
+        source: Source,
+        policies: Policies,
+        l2: Option<Arc<dyn L2>>,
+        purge: Option<Arc<dyn PurgeStore>>,
+    ) -> Self {
         ReadPath {
-            layers: Layers::new(config, l2),
+            layers: Layers::new(config, l2, purge),
             flights: Flights::default(),
             source,
             policies,
@@ -99,9 +110,14 @@ impl ReadPath {
     /// Serves a shared request (not private, no unkeyed input) at `now_ms`.
     pub async fn serve(&self, p: &Prepared<'_>, now_ms: u64, m: &mut Metrics) -> Served {
         let key = p.canonical.key.as_str();
+        let mut session = self.layers.session(now_ms);
+        // purge.md, step 3: the log's head before anything is served from L1.
+        session.purge_refresh(m).await;
         let started = Instant::now();
         let l1 = self.layers.l1().get(key).await;
         m.l1_ms += millis(started);
+        let view = self.layers.purge_view();
+        let l1 = l1.filter(|e| view.is_none_or(|v| v.allows_l1(&e.entry, e.l1.stored_at_ms, now_ms)));
         if let Some(hit) = l1.as_ref().filter(|e| e.is_fresh(now_ms)) {
             let status = CacheStatus::hit(hit.l1.ttl_secs(now_ms), Detail::L1);
             return Served::Hit(Arc::clone(&hit.entry), status);
@@ -109,9 +125,12 @@ impl ReadPath {
         // An L1 copy past its L1 freshness still answers a failing source.
         let mut held = l1.map(|e| e.entry);
         let digest = digest(key);
-        let mut session = self.layers.session(now_ms);
         let mut why = Why::Miss;
-        if let L2Read::Found(Found::Entry(entry)) = session.read(key, &digest, false, m).await {
+        let found = match session.read(key, &digest, false, m).await {
+            L2Read::Found(Found::Entry(entry)) if !self.layers.purged(&entry) => Some(entry),
+            _ => None,
+        };
+        if let Some(entry) = found {
             match entry.stamp.state(now_ms) {
                 FreshnessState::Fresh => {
                     let early = xfetch::should_refresh_early(

@@ -19,7 +19,7 @@ pub mod demo;
 pub use answers::SourceResponse;
 pub use api::SourceRequest;
 pub use catalogue::Catalogue;
-pub use demo::{fixed_items, product_items, seed};
+pub use demo::{fixed_items, product_items, seed, set_price};
 
 /// The source of one execution environment: the demo API over its catalogue, and how many
 /// loads it has answered.

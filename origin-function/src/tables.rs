@@ -67,6 +67,18 @@ pub async fn create_catalogue_table(client: &Client, table: &str) -> Result<(), 
 /// `expiresAt`. Returns whether the server accepted the TTL setting.
 pub async fn create_cache_table(client: &Client, table: &str) -> Result<bool, OriginError> {
     create(client, table, &[("pk", KeyType::Hash)]).await?;
+    time_to_live(client, table).await
+}
+
+/// Creates the purge table (`pk` hash, `sk` range: path index, tag index, log; purge.md)
+/// unless it exists, and asks for the TTL attribute `expiresAt`. Returns whether the server
+/// accepted the TTL setting.
+pub async fn create_purge_table(client: &Client, table: &str) -> Result<bool, OriginError> {
+    create(client, table, &[("pk", KeyType::Hash), ("sk", KeyType::Range)]).await?;
+    time_to_live(client, table).await
+}
+
+async fn time_to_live(client: &Client, table: &str) -> Result<bool, OriginError> {
     let spec = TimeToLiveSpecification::builder()
         .attribute_name("expiresAt")
         .enabled(true)

@@ -19,6 +19,9 @@ pub enum Invocation {
     Http(Box<HttpRequest>),
     /// `{"warmup": true}` or an EventBridge `Scheduled Event`.
     Warmup,
+    /// `{"purge": {...}}`: one purge step, sent by an operator's direct invoke (never a
+    /// function URL or API Gateway event, whose payloads Lambda builds).
+    Purge(crate::purge::command::PurgeCommand),
     /// Neither: what is missing.
     Invalid(String),
 }
@@ -35,6 +38,7 @@ impl<'de> Deserialize<'de> for Invocation {
 #[serde(rename_all = "camelCase")]
 struct RawEvent<'a> {
     warmup: Option<bool>,
+    purge: Option<serde_json::Value>,
     source: Option<String>,
     #[serde(rename = "detail-type")]
     detail_type: Option<String>,
@@ -128,6 +132,13 @@ impl From<RawEvent<'_>> for Invocation {
             e.detail_type.as_deref() == Some("Scheduled Event") && e.source.as_deref() == Some("aws.events");
         if e.warmup == Some(true) || scheduled {
             return Invocation::Warmup;
+        }
+        let http = e.request_context.as_ref().is_some_and(|c| c.http.is_some()) || e.http_method.is_some();
+        if let (Some(purge), false) = (e.purge, http) {
+            return match serde_json::from_value(purge) {
+                Ok(command) => Invocation::Purge(command),
+                Err(why) => Invocation::Invalid(format!("purge: {why}")),
+            };
         }
         let context = e.request_context.unwrap_or_default();
         let domain_name = context.domain_name.unwrap_or_default();

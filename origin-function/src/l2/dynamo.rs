@@ -7,13 +7,17 @@
 //!   environment just wrote); the item's fields are moved out of the SDK's output.
 //! - Writes: `PutItem` conditional on `storedAt` — written when no entry exists, when the
 //!   stored one has no readable `storedAt`, or when it is older than this one (or is this very
-//!   entry, written by an attempt whose answer was lost before a retry).
+//!   entry, written by an attempt whose answer was lost before a retry) — and on purge
+//!   markers: never over a marker whose `purgedBy` is above the writer's `S₀`.
+//! - Markers: `PutItem` of `{pk, purgedBy, expiresAt}` unless the stored entry was loaded
+//!   after that purge or a later marker is there.
 //! - Lease: conditional `PutItem` of `lease#<digest>` (`attribute_not_exists(pk) OR
 //!   leaseUntil < :now`), given back with a conditional `DeleteItem` (`owner = :owner`).
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
@@ -49,6 +53,23 @@ fn fault<E: std::fmt::Debug, R: std::fmt::Debug>(op: &'static str, err: SdkError
     }
 }
 
+/// A conditional put's outcome: `true` when written, `false` when its condition failed.
+fn conditional<E, R>(op: &'static str, result: Result<E, SdkError<PutItemError, R>>) -> Result<bool, OriginError>
+where
+    R: std::fmt::Debug,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(fault(op, e)),
+    }
+}
+
 fn n(v: u64) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
@@ -69,11 +90,17 @@ fn attribute_value(value: Attribute<'_>) -> AttributeValue {
 
 /// The item written for `entry` under `digest`.
 fn item(digest: &str, entry: Encoded<'_>) -> HashMap<String, AttributeValue> {
+    let stored = entry.entry;
+    let purge: Vec<(String, AttributeValue)> = Encoded::purge_attributes(stored)
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), attribute_value(value)))
+        .collect();
     let attributes = entry
         .into_attributes()
         .map(|(name, value)| (name.to_owned(), attribute_value(value)));
     std::iter::once((field::PK.to_owned(), s(digest)))
         .chain(attributes)
+        .chain(purge)
         .collect()
 }
 
@@ -163,7 +190,7 @@ impl L2 for DynamoL2 {
 
     fn put<'a>(&'a self, digest: &'a str, entry: Encoded<'a>, owner: &'a str) -> L2Future<'a, WriteOutcome> {
         Box::pin(async move {
-            let stored_at_ms = entry.entry.stamp.stored_at_ms;
+            let (stored_at_ms, seq) = (entry.entry.stamp.stored_at_ms, entry.entry.seq);
             let etag = entry.entry.etag.clone();
             let result = self
                 .client
@@ -174,15 +201,17 @@ impl L2 for DynamoL2 {
                 // whose answer was lost (the SDK retries after a timeout): written, not
                 // superseded.
                 .condition_expression(
-                    "attribute_not_exists(#pk) OR attribute_not_exists(#at) OR NOT attribute_type(#at, :n) \
-                     OR #at < :at OR (#at = :at AND #et = :et)",
+                    "(attribute_not_exists(#pk) OR attribute_not_exists(#at) OR NOT attribute_type(#at, :n) \
+                     OR #at < :at OR (#at = :at AND #et = :et)) AND (attribute_not_exists(#pb) OR #pb <= :seq)",
                 )
                 .expression_attribute_names("#pk", field::PK)
                 .expression_attribute_names("#at", field::STORED_AT)
                 .expression_attribute_names("#et", field::ETAG)
+                .expression_attribute_names("#pb", field::PURGED_BY)
                 .expression_attribute_values(":n", s("N"))
                 .expression_attribute_values(":at", n(stored_at_ms))
                 .expression_attribute_values(":et", s(&etag))
+                .expression_attribute_values(":seq", n(seq))
                 .send()
                 .await;
             match result {
@@ -193,7 +222,24 @@ impl L2 for DynamoL2 {
                         .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
                 {
                     self.release(digest, owner).await?;
-                    Ok(WriteOutcome::Superseded)
+                    // Which condition failed: a marker of a later purge, or a newer entry.
+                    let stored = self
+                        .client
+                        .get_item()
+                        .table_name(&self.table)
+                        .key(field::PK, s(digest))
+                        .projection_expression("#pb")
+                        .expression_attribute_names("#pb", field::PURGED_BY)
+                        .consistent_read(true)
+                        .send()
+                        .await
+                        .map_err(|e| fault("GetItem(marker)", e))?;
+                    let marked = stored.item.as_ref().and_then(|i| i.get(field::PURGED_BY)).is_some();
+                    Ok(if marked {
+                        WriteOutcome::Purged
+                    } else {
+                        WriteOutcome::Superseded
+                    })
                 }
                 Err(err) => Err(fault("PutItem", err)),
             }
@@ -215,21 +261,33 @@ impl L2 for DynamoL2 {
                 .expression_attribute_values(":now", n(now_ms))
                 .send()
                 .await;
-            match result {
-                Ok(_) => Ok(true),
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-                {
-                    Ok(false)
-                }
-                Err(e) => Err(fault("PutItem(lease)", e)),
-            }
+            conditional("PutItem(lease)", result)
         })
     }
 
     fn release_lease<'a>(&'a self, digest: &'a str, owner: &'a str) -> L2Future<'a, ()> {
         Box::pin(self.release(digest, owner))
+    }
+
+    fn mark<'a>(&'a self, digest: &'a str, seq: u64, until_ms: u64, _now_ms: u64) -> L2Future<'a, bool> {
+        Box::pin(async move {
+            let result = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .item(field::PK, s(digest))
+                .item(field::PURGED_BY, n(seq))
+                .item(field::EXPIRES_AT, n(until_ms.div_ceil(1000)))
+                .condition_expression(
+                    "(attribute_not_exists(#ps) OR #ps < :seq) AND (attribute_not_exists(#pb) OR #pb < :seq)",
+                )
+                .expression_attribute_names("#ps", field::PURGE_SEQ)
+                .expression_attribute_names("#pb", field::PURGED_BY)
+                .expression_attribute_values(":seq", n(seq))
+                .send()
+                .await;
+            conditional("PutItem(marker)", result)
+        })
     }
 
     fn connect(&self) -> L2Future<'_, ()> {
@@ -269,6 +327,8 @@ mod tests {
             cache_control,
             stamp: Stamp::new(1_000, lifetime),
             delta_ms: 3,
+            seq: 4,
+            tags: vec!["product:42".into(), "category:books".into()],
         };
         let written = item("d1", Encoded::new(&entry, 4096, 400 * 1024).unwrap());
         let expected: HashMap<String, AttributeValue> = [
@@ -284,6 +344,9 @@ mod tests {
             ("freshUntil", AttributeValue::N("11000".into())),
             ("delta", AttributeValue::N("3".into())),
             ("expiresAt", AttributeValue::N("31".into())),
+            // purge.md: new attributes only; the eleven above stay byte for byte.
+            ("purgeSeq", AttributeValue::N("4".into())),
+            ("tags", s("product:42 category:books")),
         ]
         .into_iter()
         .map(|(name, value)| (name.to_owned(), value))

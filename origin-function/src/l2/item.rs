@@ -47,6 +47,13 @@ pub mod field {
     pub const EXPIRES_AT: &str = "expiresAt";
     /// Ms the load took (XFetch's delta).
     pub const DELTA: &str = "delta";
+    /// `S₀` of the load (purge.md; absent in an older build's item: 0). Added after the
+    /// attributes above, which stay byte for byte.
+    pub const PURGE_SEQ: &str = "purgeSeq";
+    /// The answer's tags, space-separated (absent when none).
+    pub const TAGS: &str = "tags";
+    /// On a purge marker only: the sequence of the purge that replaced the entry.
+    pub const PURGED_BY: &str = "purgedBy";
 }
 
 /// The largest body read back from L2, decompressed: Lambda's 6 MB response payload limit
@@ -131,6 +138,16 @@ impl<'a> Encoded<'a> {
             (field::EXPIRES_AT, Attribute::Number(e.expires_at_s())),
         ]
     }
+
+    /// The attributes purge added (purge.md, "Sequence numbers"), after the eleven above:
+    /// `purgeSeq`, and `tags` when there are any.
+    pub fn purge_attributes(entry: &StoredEntry) -> Vec<(&'static str, Attribute<'_>)> {
+        let mut attributes = vec![(field::PURGE_SEQ, Attribute::Number(entry.seq))];
+        if !entry.tags.is_empty() {
+            attributes.push((field::TAGS, Attribute::Text(Cow::Owned(entry.tags.join(" ")))));
+        }
+        attributes
+    }
 }
 
 /// The stored form of a body: `(bytes, compressed)`. Bodies of at least
@@ -185,6 +202,8 @@ pub struct RawEntry {
     stored_at: u64,
     expires_at: u64,
     delta: u64,
+    seq: u64,
+    tags: Vec<String>,
 }
 
 /// A backend's item, read one field at a time; each field is moved out (never cloned).
@@ -201,8 +220,16 @@ pub trait Fields {
 
 impl RawEntry {
     /// Moves the fields out of a backend's item. A missing or malformed field makes the item
-    /// unreadable (a miss).
+    /// unreadable (a miss), and so does a purge marker (an item holding only `purgedBy`).
     pub fn read(fields: &mut impl Fields) -> Result<RawEntry, OriginError> {
+        if let Some(by) = fields.number(field::PURGED_BY) {
+            return Err(OriginError::L2Item(format!("purged by purge {by}")));
+        }
+        let seq = fields.number(field::PURGE_SEQ).unwrap_or(0);
+        let tags = fields
+            .text(field::TAGS)
+            .map(|t| t.split_ascii_whitespace().map(str::to_owned).collect())
+            .unwrap_or_default();
         let bad = |what: &str| OriginError::L2Item(format!("field {what} missing or malformed"));
         let mut text = |name: &str| fields.text(name).ok_or_else(|| bad(name));
         let full_key = text(field::FULL_KEY)?;
@@ -225,6 +252,8 @@ impl RawEntry {
             stored_at,
             expires_at,
             delta,
+            seq,
+            tags,
         })
     }
 }
@@ -289,6 +318,8 @@ impl Found {
             cache_control,
             stamp,
             delta_ms: raw.delta,
+            seq: raw.seq,
+            tags: raw.tags,
         }))
     }
 }
@@ -311,6 +342,8 @@ mod tests {
             stored_at: 1_000,
             expires_at: 31,
             delta: 3,
+            seq: 0,
+            tags: Vec::new(),
         }
     }
 

@@ -54,15 +54,19 @@ end
 return 0
 ";
 
-/// Replaces the entry unless the stored one is at least as new (`storedAt`), sets its
-/// relative expiry, and gives back the writer's lease either way. Returns 1 when written.
-/// KEYS: entry, lease. ARGV: expiry ms, owner, storedAt, then field/value pairs.
+/// Replaces the entry unless the stored one is at least as new (`storedAt`) or is a purge
+/// marker above the writer's `S₀` (purge.md), sets its relative expiry, and gives back the
+/// writer's lease either way. Returns 1 when written, 2 when a marker kept it out.
+/// KEYS: entry, lease. ARGV: expiry ms, owner, storedAt, S₀, then field/value pairs.
 const STORE: &str = r"
 local stored = tonumber(redis.call('HGET', KEYS[1], 'storedAt'))
+local marker = tonumber(redis.call('HGET', KEYS[1], 'purgedBy'))
 local written = 0
-if not stored or stored < tonumber(ARGV[3]) then
+if marker and marker > tonumber(ARGV[4]) then
+  written = 2
+elseif not stored or stored < tonumber(ARGV[3]) then
   redis.call('DEL', KEYS[1])
-  redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+  redis.call('HSET', KEYS[1], unpack(ARGV, 5))
   redis.call('PEXPIRE', KEYS[1], ARGV[1])
   written = 1
 end
@@ -70,6 +74,22 @@ if redis.call('GET', KEYS[2]) == ARGV[2] then
   redis.call('DEL', KEYS[2])
 end
 return written
+";
+
+/// Replaces the entry with a purge marker (`purgedBy` = ARGV[1], expiring after ARGV[2] ms)
+/// unless it was loaded after that purge (`purgeSeq` >= ARGV[1]) or a later marker is there.
+/// Returns 1 when marked. KEYS: entry.
+const MARK: &str = r"
+local seq = tonumber(ARGV[1])
+local loaded = tonumber(redis.call('HGET', KEYS[1], 'purgeSeq'))
+local marker = tonumber(redis.call('HGET', KEYS[1], 'purgedBy'))
+if (loaded and loaded >= seq) or (marker and marker >= seq) then
+  return 0
+end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'purgedBy', ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
 ";
 
 /// No connection was used yet (the generation of a connection is never this).
@@ -88,6 +108,7 @@ pub struct RedisL2 {
     retries: u32,
     release: Script,
     store: Script,
+    mark: Script,
 }
 
 impl std::fmt::Debug for RedisL2 {
@@ -194,6 +215,7 @@ impl RedisL2 {
             retries: config.redis_retries,
             release: Script::new(RELEASE),
             store: Script::new(STORE),
+            mark: Script::new(MARK),
         })
     }
 
@@ -251,7 +273,7 @@ impl RedisL2 {
 
     /// Runs `command` (given the connection and the retry number) under the call's deadline
     /// and retry budget.
-    async fn call<T, F, Fut>(&self, op: &'static str, command: F) -> Result<T, OriginError>
+    pub(crate) async fn call<T, F, Fut>(&self, op: &'static str, command: F) -> Result<T, OriginError>
     where
         F: Fn(MultiplexedConnection, u32) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
@@ -323,23 +345,25 @@ impl L2 for RedisL2 {
     fn put<'a>(&'a self, digest: &'a str, entry: Encoded<'a>, owner: &'a str) -> L2Future<'a, WriteOutcome> {
         Box::pin(async move {
             let (stored_at_ms, expires_at_s) = (entry.entry.stamp.stored_at_ms, entry.entry.expires_at_s());
+            let seq = entry.entry.seq;
             let expire_ms = expires_at_s.saturating_mul(1000).saturating_sub(stored_at_ms).max(1);
+            let purge = Encoded::purge_attributes(entry.entry);
             let (attributes, lease) = (entry.into_attributes(), lease_key(digest));
-            let (attributes, lease) = (&attributes, &lease);
+            let (attributes, purge, lease) = (&attributes, &purge, &lease);
             let written = self
                 .call("EVALSHA(store)", |mut conn, _| async move {
                     let mut store = self.store.key(digest);
-                    store.key(lease).arg(expire_ms).arg(owner).arg(stored_at_ms);
-                    for (name, value) in attributes {
+                    store.key(lease).arg(expire_ms).arg(owner).arg(stored_at_ms).arg(seq);
+                    for (name, value) in attributes.iter().chain(purge.iter()) {
                         store.arg(*name).arg(hash_value(value).as_ref());
                     }
                     store.invoke_async::<i64>(&mut conn).await
                 })
                 .await?;
-            Ok(if written == 1 {
-                WriteOutcome::Written
-            } else {
-                WriteOutcome::Superseded
+            Ok(match written {
+                1 => WriteOutcome::Written,
+                2 => WriteOutcome::Purged,
+                _ => WriteOutcome::Superseded,
             })
         })
     }
@@ -380,6 +404,23 @@ impl L2 for RedisL2 {
             })
             .await?;
             Ok(())
+        })
+    }
+
+    fn mark<'a>(&'a self, digest: &'a str, seq: u64, until_ms: u64, now_ms: u64) -> L2Future<'a, bool> {
+        Box::pin(async move {
+            let keep_ms = until_ms.saturating_sub(now_ms).max(1);
+            let marked = self
+                .call("EVALSHA(mark)", |mut conn, _| async move {
+                    self.mark
+                        .key(digest)
+                        .arg(seq)
+                        .arg(keep_ms)
+                        .invoke_async::<i64>(&mut conn)
+                        .await
+                })
+                .await?;
+            Ok(marked == 1)
         })
     }
 

@@ -13,6 +13,9 @@ pub struct SourceResponse {
     pub content_type: String,
     /// The body.
     pub body: String,
+    /// The `Surrogate-Key` the demo API attaches (purge tags, purge.md "Tags"): read by the
+    /// cache layer for the L2 entry and the tag index, never sent to a viewer.
+    pub surrogate_key: Option<String>,
 }
 
 impl SourceResponse {
@@ -22,6 +25,15 @@ impl SourceResponse {
             status,
             content_type: "application/json".into(),
             body: value.to_string(),
+            surrogate_key: None,
+        }
+    }
+
+    /// The same answer tagged with `surrogate_key` (space-separated tags).
+    pub fn tagged(self, surrogate_key: String) -> Self {
+        SourceResponse {
+            surrogate_key: Some(surrogate_key),
+            ..self
         }
     }
 

@@ -33,6 +33,7 @@ pub async fn answer(catalogue: &Catalogue, req: &SourceRequest<'_>) -> Result<So
                 status: 200,
                 content_type: "application/json".into(),
                 body: attr_s(&item, "body").to_owned(),
+                surrogate_key: None,
             }),
             None => Ok(SourceResponse::error(404, "not_found")),
         },
@@ -89,9 +90,14 @@ async fn product(catalogue: &Catalogue, id: &str, link_host: &str) -> Result<Sou
     else {
         return Ok(SourceResponse::error(404, "not_found"));
     };
+    // Tags (purge.md): the product and its category; a 404 carries the product's tag too, so
+    // creating the product and purging its tag ends the negative answer at once.
     match catalogue.get(&format!("product#{id}")).await? {
-        Some(item) => Ok(SourceResponse::json(200, &product_json(&item, link_host))),
-        None => Ok(SourceResponse::error(404, "not_found")),
+        Some(item) => {
+            let tags = format!("product:{id} category:{}", attr_s(&item, "category"));
+            Ok(SourceResponse::json(200, &product_json(&item, link_host)).tagged(tags))
+        }
+        None => Ok(SourceResponse::error(404, "not_found").tagged(format!("product:{id}"))),
     }
 }
 
@@ -114,10 +120,10 @@ async fn list_products(catalogue: &Catalogue, req: &SourceRequest<'_>) -> Result
     };
     let category = param("category");
     if category.as_deref().is_some_and(|c| !CATEGORIES.contains(&c)) {
-        return Ok(SourceResponse::json(
-            200,
-            &json!({ "items": [], "page": page, "per_page": per_page }),
-        ));
+        return Ok(
+            SourceResponse::json(200, &json!({ "items": [], "page": page, "per_page": per_page }))
+                .tagged("products".into()),
+        );
     }
     let q = param("q").map(|q| q.to_lowercase()).filter(|q| !q.is_empty());
     let pk = format!("list#{}", category.as_deref().unwrap_or("all"));
@@ -130,12 +136,21 @@ async fn list_products(catalogue: &Catalogue, req: &SourceRequest<'_>) -> Result
     let found = catalogue
         .list(listing, ((page - 1) * per_page + per_page) as usize)
         .await?;
-    let items: Vec<_> = found
+    let shown: Vec<_> = found
         .iter()
         .skip(((page - 1) * per_page) as usize)
         .take(per_page as usize)
-        .map(|i| product_json(i, req.link_host))
         .collect();
+    let items: Vec<_> = shown.iter().map(|i| product_json(i, req.link_host)).collect();
+    // Tags: `products`, and the categories it shows (or filters on).
+    let mut tags = vec!["products".to_owned()];
+    let shown_categories = shown.iter().map(|i| attr_s(i, "category")).chain(category.as_deref());
+    for c in shown_categories.filter(|c| !c.is_empty()) {
+        let tag = format!("category:{c}");
+        if !tags.contains(&tag) {
+            tags.push(tag);
+        }
+    }
     let mut body = json!({ "items": items, "page": page, "per_page": per_page, "sort": sort });
     if let Some(c) = category {
         body["category"] = json!(c);
@@ -143,7 +158,7 @@ async fn list_products(catalogue: &Catalogue, req: &SourceRequest<'_>) -> Result
     if let Some(q) = q {
         body["q"] = json!(q);
     }
-    Ok(SourceResponse::json(200, &body))
+    Ok(SourceResponse::json(200, &body).tagged(tags.join(" ")))
 }
 
 async fn asset(catalogue: &Catalogue, name: &str) -> Result<SourceResponse, OriginError> {
@@ -157,6 +172,7 @@ async fn asset(catalogue: &Catalogue, name: &str) -> Result<SourceResponse, Orig
                 status: 200,
                 content_type: attr_s(&item, "contentType").to_owned(),
                 body,
+                surrogate_key: None,
             })
         }
         None => Ok(SourceResponse::error(404, "not_found")),

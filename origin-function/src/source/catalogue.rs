@@ -119,6 +119,19 @@ impl Catalogue {
         Ok(found)
     }
 
+    /// Deletes the item `pk` / `sk`.
+    pub async fn delete(&self, pk: &str, sk: &str) -> Result<(), OriginError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .send()
+            .await
+            .map_err(|e| OriginError::Source(format!("DeleteItem: {e}")))?;
+        Ok(())
+    }
+
     /// Writes `items` with BatchWriteItem (25 per call), retrying unprocessed items.
     pub async fn write_items(&self, items: Vec<Item>) -> Result<(), OriginError> {
         let mut pending: Vec<WriteRequest> = items

@@ -41,7 +41,32 @@ pub fn demo_product(id: u32) -> Item {
 
 /// Every catalogue item of product `id`: the product and its four listing entries.
 pub fn product_items(id: u32) -> Vec<Item> {
-    let product = demo_product(id);
+    items_of(demo_product(id))
+}
+
+/// Changes product `id`'s price to `cents` in the catalogue (the product and its listing
+/// entries; the old price's listing entries are deleted), so a user can watch a purge work.
+/// The product is created when it does not exist (ending a cached 404 by a purge).
+pub async fn set_price(catalogue: &Catalogue, id: u32, cents: u64) -> Result<(), OriginError> {
+    let current = catalogue.get(&format!("product#{id}")).await?;
+    let mut product = current.clone().unwrap_or_else(|| demo_product(id));
+    let old_price = current.as_ref().map(|p| attr_n(p, "price"));
+    product.retain(|k, _| !matches!(k.as_str(), "pk" | "sk"));
+    product.insert("price".into(), n(cents));
+    if let Some(old) = old_price.filter(|old| *old != cents) {
+        let category = attr_s(&product, "category").to_owned();
+        for list in ["all", category.as_str()] {
+            catalogue
+                .delete(&format!("list#{list}"), &format!("price#{old:09}#{id:07}"))
+                .await?;
+        }
+    }
+    catalogue.write_items(items_of(product)).await
+}
+
+/// The product item `product` and its four listing entries.
+fn items_of(product: Item) -> Vec<Item> {
+    let id = attr_n(&product, "id");
     let price = attr_n(&product, "price");
     let category = attr_s(&product, "category").to_owned();
     let mut items = Vec::with_capacity(5);

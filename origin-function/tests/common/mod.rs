@@ -30,6 +30,7 @@ use origin_function::config::{Config, L2Backend};
 use origin_function::l2::item::{Encoded, RawEntry};
 use origin_function::l2::redis::RedisL2;
 use origin_function::l2::{DynamoL2, L2Future, WriteOutcome, L2};
+use origin_function::purge::store::{DynamoPurgeStore, PurgeStore};
 use origin_function::source::{fixed_items, product_items, Catalogue};
 use origin_function::{l2_client_config, source_client_config, tables, Invocation, Invoked, Origin};
 use serde_json::Value;
@@ -38,6 +39,7 @@ use serde_json::Value;
 pub const T0: u64 = 1_729_152_929_000;
 pub const CATALOGUE: &str = "catalogue";
 pub const CACHE: &str = "cache";
+pub const PURGE: &str = "purge";
 pub const HOST: &str = "abcdefghijklmnopqrstuvwxyz0123456.lambda-url.us-east-1.on.aws";
 /// The shared secret the origin is configured with, as deployed (the template always sets one).
 pub const SECRET: &str = "test-secret-0123456789abcdef";
@@ -193,6 +195,9 @@ pub fn config(catalogue_endpoint: &str, cache_endpoint: &str) -> Config {
         xfetch_beta: 0.0,
         verify_header: VERIFY_HEADER.into(),
         verify_secrets: vec![SECRET.into()],
+        // The purge tests (tests/purge.rs) turn it on; the others test what they name.
+        purge_enabled: false,
+        purge_table: PURGE.into(),
         ..Config::default()
     }
 }
@@ -220,6 +225,9 @@ pub async fn prepare(catalogue_endpoint: &str, cache_endpoint: &str) {
     tables::create_cache_table(&raw_client(cache_endpoint), CACHE)
         .await
         .expect("cache table");
+    tables::create_purge_table(&raw_client(cache_endpoint), PURGE)
+        .await
+        .expect("purge table");
     let mut items = fixed_items();
     for id in 1..=20 {
         items.extend(product_items(id));
@@ -232,6 +240,14 @@ pub fn build_origin(config: Config) -> Origin {
     let catalogue = catalogue_client(&config);
     let cache = cache_client(&config);
     Origin::new(config, catalogue, Some(cache), None).expect("origin")
+}
+
+/// The real purge store `config` names.
+pub fn purge_store(config: &Config) -> Arc<dyn PurgeStore> {
+    match config.l2_backend {
+        L2Backend::DynamoDb => Arc::new(DynamoPurgeStore::new(cache_client(config), &config.purge_table)),
+        L2Backend::Redis => Arc::new(RedisL2::new(config).expect("redis url")),
+    }
 }
 
 /// The real L2 `config` names, wrapped to count its calls.
@@ -254,8 +270,9 @@ pub fn counted_l2(config: &Config) -> (Arc<dyn L2>, Arc<AtomicUsize>) {
 pub fn counted_origin(config: Config) -> (Arc<Origin>, Arc<AtomicUsize>) {
     let (l2, calls) = counted_l2(&config);
     let catalogue = Catalogue::new(catalogue_client(&config), CATALOGUE);
+    let purge = Some(purge_store(&config));
     (
-        Arc::new(Origin::with_parts(config, catalogue, Some(l2)).expect("origin")),
+        Arc::new(Origin::with_parts(config, catalogue, Some(l2), purge).expect("origin")),
         calls,
     )
 }
@@ -291,6 +308,10 @@ impl L2 for CountingL2 {
     }
     fn connect(&self) -> L2Future<'_, ()> {
         self.inner.connect()
+    }
+    fn mark<'a>(&'a self, digest: &'a str, seq: u64, until_ms: u64, now_ms: u64) -> L2Future<'a, bool> {
+        self.count();
+        self.inner.mark(digest, seq, until_ms, now_ms)
     }
 }
 

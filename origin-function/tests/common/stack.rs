@@ -8,6 +8,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use origin_function::config::{Config, L2Backend};
 use origin_function::l2::redis::RedisL2;
 use origin_function::l2::{digest, DynamoL2, L2};
+use origin_function::purge::command::PurgeSteps;
 use origin_function::tables;
 
 use super::*;
@@ -223,6 +224,9 @@ impl Stack {
                 tables::create_cache_table(&raw_client(&d.endpoint()), CACHE)
                     .await
                     .expect("cache table");
+                tables::create_purge_table(&raw_client(&d.endpoint()), PURGE)
+                    .await
+                    .expect("purge table");
             }
             L2Server::Redis(r) => *r = RedisServer::start_on(r.port),
             _ => panic!("restart_l2 needs a split stack"),
@@ -234,15 +238,7 @@ impl Stack {
         let pk = digest(key);
         match self.backend {
             Backend::Dynamo => {
-                let item = raw_client(&self.dynamo_endpoint())
-                    .get_item()
-                    .table_name(CACHE)
-                    .key("pk", AttributeValue::S(pk))
-                    .consistent_read(true)
-                    .send()
-                    .await
-                    .expect("GetItem")
-                    .item?;
+                let item = self.dynamo_item(key).await?;
                 let n = |name: &str| item[name].as_n().expect(name).parse::<u64>().expect(name);
                 Some(Stored {
                     full_key: item["fullKey"].as_s().expect("fullKey").clone(),
@@ -368,16 +364,35 @@ impl Stack {
     /// The lease on `key` given back by its holder `owner`, through the backend's own
     /// release (a conditional delete on DynamoDB, compare-and-delete on Redis).
     pub async fn release_lease(&self, key: &str, owner: &str) {
+        let (_, l2) = self.direct_l2();
+        l2.release_lease(&digest(key), owner).await.expect("release");
+    }
+
+    /// The configuration with the L2 server's own address (never a proxy), and the L2 on it.
+    fn direct_l2(&self) -> (Config, Arc<dyn L2>) {
         let mut config = self.config();
         config.cache_endpoint = Some(self.dynamo_endpoint());
         if self.backend == Backend::Redis {
             config.redis_url = Some(self.redis_url());
         }
-        let l2: Box<dyn L2> = match self.backend {
-            Backend::Dynamo => Box::new(DynamoL2::new(cache_client(&config), &config)),
-            Backend::Redis => Box::new(RedisL2::new(&config).expect("redis url")),
+        let l2: Arc<dyn L2> = match self.backend {
+            Backend::Dynamo => Arc::new(DynamoL2::new(cache_client(&config), &config)),
+            Backend::Redis => Arc::new(RedisL2::new(&config).expect("redis url")),
         };
-        l2.release_lease(&digest(key), owner).await.expect("release");
+        (config, l2)
+    }
+
+    /// The DynamoDB item stored under `key`'s digest, read strongly consistent.
+    async fn dynamo_item(&self, key: &str) -> Option<std::collections::HashMap<String, AttributeValue>> {
+        raw_client(&self.dynamo_endpoint())
+            .get_item()
+            .table_name(CACHE)
+            .key("pk", AttributeValue::S(digest(key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("GetItem")
+            .item
     }
 
     /// Whether a lease item exists for `key`.
@@ -418,6 +433,38 @@ impl Stack {
                 .await
                 .expect("DEL(lease)");
         }
+    }
+
+    /// The purge steps over this stack's purge store and L2 (what the purge CLI runs).
+    pub fn purge_steps(&self) -> PurgeSteps {
+        let (config, l2) = self.direct_l2();
+        PurgeSteps::new(purge_store(&config), Some(l2))
+    }
+
+    /// The purge marker stored for canonical key `key`: the sequence of the purge that
+    /// replaced the entry, if the item is a marker.
+    pub async fn marker(&self, key: &str) -> Option<u64> {
+        match self.backend {
+            Backend::Dynamo => self.dynamo_item(key).await?.get("purgedBy")?.as_n().ok()?.parse().ok(),
+            Backend::Redis => {
+                let mut conn = redis_conn(&self.redis_url()).await;
+                let by: Option<String> = redis::cmd("HGET")
+                    .arg(digest(key))
+                    .arg("purgedBy")
+                    .query_async(&mut conn)
+                    .await
+                    .expect("HGET");
+                by?.parse().ok()
+            }
+        }
+    }
+
+    /// Changes product `id`'s price in the catalogue (straight to its server).
+    pub async fn set_price(&self, id: u32, cents: u64) {
+        let catalogue = Catalogue::new(raw_client(&self.catalogue.endpoint()), CATALOGUE);
+        origin_function::source::set_price(&catalogue, id, cents)
+            .await
+            .expect("set price");
     }
 
     /// The number of value entries in L2 (lease entries not counted).
