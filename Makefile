@@ -157,7 +157,7 @@ soak: wasm
 FUZZ_SECONDS ?= 60
 fuzz:
 	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
-	for t in viewer_request cache_control event_json; do \
+	for t in viewer_request cache_control cdn_cache_control event_json; do \
 		mkdir -p target/fuzz-corpus/$$t; \
 		RUSTC_BOOTSTRAP=1 cargo fuzz run $$t target/fuzz-corpus/$$t fuzz/corpus/$$t -- -max_total_time=$(FUZZ_SECONDS); done
 
