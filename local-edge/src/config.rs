@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::distribution::Distribution;
+use crate::http_origin::HttpOriginSettings;
 
 /// How to run the edge.
 #[derive(Debug, Clone)]
@@ -27,6 +28,8 @@ pub struct EdgeConfig {
     pub access_log: bool,
     /// Accept `POST /__edge/clock?advance=SECONDS` (tests move the edge's clock).
     pub test_clock: bool,
+    /// Front this HTTP origin instead of the origin function (`--http-origin`).
+    pub http_origin: Option<HttpOriginSettings>,
 }
 
 impl EdgeConfig {
@@ -42,6 +45,7 @@ impl EdgeConfig {
             origin_domain: "localorigin.lambda-url.us-east-1.on.aws".into(),
             access_log: true,
             test_clock: false,
+            http_origin: None,
         }
     }
 }

@@ -17,7 +17,8 @@
 //! state.rs     what every request shares (config, triggers, origin, cache, flights, stats)
 //! answer.rs    the words they answer in: EdgeFailure, Outcome, Answer
 //! below        triggers.rs (events.rs, validate.rs, handler_host.rs), cache.rs, cache_key.rs,
-//!              forward.rs, conditional.rs, collapse.rs, stats.rs, config.rs, distribution/
+//!              forward.rs, conditional.rs, collapse.rs, stats.rs, config.rs, distribution/,
+//!              http_origin/ (any HTTP origin, `--http-origin`)
 //! ```
 //!
 //! The triggers run as CloudFront runs them ([`triggers`], their events built and read back
@@ -48,6 +49,7 @@ mod flow;
 pub mod forward;
 pub mod function_url;
 pub mod handler_host;
+pub mod http_origin;
 mod listener;
 pub mod message;
 pub mod origin;

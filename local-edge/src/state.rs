@@ -15,6 +15,7 @@ use crate::config::EdgeConfig;
 use crate::distribution::{CustomHeader, Distribution, SECRET_PLACEHOLDER};
 use crate::forward::EdgeIdentity;
 use crate::handler_host::NodeHost;
+use crate::http_origin::HttpOrigin;
 use crate::origin::OriginPool;
 use crate::stats::Stats;
 use crate::triggers::{Handler, Triggers};
@@ -31,6 +32,8 @@ pub(crate) struct State {
     pub(crate) triggers: Triggers,
     /// The origin's execution environments.
     pub(crate) origin: Arc<OriginPool>,
+    /// The HTTP origin, when the edge fronts one instead (`--http-origin`).
+    pub(crate) http_origin: Option<HttpOrigin>,
     /// The edge cache.
     pub(crate) cache: EdgeCache,
     /// The cache fills in progress, by key (request collapsing).
@@ -50,6 +53,11 @@ impl State {
             None => Handler::Native,
         };
         let limit = Duration::from_secs(config.distribution.function.timeout_secs);
+        let keepalive = Duration::from_secs(config.distribution.origin.keepalive_timeout_secs);
+        let http_origin = config
+            .http_origin
+            .clone()
+            .map(|settings| HttpOrigin::new(settings, keepalive));
         let custom_headers = config
             .distribution
             .origin
@@ -67,6 +75,7 @@ impl State {
             cache: EdgeCache::new(config.cache_capacity),
             config,
             origin,
+            http_origin,
             flights: Flights::default(),
             stats: Stats::default(),
             clock: Clock::default(),
