@@ -10,7 +10,7 @@ use edge_policy::cache_api::{
 };
 use edge_policy::cache_control::FreshnessState;
 use edge_policy::validation::not_modified;
-use edge_policy::{HeaderField, RequestView, RuleSet};
+use edge_policy::{HeaderField, RequestView, Route, RuleSet};
 use wasm_bindgen::JsValue;
 use web_sys::{Request, Response};
 use worker::Context;
@@ -244,13 +244,10 @@ impl Exchange<'_> {
         let Some(route) = origin.route else {
             return self.miss(origin, url, fields).await;
         };
-        let headers = revalidate::conditional_headers(self.config, &self.viewer, origin, &found)?;
-        let target = (origin.uri.as_str(), origin.querystring.as_str());
-        let outcome = |status, stored| Outcome::Revalidated { status, stored };
-        match revalidate::revalidate(self.config, route, target, &headers, found, fields).await? {
-            Revalidated::Refreshed(decided, body) => self.serve_and_store_stream(url, decided, body, 304, outcome),
-            Revalidated::Replaced(decided, response) => self.serve_and_store(url, decided, &response, outcome),
-            Revalidated::Failed(OriginFailure::Status(status), Some(response)) => {
+        let answered = self.ask_with_validators(origin, route, found, fields).await?;
+        match self.serve_revalidated(url, answered) {
+            Ok(served) => served,
+            Err((OriginFailure::Status(status), Some(response))) => {
                 let headers = HeaderList::of(&response.headers())?;
                 let received = Received::at(runtime::now_ms());
                 let decided = respond::decide(origin.route, status, headers, fields, false, received);
@@ -259,13 +256,11 @@ impl Exchange<'_> {
                     status,
                     decided.viewer,
                     response.body().as_ref(),
-                    outcome(status, stored),
+                    Outcome::Revalidated { status, stored },
                     self.head,
                 )
             }
-            Revalidated::Failed(failure, _) => {
-                respond::origin_failed(failure, origin.route, fields, self.head, self.now_ms)
-            }
+            Err((failure, _)) => respond::origin_failed(failure, origin.route, fields, self.head, self.now_ms),
         }
     }
 
@@ -281,27 +276,47 @@ impl Exchange<'_> {
         let Some(route) = origin.route else {
             return self.miss(origin, url, fields).await;
         };
-        let headers = revalidate::conditional_headers(self.config, &self.viewer, origin, &found)?;
         let stale = found.tee()?;
-        let target = (origin.uri.as_str(), origin.querystring.as_str());
-        match revalidate::revalidate(self.config, route, target, &headers, found, fields).await? {
-            Revalidated::Refreshed(decided, body) => {
-                let outcome = |status, stored| Outcome::Revalidated { status, stored };
-                self.serve_and_store_stream(url, decided, body, 304, outcome)
-            }
-            Revalidated::Replaced(decided, response) => {
-                self.serve_and_store(url, decided, &response, |status, stored| Outcome::Revalidated {
-                    status,
-                    stored,
-                })
-            }
-            Revalidated::Failed(failure, _) => {
+        let answered = self.ask_with_validators(origin, route, found, fields).await?;
+        match self.serve_revalidated(url, answered) {
+            Ok(served) => served,
+            Err((failure, _)) => {
                 let outcome = Outcome::StaleIfError {
                     ttl: stale.copy.stamp.ttl_secs(self.now_ms),
                     failure,
                 };
                 respond::stored_to_viewer(&stale, outcome, self.head, self.now_ms)
             }
+        }
+    }
+
+    /// Asks the origin about `found` with its validators (RFC 9111 §4.3.1) and decides the
+    /// answer on `route`'s rules.
+    async fn ask_with_validators(
+        &self,
+        origin: &OriginRequest<'_, 'static>,
+        route: &Route,
+        found: Found,
+        fields: &[HeaderField<'_>],
+    ) -> Result<Revalidated, JsValue> {
+        let headers = revalidate::conditional_headers(self.config, &self.viewer, origin, &found)?;
+        let target = (origin.uri.as_str(), origin.querystring.as_str());
+        revalidate::revalidate(self.config, route, target, &headers, found, fields).await
+    }
+
+    /// A revalidation the origin answered: a `304` refreshes the copy, another answer
+    /// replaces it; either is served and stored. A failure is handed back, the caller's to
+    /// answer (its `5xx`, when the origin sent one).
+    fn serve_revalidated(
+        &self,
+        url: String,
+        answered: Revalidated,
+    ) -> Result<Result<Response, JsValue>, (OriginFailure, Option<web_sys::Response>)> {
+        let outcome = |status, stored| Outcome::Revalidated { status, stored };
+        match answered {
+            Revalidated::Refreshed(decided, body) => Ok(self.serve_and_store_stream(url, decided, body, 304, outcome)),
+            Revalidated::Replaced(decided, response) => Ok(self.serve_and_store(url, decided, &response, outcome)),
+            Revalidated::Failed(failure, response) => Err((failure, response)),
         }
     }
 
