@@ -25,6 +25,7 @@ WASM_FEATURES := --enable-bulk-memory --enable-nontrapping-float-to-int --enable
 
 help:
 	@echo "make run      start the local stack (edge on 127.0.0.1:8080) and print the URL"
+	@echo "make run ORIGIN=http://127.0.0.1:PORT RULES=path/to/rules.toml   the handler and the local edge in front of your own API"
 	@echo "make test     install what is missing, then run every test"
 	@echo "make wasm     build wasm-pkg (the Lambda@Edge handler)"
 	@echo "make explain URL='/api/products/42?fbclid=x&page=2'  what the edge does with a URL, and why (EXPLAIN_ARGS='--vs URL2 --json ...')"
@@ -161,11 +162,25 @@ test: tools lint test-rust test-wasm test-node test-rules-file test-replay-expir
 # The whole local stack on 127.0.0.1:8080: dynalite (catalogue + L2), seeded tables, the
 # real origin binary in 2 execution environments, the built wasm-pkg in Node. Ctrl-C or
 # SIGTERM stops everything. Options: make run EDGE_ARGS="--native --environments 4".
+# ORIGIN=http://host:port[/path]: the local edge alone in front of that HTTP origin (your own
+# API; CloudFront's custom origin), behaviours written from the routes in force.
+# RULES=path/to/rules.toml: those routes, embedded in the handler (the Wasm is rebuilt with
+# EDGE_RULES) and in the local edge; without it the project's rules.toml, printed at start.
 EDGE_ARGS ?=
+ORIGIN ?=
+RULES ?=
+ifneq ($(RULES),)
+export EDGE_RULES := $(abspath $(RULES))
+endif
 run: wasm
+ifeq ($(ORIGIN),)
 	cargo build --bins -p origin-function -p local-edge
 	$(CARGO_TARGET_DIR)/debug/local-edge --edge-pkg wasm-pkg --origin-bin $(CARGO_TARGET_DIR)/debug/origin-function \
 		--seed-bin $(CARGO_TARGET_DIR)/debug/seed $(EDGE_ARGS)
+else
+	cargo build --bins -p local-edge
+	$(CARGO_TARGET_DIR)/debug/local-edge --edge-pkg wasm-pkg --http-origin $(ORIGIN) $(EDGE_ARGS)
+endif
 
 # On one CPU (taskset, when there is one): the native core's child process then shares the
 # Node process's CPU, so a slow stretch of the machine (these VMs have ~100 ms stretches at
@@ -210,7 +225,7 @@ soak: wasm
 FUZZ_SECONDS ?= 60
 fuzz:
 	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
-	for t in viewer_request cache_control event_json; do \
+	for t in viewer_request cache_control cdn_cache_control event_json; do \
 		mkdir -p target/fuzz-corpus/$$t; \
 		RUSTC_BOOTSTRAP=1 cargo fuzz run $$t target/fuzz-corpus/$$t fuzz/corpus/$$t -- -max_total_time=$(FUZZ_SECONDS); done
 

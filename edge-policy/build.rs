@@ -62,12 +62,14 @@ fn main() {
             .join(", ");
         let _ = writeln!(
             code,
-            "        Route {{ name: {:?}.to_owned(), patterns: vec![{patterns}], kind: {kind}, query: {query}, cookies: {}, key_headers: {}, merge_slashes: {}, strip_set_cookie: {}, freshness: Freshness {{ max_age: {:?}, s_maxage: {:?}, stale_while_revalidate: {:?}, stale_if_error: {:?}, immutable: {}, override_origin: {}, negative_ttl: {:?} }} }},",
+            "        Route {{ name: {:?}.to_owned(), patterns: vec![{patterns}], kind: {kind}, query: {query}, cookies: {}, key_headers: {}, forward_headers: {}, merge_slashes: {}, strip_set_cookie: {}, strip_cdn_cache_control: {}, freshness: Freshness {{ max_age: {:?}, s_maxage: {:?}, stale_while_revalidate: {:?}, stale_if_error: {:?}, immutable: {}, override_origin: {}, negative_ttl: {:?} }} }},",
             r.name,
             list(&r.cookies),
             list(&r.key_headers),
+            list(&r.forward_headers),
             r.merge_slashes,
             r.strip_set_cookie,
+            r.strip_cdn_cache_control,
             r.max_age,
             r.s_maxage,
             r.stale_while_revalidate,

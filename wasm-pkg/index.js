@@ -192,6 +192,7 @@ const READS = {
   },
   originResponse: {
     __proto__: null, 'cache-control': true, 'set-cookie': true, vary: true, expires: true, date: true, 'surrogate-key': true,
+    'cdn-cache-control': true, 'cloudflare-cdn-cache-control': true,
   },
   originResponseRequest: { __proto__: null, authorization: true, 'x-viewer-authorization': true },
 };

@@ -1,10 +1,16 @@
 //! One request through the Worker (workers.md "What the Worker does with a request"): the
 //! policy decides once (lookup or bypass), then the stored copy's state picks the path —
-//! fresh, stale-while-revalidate, stale-if-error, or a miss.
+//! fresh (a viewer's matching conditional answered `304`), stale-while-revalidate,
+//! stale-if-error, past its windows but kept for its validators (revalidated, never served
+//! unasked), or a miss. A bypassed unsafe method's non-error answer invalidates what it
+//! names (RFC 9111 §4.4).
 
-use edge_policy::cache_api::{cache_api_request, BypassReason, CacheApiRequest, OriginRequest};
+use edge_policy::cache_api::{
+    cache_api_request, invalidated_urls, BypassReason, CacheApiRequest, OriginRequest, Received,
+};
 use edge_policy::cache_control::FreshnessState;
-use edge_policy::{HeaderField, RequestView, RuleSet};
+use edge_policy::validation::not_modified;
+use edge_policy::{HeaderField, RequestView, Route, RuleSet};
 use wasm_bindgen::JsValue;
 use web_sys::{Request, Response};
 use worker::Context;
@@ -17,8 +23,8 @@ use crate::outcome::{OriginFailure, Outcome, Stored};
 use crate::request_url::RequestUrl;
 use crate::respond::{self, Decided};
 use crate::revalidate::{self, Claim, Revalidated};
-use crate::runtime;
 use crate::store::{self, Found};
+use crate::{invalidate, runtime};
 
 /// What every path of one request reads.
 struct Exchange<'x> {
@@ -27,6 +33,9 @@ struct Exchange<'x> {
     viewer: HeaderList,
     head: bool,
     now_ms: u64,
+    /// The invalidation epoch when the request began: what it fetched is never stored over
+    /// an invalidation that came later ([`crate::invalidate`]).
+    epoch: u64,
 }
 
 /// Answers one viewer request. `now_ms` is read once, at the top of the handler.
@@ -40,6 +49,7 @@ pub async fn handle(request: &Request, config: &Config, ctx: &Context, now_ms: u
         viewer: HeaderList::of(&request.headers())?,
         head: method == "HEAD",
         now_ms,
+        epoch: invalidate::epoch(),
     };
     let fields = exchange.viewer.fields();
     let view = RequestView {
@@ -49,32 +59,62 @@ pub async fn handle(request: &Request, config: &Config, ctx: &Context, now_ms: u
         headers: &fields,
     };
     let response = match cache_api_request(RuleSet::embedded(), url.authority, &view) {
-        CacheApiRequest::Bypass { origin, reason } => exchange.bypass(request, &origin, reason, &fields).await?,
+        CacheApiRequest::Bypass { origin, reason } => {
+            exchange.bypass(request, &origin, reason, &view, &raw_url).await?
+        }
         CacheApiRequest::Lookup { origin, url, .. } => exchange.lookup(&origin, url, &fields).await?,
     };
     Ok(response)
 }
 
+/// The wall-clock times of one origin exchange (RFC 9111 §4.2.3): `request_ms`, and now.
+fn received_since(request_ms: u64) -> Received {
+    Received {
+        request_ms,
+        response_ms: runtime::now_ms().max(request_ms),
+    }
+}
+
 impl Exchange<'_> {
-    /// Never looked up nor stored: forwarded (with its body, for methods that have one).
+    /// Never looked up nor stored: forwarded (with its body, for methods that have one). A
+    /// non-error answer to an unsafe method invalidates its target (and same-origin
+    /// `Location`/`Content-Location`) in this data centre before the viewer gets it.
     async fn bypass(
         &self,
         request: &Request,
         origin: &OriginRequest<'_, '_>,
         reason: BypassReason,
-        fields: &[HeaderField<'_>],
+        view: &RequestView<'_>,
+        request_url: &str,
     ) -> Result<Response, JsValue> {
+        let fields = view.headers;
         let safe = matches!(origin.method, "GET" | "HEAD");
         let body = if safe { None } else { request.body() };
+        let asked_ms = runtime::now_ms();
         let response = match self.ask_origin(origin, body.as_ref(), fields).await? {
             Ok(response) => response,
             Err(failed) => return Ok(failed),
         };
+        let received = received_since(asked_ms);
         let passed_on = HeaderList::of(&response.headers()).and_then(|headers| {
-            let decided = respond::decide(origin.route, response.status(), headers, fields, false, self.now_ms);
+            let urls = invalidated_urls(
+                RuleSet::embedded(),
+                request_url,
+                view,
+                response.status(),
+                headers.get("location"),
+                headers.get("content-location"),
+            );
+            let decided = respond::decide(origin.route, response.status(), headers, fields, false, received);
             let outcome = Outcome::Bypass(reason);
-            respond::to_viewer(decided.status, decided.viewer, response.body().as_ref(), outcome, false)
+            let viewer = respond::to_viewer(decided.status, decided.viewer, response.body().as_ref(), outcome, false)?;
+            Ok((viewer, urls))
         });
+        let passed_on = match passed_on {
+            Ok((viewer, urls)) if !urls.is_empty() => store::invalidate(&urls).await.map(|()| viewer),
+            Ok((viewer, _)) => Ok(viewer),
+            Err(e) => Err(e),
+        };
         match passed_on {
             Ok(response) => Ok(response),
             // The origin has the request already: a method that isn't safe is never sent twice
@@ -107,6 +147,13 @@ impl Exchange<'_> {
         match found.copy.stamp.state(self.now_ms) {
             FreshnessState::Fresh => {
                 let outcome = Outcome::Hit { ttl };
+                // Evaluated here, after the policy called the copy fresh: the viewer's
+                // conditionals never reach `cache.match`, which would answer `304` for a copy
+                // the policy calls stale.
+                let stored = found.headers.fields();
+                if not_modified(fields, found.status, &stored, found.copy.stamp.stored_at_ms) {
+                    return respond::not_modified_to_viewer(&found, outcome, self.now_ms);
+                }
                 respond::stored_to_viewer(&found, outcome, self.head, self.now_ms)
             }
             FreshnessState::StaleWhileRevalidate => {
@@ -115,6 +162,11 @@ impl Exchange<'_> {
                 respond::stored_to_viewer(&found, outcome, self.head, self.now_ms)
             }
             FreshnessState::StaleIfError => self.stale_if_error(origin, url, found, fields).await,
+            // Past every window, kept for its validators: revalidated, never served unasked
+            // (a `must-revalidate` copy included).
+            FreshnessState::Expired if found.copy.validated => {
+                self.revalidate_expired(origin, url, found, fields).await
+            }
             FreshnessState::Expired => self.miss(origin, url, fields).await,
         }
     }
@@ -127,7 +179,7 @@ impl Exchange<'_> {
         body: Option<&web_sys::ReadableStream>,
         fields: &[HeaderField<'_>],
     ) -> Result<Result<Response, Response>, JsValue> {
-        let headers = origin::headers(self.config, &self.viewer, origin, None)?;
+        let headers = origin::headers(self.config, &self.viewer, origin, &[])?;
         let answered = origin::ask(
             self.config,
             origin.method,
@@ -156,16 +208,60 @@ impl Exchange<'_> {
         url: String,
         fields: &[HeaderField<'_>],
     ) -> Result<Response, JsValue> {
+        let asked_ms = runtime::now_ms();
         let response = match self.ask_origin(origin, None, fields).await? {
             Ok(response) => response,
             Err(failed) => return Ok(failed),
         };
         let headers = HeaderList::of(&response.headers())?;
-        let decided = respond::decide(origin.route, response.status(), headers, fields, true, self.now_ms);
+        // A `304` the Worker did not ask for is never stored (the viewer's conditionals never
+        // reach a shared fetch).
+        let storable = response.status() != 304;
+        let decided = respond::decide(
+            origin.route,
+            response.status(),
+            headers,
+            fields,
+            storable,
+            received_since(asked_ms),
+        );
         self.serve_and_store(url, decided, &response, |status, stored| Outcome::Miss {
             status,
             stored,
         })
+    }
+
+    /// Past its windows, kept for its validators (RFC 9111 §4.3.1): the origin is asked with
+    /// them; a `304` refreshes the copy, another answer replaces it, and a failure is the
+    /// viewer's answer (the copy is never served stale past its windows).
+    async fn revalidate_expired(
+        &self,
+        origin: &OriginRequest<'_, 'static>,
+        url: String,
+        found: Found,
+        fields: &[HeaderField<'_>],
+    ) -> Result<Response, JsValue> {
+        let Some(route) = origin.route else {
+            return self.miss(origin, url, fields).await;
+        };
+        let answered = self.ask_with_validators(origin, route, found, fields).await?;
+        match self.serve_revalidated(url, answered) {
+            Ok(served) => served,
+            Err((OriginFailure::Status(status), Some(response))) => {
+                let headers = HeaderList::of(&response.headers())?;
+                let received = Received::at(runtime::now_ms());
+                let decided = respond::decide(origin.route, status, headers, fields, false, received);
+                let stored = Stored::No(edge_policy::cache_api::NotStored::ServerError);
+                respond::to_viewer(
+                    status,
+                    decided.viewer,
+                    response.body().as_ref(),
+                    Outcome::Revalidated { status, stored },
+                    self.head,
+                )
+            }
+            Err((failure, _)) => respond::origin_failed(failure, origin.route, fields, self.head, self.now_ms),
+        }
     }
 
     /// Inside `stale-if-error` only: the origin is asked (with the copy's validator); on a
@@ -180,27 +276,47 @@ impl Exchange<'_> {
         let Some(route) = origin.route else {
             return self.miss(origin, url, fields).await;
         };
-        let headers = revalidate::conditional_headers(self.config, &self.viewer, origin, &found)?;
         let stale = found.tee()?;
-        let target = (origin.uri.as_str(), origin.querystring.as_str());
-        match revalidate::revalidate(self.config, route, target, &headers, found, fields).await? {
-            Revalidated::Refreshed(decided, body) => {
-                let outcome = |status, stored| Outcome::Revalidated { status, stored };
-                self.serve_and_store_stream(url, decided, body, 304, outcome)
-            }
-            Revalidated::Replaced(decided, response) => {
-                self.serve_and_store(url, decided, &response, |status, stored| Outcome::Revalidated {
-                    status,
-                    stored,
-                })
-            }
-            Revalidated::Failed(failure) => {
+        let answered = self.ask_with_validators(origin, route, found, fields).await?;
+        match self.serve_revalidated(url, answered) {
+            Ok(served) => served,
+            Err((failure, _)) => {
                 let outcome = Outcome::StaleIfError {
                     ttl: stale.copy.stamp.ttl_secs(self.now_ms),
                     failure,
                 };
                 respond::stored_to_viewer(&stale, outcome, self.head, self.now_ms)
             }
+        }
+    }
+
+    /// Asks the origin about `found` with its validators (RFC 9111 §4.3.1) and decides the
+    /// answer on `route`'s rules.
+    async fn ask_with_validators(
+        &self,
+        origin: &OriginRequest<'_, 'static>,
+        route: &Route,
+        found: Found,
+        fields: &[HeaderField<'_>],
+    ) -> Result<Revalidated, JsValue> {
+        let headers = revalidate::conditional_headers(self.config, &self.viewer, origin, &found)?;
+        let target = (origin.uri.as_str(), origin.querystring.as_str());
+        revalidate::revalidate(self.config, route, target, &headers, found, fields).await
+    }
+
+    /// A revalidation the origin answered: a `304` refreshes the copy, another answer
+    /// replaces it; either is served and stored. A failure is handed back, the caller's to
+    /// answer (its `5xx`, when the origin sent one).
+    fn serve_revalidated(
+        &self,
+        url: String,
+        answered: Revalidated,
+    ) -> Result<Result<Response, JsValue>, (OriginFailure, Option<web_sys::Response>)> {
+        let outcome = |status, stored| Outcome::Revalidated { status, stored };
+        match answered {
+            Revalidated::Refreshed(decided, body) => Ok(self.serve_and_store_stream(url, decided, body, 304, outcome)),
+            Revalidated::Replaced(decided, response) => Ok(self.serve_and_store(url, decided, &response, outcome)),
+            Revalidated::Failed(failure, response) => Err((failure, response)),
         }
     }
 
@@ -217,6 +333,8 @@ impl Exchange<'_> {
         let headers = revalidate::conditional_headers(self.config, &self.viewer, origin, found)?;
         let found = found.tee()?;
         let (config, url) = (self.config.clone(), url.to_owned());
+        // Recorded now: an invalidation after this point wins over what it brings back.
+        let started = invalidate::epoch();
         let (uri, querystring) = (origin.uri.clone(), origin.querystring.clone());
         let viewer = self.viewer.clone();
         self.ctx.wait_until(async move {
@@ -225,12 +343,12 @@ impl Exchange<'_> {
             let result = revalidate::revalidate(&config, route, (&uri, &querystring), &headers, found, &fields).await;
             match result {
                 Ok(Revalidated::Refreshed(decided, body)) => {
-                    revalidate::store_result(url, &decided.copy, decided.status, body).await;
+                    revalidate::store_result(url, &decided.copy, decided.status, body, started).await;
                 }
                 Ok(Revalidated::Replaced(decided, response)) => {
-                    revalidate::store_result(url, &decided.copy, decided.status, response.body()).await;
+                    revalidate::store_result(url, &decided.copy, decided.status, response.body(), started).await;
                 }
-                Ok(Revalidated::Failed(_)) => {}
+                Ok(Revalidated::Failed(..)) => {}
                 Err(e) => {
                     let reason = e.as_string().unwrap_or_else(|| format!("{e:?}"));
                     runtime::log(
@@ -258,7 +376,7 @@ impl Exchange<'_> {
                 // `clone()` tees the body: one branch is stored, the other goes to the viewer.
                 let copy = response.clone()?;
                 self.ctx
-                    .wait_until(store::put(url, status, headers.clone(), copy.body()));
+                    .wait_until(store::put(url, status, headers.clone(), copy.body(), self.epoch));
                 Stored::Yes
             }
             Err(reason) => Stored::No(*reason),
@@ -287,11 +405,13 @@ impl Exchange<'_> {
                 let branches = body.tee();
                 let (for_store, for_viewer) = (branches.get(0), branches.get(1));
                 let for_store: Option<web_sys::ReadableStream> = wasm_bindgen::JsCast::dyn_into(for_store).ok();
-                self.ctx.wait_until(store::put(url, status, headers.clone(), for_store));
+                self.ctx
+                    .wait_until(store::put(url, status, headers.clone(), for_store, self.epoch));
                 (wasm_bindgen::JsCast::dyn_into(for_viewer).ok(), Stored::Yes)
             }
             (Ok((_, headers)), None) => {
-                self.ctx.wait_until(store::put(url, status, headers.clone(), None));
+                self.ctx
+                    .wait_until(store::put(url, status, headers.clone(), None, self.epoch));
                 (None, Stored::Yes)
             }
             (Err(reason), body) => (body, Stored::No(*reason)),

@@ -3,6 +3,7 @@
 //! back into a fresh `worker::Headers` (the runtime's request and cached-response headers are
 //! immutable, so every outgoing message gets new ones).
 
+use edge_policy::headers::{connection_options, is_hop_by_hop};
 use edge_policy::{HeaderEdit, HeaderField, HeaderSource, HeaderStore};
 use js_sys::Array;
 use wasm_bindgen::{JsCast, JsValue};
@@ -59,6 +60,14 @@ impl HeaderList {
     /// Adds a value.
     pub fn append(&mut self, name: &str, value: impl Into<String>) {
         self.0.push((name.to_owned(), value.into()));
+    }
+
+    /// Removes the hop-by-hop fields: `Connection`, every field it names, and the fixed ones
+    /// (RFC 9110 §7.6.1). The runtime's `fetch` shows them on an origin's answer, so a
+    /// `Connection: x-foo` would otherwise store and forward `X-Foo`.
+    pub fn strip_hop_by_hop(&mut self) {
+        let options = connection_options(self.iter());
+        self.remove_where(|n| is_hop_by_hop(n, &options));
     }
 
     /// Applies the policy's edits (`Remove` deletes every value; `Set` replaces them).

@@ -8,6 +8,8 @@
 //!   stale-if-error / miss.
 //! - [`store`], [`revalidate`], [`origin`], [`respond`]: the Cache API, revalidation, the
 //!   origin call, the responses.
+//! - [`invalidate`]: what this isolate invalidated after an unsafe method, so that no store
+//!   in flight puts it back.
 //! - [`fallback`]: an internal failure forwards the request unchanged to the origin.
 //! - [`outcome`]: how a request was answered, rendered as `Cache-Status` and in the log.
 #![warn(missing_docs)]
@@ -17,6 +19,7 @@ pub mod error;
 pub mod fallback;
 pub mod flow;
 pub mod header_list;
+pub mod invalidate;
 pub mod origin;
 pub mod outcome;
 pub mod request_url;

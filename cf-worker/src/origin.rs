@@ -11,22 +11,24 @@ use crate::header_list::HeaderList;
 use crate::outcome::OriginFailure;
 use crate::runtime::{self, Fetched};
 
-/// The headers an origin request carries. `validator` (a conditional header of the Worker's
-/// own) is added last.
+/// The headers an origin request carries: never a hop-by-hop field of the viewer's (RFC 9110
+/// §7.6.1). `validators` (the Worker's own conditional headers, RFC 9111 §4.3.1) are added
+/// last.
 pub fn headers(
     config: &Config,
     viewer: &HeaderList,
     request: &OriginRequest<'_, '_>,
-    validator: Option<(&str, &str)>,
+    validators: &[(&str, &str)],
 ) -> Result<Headers, JsValue> {
     let mut list = viewer.clone();
+    list.strip_hop_by_hop();
     list.apply(&request.edits);
     let secret_header = config.verify_header.as_str();
     let headers = list.to_headers(|name| request.forwards(name) && name != secret_header)?;
     if let Some(secret) = &config.verify_secret {
         headers.set(secret_header, secret)?;
     }
-    if let Some((name, value)) = validator {
+    for (name, value) in validators {
         headers.set(name, value)?;
     }
     Ok(headers)

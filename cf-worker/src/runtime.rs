@@ -96,6 +96,12 @@ pub async fn cache_put(cache: &Cache, url: &str, response: &Response) -> Result<
     JsFuture::from(cache.put_with_str(url, response)).await.map(|_| ())
 }
 
+/// `cache.delete(url)`: whether a copy was there.
+pub async fn cache_delete(cache: &Cache, url: &str) -> Result<bool, JsValue> {
+    let deleted = JsFuture::from(cache.delete_with_str(url)).await?;
+    Ok(deleted.as_bool().unwrap_or(false))
+}
+
 /// A response with `status`, `headers` and a body stream (`None`: no body).
 pub fn response(status: u16, headers: &Headers, body: Option<&ReadableStream>) -> Result<Response, JsValue> {
     let init = ResponseInit::new();

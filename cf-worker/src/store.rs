@@ -7,7 +7,7 @@ use wasm_bindgen::JsValue;
 use web_sys::{Cache, ReadableStream, Response};
 
 use crate::header_list::HeaderList;
-use crate::runtime;
+use crate::{invalidate, runtime};
 
 /// A stored copy the policy can read.
 #[derive(Debug)]
@@ -56,16 +56,41 @@ pub async fn lookup(cache: &Cache, url: &str) -> Result<Option<Found>, JsValue> 
     }))
 }
 
-/// Puts a copy under `url` (run in `ctx.wait_until`; a failure is logged, never seen).
-pub async fn put(url: String, status: u16, headers: HeaderList, body: Option<ReadableStream>) {
+/// Puts a copy under `url` (run in `ctx.wait_until`; a failure is logged, never seen),
+/// unless `url` was invalidated in this isolate after `started` (the [`invalidate::epoch`]
+/// when the request or revalidation that fetched it began): checked before the `put` and
+/// again after it, deleting what it put, so a copy fetched before an unsafe method's answer
+/// never outlives it.
+pub async fn put(url: String, status: u16, headers: HeaderList, body: Option<ReadableStream>, started: u64) {
+    if invalidate::since(&url, started) {
+        return;
+    }
     let result = async {
         let cache = runtime::default_cache()?;
         let response = runtime::response(status, &headers.to_headers(|_| true)?, body.as_ref())?;
-        runtime::cache_put(&cache, &url, &response).await
+        runtime::cache_put(&cache, &url, &response).await?;
+        if invalidate::since(&url, started) {
+            runtime::cache_delete(&cache, &url).await?;
+        }
+        Ok::<(), JsValue>(())
     }
     .await;
     if let Err(e) = result {
         let reason = e.as_string().unwrap_or_else(|| format!("{e:?}"));
         runtime::log("warn", "cache put failed", &[("url", &url), ("reason", &reason)]);
     }
+}
+
+/// Deletes the copies under `urls` (an unsafe method's invalidation, RFC 9111 §4.4), after
+/// recording each in this isolate's [`invalidate`] record so that no store already in flight
+/// puts it back. `cache.delete` reaches this data centre only.
+pub async fn invalidate(urls: &[String]) -> Result<(), JsValue> {
+    for url in urls {
+        invalidate::record(url);
+    }
+    let cache = runtime::default_cache()?;
+    for url in urls {
+        runtime::cache_delete(&cache, url).await?;
+    }
+    Ok(())
 }

@@ -230,7 +230,8 @@ pub fn rule_number(rule: Rule) -> u8 {
         Rule::VaryOutsideKey => 3,
         Rule::Authorization => 4,
         Rule::StatusNotCacheable | Rule::NegativeAnswer => 6,
-        Rule::RoutePolicy => 7,
+        Rule::RoutePolicy | Rule::CdnLifetime => 7,
+        Rule::CdnForbidsSharing => 1,
     }
 }
 
@@ -244,6 +245,8 @@ fn rule_text(rule: Rule) -> &'static str {
         Rule::StatusNotCacheable => "a status that is not heuristically cacheable (or a 5xx)",
         Rule::NegativeAnswer => "a negative answer: a short edge lifetime, no stale window",
         Rule::RoutePolicy => "the route's policy filled in what the origin left out",
+        Rule::CdnLifetime => "the route's policy, the edge's lifetime from CDN-Cache-Control (written as s-maxage)",
+        Rule::CdnForbidsSharing => "CDN-Cache-Control names private or no-store: not shared by the edge",
     }
 }
 
@@ -288,6 +291,7 @@ pub fn explain_origin_response(rules: &RuleSet, response: &ResponseView<'_>) -> 
         cache_control,
         rule,
         strip_set_cookie,
+        ..
     } = decide_response(
         route,
         status,

@@ -117,6 +117,46 @@ pub fn normalize_accept_encoding<'a>(values: impl IntoIterator<Item = &'a str>) 
     }
 }
 
+/// The hop-by-hop fields of HTTP/1.1 (RFC 9110 §7.6.1: `Connection` and the fields it names,
+/// and "Proxy-Connection, Keep-Alive, TE, Transfer-Encoding, and Upgrade" that a proxy must
+/// not forward unless named; `Trailer` frames the body): meaningful on one connection only.
+pub const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// The fields a message's `Connection` names (lower-case), from its header fields. RFC 9110
+/// §7.6.1: "Intermediaries MUST parse a received Connection header field before a message is
+/// forwarded and, for each connection-option in this field, remove any header or trailer
+/// field(s) from the message with the same name as the connection-option, and then remove
+/// the Connection header field itself".
+pub fn connection_options<'a>(fields: impl IntoIterator<Item = (&'a str, &'a str)>) -> Vec<String> {
+    let mut options = Vec::new();
+    for (name, value) in fields {
+        if name.eq_ignore_ascii_case("connection") {
+            for option in text::split(value, b',') {
+                let option = text::trim(option);
+                if !option.is_empty() {
+                    options.push(option.to_ascii_lowercase());
+                }
+            }
+        }
+    }
+    options
+}
+
+/// Whether a lower-case field name is hop-by-hop on a message whose `Connection` names
+/// `options` ([`connection_options`]): never stored, never forwarded, never shown to an edge
+/// function.
+pub fn is_hop_by_hop(name: &str, options: &[String]) -> bool {
+    HOP_BY_HOP.contains(&name) || options.iter().any(|o| o == name)
+}
+
 /// RFC 9110 §12.4.2: `qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )`.
 fn qvalue_is_positive(q: &str) -> bool {
     let (int, frac) = text::split_once(q, b'.').unwrap_or((q, ""));
@@ -166,6 +206,29 @@ pub fn filter_cookies<'a>(values: impl IntoIterator<Item = &'a str>, allowed: &[
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn connection_names_its_hop_by_hop_fields() {
+        let fields = [
+            ("connection", "X-Foo, keep-alive"),
+            ("Connection", " close ,,"),
+            ("x-foo", "1"),
+        ];
+        let options = connection_options(fields);
+        assert_eq!(options, ["x-foo", "keep-alive", "close"]);
+        for name in [
+            "x-foo",
+            "connection",
+            "keep-alive",
+            "transfer-encoding",
+            "upgrade",
+            "te",
+            "close",
+        ] {
+            assert!(is_hop_by_hop(name, &options), "{name}");
+        }
+        assert!(!is_hop_by_hop("x-bar", &options) && !is_hop_by_hop("cache-control", &[]));
+    }
 
     fn ae(v: &str) -> Option<&'static str> {
         normalize_accept_encoding([v])

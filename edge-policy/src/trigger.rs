@@ -4,7 +4,7 @@
 //! carries the event. The rules themselves live below: the request's in `request_headers`,
 //! `path`, `query`; the response's in [`crate::cache_control`].
 
-use crate::cache_control::{decide_response, Rule};
+use crate::cache_control::{decide_response, Rule, TARGETED_FIELDS};
 use crate::cloudfront::{self, MAX_URL_BYTES};
 use crate::path::{normalize_path, normalize_path_traced};
 use crate::query::normalize_query_traced;
@@ -78,8 +78,19 @@ pub fn viewer_request_reads() -> impl Iterator<Item = &'static str> {
     ])
 }
 
-/// The response headers [`origin_response`] reads.
-pub const ORIGIN_RESPONSE_READS: &[&str] = &["cache-control", "set-cookie", "vary", "expires", "date", SURROGATE_KEY];
+/// The response headers [`origin_response`] reads (the targeted fields: `CDN-Cache-Control`
+/// sets the edge's lifetime, and every one of them is removed from an answer the edge does
+/// not share).
+pub const ORIGIN_RESPONSE_READS: &[&str] = &[
+    "cache-control",
+    "set-cookie",
+    "vary",
+    "expires",
+    "date",
+    SURROGATE_KEY,
+    "cdn-cache-control",
+    "cloudflare-cdn-cache-control",
+];
 
 /// The origin's purge tags (purge.md, "Tags"): deleted on the way out (cache-control.md,
 /// "Writing"), so tags never reach a viewer or CloudFront's cache.
@@ -155,7 +166,8 @@ pub(crate) fn viewer_request_traced<'a, 'r, T: Trace>(
 /// What `origin-response` does: the header edits and the rule that decided.
 #[derive(Debug, Clone)]
 pub struct ResponseRewrite<'a> {
-    /// Header changes: `cache-control` set, maybe `set-cookie` and `surrogate-key` removed.
+    /// Header changes: `cache-control` set, maybe `set-cookie`, `surrogate-key` and the
+    /// targeted fields (`cdn-cache-control`, …) removed.
     pub headers: Vec<HeaderEdit<'a>>,
     /// The one `Cache-Control` line the response leaves with.
     pub cache_control: String,
@@ -192,6 +204,11 @@ pub fn origin_response<'a>(rules: &RuleSet, response: &ResponseView<'a>) -> Resp
     }
     if response.headers.iter().any(|(n, _)| *n == SURROGATE_KEY) {
         edits.push(HeaderEdit::Remove(SURROGATE_KEY));
+    }
+    for name in TARGETED_FIELDS {
+        if decision.strips(name) && response.headers.iter().any(|(n, _)| n == name) {
+            edits.push(HeaderEdit::Remove(name));
+        }
     }
     ResponseRewrite {
         headers: edits,

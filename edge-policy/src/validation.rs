@@ -1,8 +1,12 @@
-//! Validation, once for every host (RFC 9110 §13.1.2, RFC 9111 §4.3): whether a viewer's
-//! `If-None-Match` matches, which validator a revalidation sends, whether a `304` refreshes
-//! the copy now stored, and how a `304`'s header fields update it. The local edge, the origin
-//! and the Worker call these; none keeps a copy of its own.
+//! Validation, once for every host (RFC 9110 §13.1–13.2, RFC 9111 §4.3): whether a viewer's
+//! conditional request is answered `304` from a stored copy ([`not_modified`]: `If-None-Match`,
+//! else `If-Modified-Since`), which validators a revalidation sends ([`Validators`]: the
+//! stored `ETag` and `Last-Modified`, both when both exist), whether a `304` refreshes the
+//! copy now stored ([`refreshes`]), and how a `304`'s header fields update it. The local
+//! edge, the origin and the Worker call these; none keeps a copy of its own.
 
+use crate::cache_control::http_date_secs;
+use crate::headers::connection_options;
 use crate::view::{HeaderField, HeaderStore};
 
 /// Splits an entity-tag into its weakness and its opaque-tag (quotes included). RFC 9110
@@ -55,17 +59,50 @@ pub fn if_none_match_matches<'a>(lines: impl IntoIterator<Item = &'a str>, etag:
     false
 }
 
-/// The conditional header a revalidation sends for a stored copy (RFC 9111 §4.3.1: "When
-/// generating a conditional request for validation, a cache ... MUST send the relevant entity
-/// tags (using If-Match, If-None-Match, or If-Range) if the entity tags were provided in the
-/// stored response(s) being validated" and "SHOULD send the Last-Modified value (using
-/// If-Modified-Since) if the request is not for a subrange"): its `ETag` as
-/// `If-None-Match`, else its `Last-Modified` as `If-Modified-Since`.
-pub fn validator<'h>(stored: &[HeaderField<'h>]) -> Option<(&'static str, &'h str)> {
-    let first = |name: &str| stored.iter().find(|(n, _)| *n == name).map(|(_, v)| *v);
-    first("etag")
-        .map(|v| ("if-none-match", v))
-        .or_else(|| first("last-modified").map(|v| ("if-modified-since", v)))
+/// The validators of a stored copy (RFC 9110 §8.8): its first `ETag` and its first
+/// `Last-Modified`, as received.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Validators<'h> {
+    /// `ETag`.
+    pub etag: Option<&'h str>,
+    /// `Last-Modified`.
+    pub last_modified: Option<&'h str>,
+}
+
+impl<'h> Validators<'h> {
+    /// The validators of a copy's header fields (lower-case names).
+    pub fn of(stored: &[HeaderField<'h>]) -> Self {
+        let first = |name: &str| stored.iter().find(|(n, _)| *n == name).map(|(_, v)| *v);
+        Validators {
+            etag: first("etag"),
+            last_modified: first("last-modified"),
+        }
+    }
+
+    /// Whether the copy has neither.
+    pub fn is_empty(&self) -> bool {
+        self.etag.is_none() && self.last_modified.is_none()
+    }
+
+    /// The conditional header fields a revalidation of the copy sends. RFC 9111 §4.3.1: "When
+    /// generating a conditional request for validation, a cache ... MUST send the relevant
+    /// entity tags (using If-Match, If-None-Match, or If-Range) if the entity tags were
+    /// provided in the stored response(s) being validated" and "SHOULD send the Last-Modified
+    /// value (using If-Modified-Since) if the request is not for a subrange, a single stored
+    /// response is being validated, and that response contains a Last-Modified value": the
+    /// `ETag` as `If-None-Match` and the `Last-Modified` as `If-Modified-Since`, both when the
+    /// copy has both (CloudFront sends "one or both", "Request and response behavior for
+    /// custom origins", Conditional requests).
+    pub fn conditional_headers(&self) -> Vec<(&'static str, &'h str)> {
+        let mut headers = Vec::with_capacity(2);
+        if let Some(etag) = self.etag {
+            headers.push(("if-none-match", etag));
+        }
+        if let Some(last_modified) = self.last_modified {
+            headers.push(("if-modified-since", last_modified));
+        }
+        headers
+    }
 }
 
 /// Whether a `304` refreshes the copy stored now. RFC 9111 §4.3.4: "If the new response
@@ -75,21 +112,95 @@ pub fn validator<'h>(stored: &[HeaderField<'h>]) -> Option<(&'static str, &'h st
 /// response to update any stored responses", and a weak one identifies a stored response it
 /// matches weakly.
 ///
-/// `sent` is the `ETag` the revalidation sent; `stored` the `ETag` of the copy stored now
-/// (the copy may have been replaced meanwhile: a `304` for an older copy never re-marks a
-/// newer one); `not_modified` the `304`'s own `ETag`, when it carries one.
-pub fn refreshes(stored: Option<&str>, sent: &str, not_modified: Option<&str>) -> bool {
-    if stored != Some(sent) {
+/// `stored` are the validators of the copy stored now (it may have been replaced meanwhile:
+/// a `304` for an older copy never re-marks a newer one), `sent` those the revalidation sent
+/// (the copy's own when it was sent), `answered` the `304`'s own. The copy stored now must
+/// still be the one validated; an `ETag` the `304` carries must be the one sent (strong
+/// against strong, or weakly against a weak one); a `Last-Modified` it carries must be the
+/// one sent; a `304` naming an `ETag` when none was sent names another representation. A
+/// `304` nothing was sent for refreshes nothing.
+pub fn refreshes(stored: Validators<'_>, sent: Validators<'_>, answered: Validators<'_>) -> bool {
+    if sent.is_empty() || stored != sent {
         return false;
     }
-    let Some(answered) = not_modified else {
-        return true;
+    let etag_agrees = match (answered.etag, sent.etag) {
+        (None, _) => true,
+        (Some(_), None) => false,
+        (Some(answered), Some(sent)) => match (entity_tag(answered), entity_tag(sent)) {
+            (Some((false, a)), Some((false, s))) => a == s,
+            (Some((true, a)), Some((_, s))) => a == s,
+            _ => false,
+        },
     };
-    match (entity_tag(answered), entity_tag(sent)) {
-        (Some((false, a)), Some((false, s))) => a == s,
-        (Some((true, a)), Some((_, s))) => a == s,
-        _ => false,
+    let date_agrees = match (answered.last_modified, sent.last_modified) {
+        (Some(answered), Some(sent)) => answered == sent,
+        _ => true,
+    };
+    etag_agrees && date_agrees
+}
+
+/// Whether a cache answers a viewer's `GET`/`HEAD` with `304 Not Modified` from a stored
+/// `200`, after its freshness decision (RFC 9111 §4.3.2, "Handling a Received Validation
+/// Request"): "the If-Match and If-Unmodified-Since conditional header fields are not
+/// applicable to a cache, and If-None-Match takes precedence over If-Modified-Since"
+/// (RFC 9110 §13.2.2's order, as a cache reads it).
+///
+/// - `If-None-Match` ([`if_none_match_matches`], weak comparison) against the stored `ETag`:
+///   when the field is present it alone decides (RFC 9110 §13.1.3: "A recipient MUST
+///   ignore If-Modified-Since if the request contains an If-None-Match header field").
+/// - Else `If-Modified-Since`: RFC 9110 §13.1.3, "A recipient MUST ignore the
+///   If-Modified-Since header field if the received field value is not a valid HTTP-date,
+///   the field value has more than one member"; otherwise "the condition is false" (a `304`)
+///   when the copy's last modification is "earlier or equal to the date provided". RFC 9111
+///   §4.3.2: without `Last-Modified` "a cache SHOULD use the stored response's Date field
+///   value (or, if no Date field is present, the time that the stored response was
+///   received)": `received_ms`, ms since the Unix epoch.
+///
+/// `request` and `stored` are lower-case header fields; `status` the stored status (only a
+/// `200` is answered `304`: RFC 9110 §13.2.1 has a server ignore preconditions on a response
+/// that would not be a `2xx`, and a partial one is never stored).
+pub fn not_modified(request: &[HeaderField<'_>], status: u16, stored: &[HeaderField<'_>], received_ms: u64) -> bool {
+    if status != 200 {
+        return false;
     }
+    let stored_validators = Validators::of(stored);
+    let mut if_none_match = request.iter().filter(|(n, _)| *n == "if-none-match").peekable();
+    if if_none_match.peek().is_some() {
+        return stored_validators
+            .etag
+            .is_some_and(|etag| if_none_match_matches(if_none_match.map(|(_, v)| *v), etag));
+    }
+    let mut since = request.iter().filter(|(n, _)| *n == "if-modified-since");
+    let (Some((_, since)), None) = (since.next(), since.next()) else {
+        return false;
+    };
+    let Some(since) = http_date_secs(since) else {
+        return false;
+    };
+    let stored_date = |name: &str| {
+        stored
+            .iter()
+            .find(|(n, _)| *n == name)
+            .and_then(|(_, v)| http_date_secs(v))
+    };
+    let modified = stored_date("last-modified")
+        .or_else(|| stored_date("date"))
+        .unwrap_or(received_ms / 1000);
+    modified <= since
+}
+
+/// The fields a `304` a cache generates carries from the `200` it stands for. RFC 9110
+/// §15.4.5: "The server generating a 304 response MUST generate any of the following header
+/// fields that would have been sent in a 200 (OK) response to the same request:
+/// Content-Location, Date, ETag, and Vary; Cache-Control and Expires", and "a sender SHOULD
+/// NOT generate representation metadata other than the above listed fields unless said
+/// metadata exists for the purpose of guiding cache updates (e.g., Last-Modified might be
+/// useful if the response does not have an ETag field)". `has_etag`: the `200` has an `ETag`.
+pub fn kept_in_304(name: &str, has_etag: bool) -> bool {
+    matches!(
+        name,
+        "cache-control" | "content-location" | "date" | "etag" | "expires" | "vary"
+    ) || (name == "last-modified" && !has_etag)
 }
 
 /// The fields a `304` never updates in a stored copy, RFC 9111 §3.2: "the cache MUST add each
@@ -132,13 +243,8 @@ pub fn merge_not_modified<H: HeaderStore>(stored: &mut H, not_modified: &H, host
     let fields = not_modified.header_fields();
     // RFC 9110 §7.6.1: "a proxy or gateway MUST ... remove any header or trailer field(s)
     // whose names match a connection option".
-    let connection_named = |name: &str| {
-        fields
-            .iter()
-            .filter(|(n, _)| *n == "connection")
-            .flat_map(|(_, v)| v.split(','))
-            .any(|option| option.trim_matches([' ', '\t']).eq_ignore_ascii_case(name))
-    };
+    let options = connection_options(fields.iter().copied());
+    let connection_named = |name: &str| options.iter().any(|o| o == name);
     let mut names: Vec<&str> = Vec::new();
     for (name, _) in &fields {
         if !names.contains(name) && updated_by_304(name) && !connection_named(name) && !host_keeps(name) {
@@ -181,30 +287,145 @@ mod tests {
     }
 
     #[test]
-    fn the_validator_prefers_the_etag() {
+    fn a_revalidation_sends_both_validators_when_the_copy_has_both() {
+        let both = [("last-modified", "x"), ("etag", "\"e\"")];
         assert_eq!(
-            validator(&[("last-modified", "x"), ("etag", "\"e\"")]),
-            Some(("if-none-match", "\"e\""))
+            Validators::of(&both).conditional_headers(),
+            [("if-none-match", "\"e\""), ("if-modified-since", "x")]
         );
-        assert_eq!(validator(&[("last-modified", "x")]), Some(("if-modified-since", "x")));
-        assert_eq!(validator(&[]), None);
+        assert_eq!(
+            Validators::of(&[("last-modified", "x")]).conditional_headers(),
+            [("if-modified-since", "x")]
+        );
+        assert!(Validators::of(&[]).conditional_headers().is_empty());
+    }
+
+    fn tag(etag: &str) -> Validators<'_> {
+        Validators {
+            etag: Some(etag),
+            last_modified: None,
+        }
     }
 
     #[test]
     fn a_304_refreshes_only_the_copy_it_validates() {
-        assert!(refreshes(Some("\"a\""), "\"a\"", None));
-        assert!(refreshes(Some("\"a\""), "\"a\"", Some("\"a\"")));
-        assert!(refreshes(Some("\"a\""), "\"a\"", Some("W/\"a\"")));
-        assert!(!refreshes(Some("\"b\""), "\"a\"", None), "replaced meanwhile");
-        assert!(!refreshes(None, "\"a\"", None), "gone meanwhile");
+        let none = Validators::default();
+        assert!(refreshes(tag("\"a\""), tag("\"a\""), none));
+        assert!(refreshes(tag("\"a\""), tag("\"a\""), tag("\"a\"")));
+        assert!(refreshes(tag("\"a\""), tag("\"a\""), tag("W/\"a\"")));
+        assert!(!refreshes(tag("\"b\""), tag("\"a\""), none), "replaced meanwhile");
+        assert!(!refreshes(none, tag("\"a\""), none), "gone meanwhile");
         assert!(
-            !refreshes(Some("\"a\""), "\"a\"", Some("\"b\"")),
+            !refreshes(tag("\"a\""), tag("\"a\""), tag("\"b\"")),
             "another representation"
         );
         assert!(
-            !refreshes(Some("W/\"a\""), "W/\"a\"", Some("\"a\"")),
+            !refreshes(tag("W/\"a\""), tag("W/\"a\""), tag("\"a\"")),
             "strong needs strong"
         );
+        assert!(!refreshes(none, none, none), "nothing was asked");
+    }
+
+    #[test]
+    fn a_last_modified_copy_is_refreshed_by_its_date() {
+        let dated = |d| Validators {
+            etag: None,
+            last_modified: Some(d),
+        };
+        let monday = "Mon, 30 Nov 2026 08:00:00 GMT";
+        let none = Validators::default();
+        assert!(refreshes(dated(monday), dated(monday), none));
+        assert!(refreshes(dated(monday), dated(monday), dated(monday)));
+        assert!(
+            !refreshes(dated(monday), dated(monday), dated("Tue, 01 Dec 2026 08:00:00 GMT")),
+            "modified since"
+        );
+        assert!(
+            !refreshes(dated(monday), dated(monday), tag("\"x\"")),
+            "an entity tag the copy never had"
+        );
+        assert!(
+            !refreshes(dated("Tue, 01 Dec 2026 08:00:00 GMT"), dated(monday), none),
+            "replaced meanwhile"
+        );
+    }
+
+    const STORED: &[(&str, &str)] = &[
+        ("etag", "\"v1\""),
+        ("last-modified", "Mon, 30 Nov 2026 08:00:00 GMT"),
+        ("date", "Mon, 30 Nov 2026 09:00:00 GMT"),
+    ];
+
+    #[test]
+    fn if_none_match_takes_precedence_over_if_modified_since() {
+        let later = "Mon, 30 Nov 2026 10:00:00 GMT";
+        assert!(not_modified(&[("if-none-match", "\"v1\"")], 200, STORED, 0));
+        assert!(not_modified(&[("if-modified-since", later)], 200, STORED, 0));
+        // A non-matching If-None-Match decides: the If-Modified-Since that would match is ignored.
+        assert!(!not_modified(
+            &[("if-none-match", "\"v0\""), ("if-modified-since", later)],
+            200,
+            STORED,
+            0
+        ));
+        assert!(not_modified(
+            &[
+                ("if-modified-since", "Sun, 01 Jan 2026 00:00:00 GMT"),
+                ("if-none-match", "W/\"v1\"")
+            ],
+            200,
+            STORED,
+            0
+        ));
+        // If-Match and If-Unmodified-Since are not a cache's to evaluate (RFC 9111 §4.3.2).
+        assert!(!not_modified(&[("if-match", "\"v1\"")], 200, STORED, 0));
+        assert!(!not_modified(&[("if-none-match", "\"v1\"")], 404, STORED, 0));
+    }
+
+    #[test]
+    fn if_modified_since_compares_last_modified_then_date_then_receipt() {
+        let at_lm = "Mon, 30 Nov 2026 08:00:00 GMT";
+        let before = "Mon, 30 Nov 2026 07:59:59 GMT";
+        assert!(not_modified(&[("if-modified-since", at_lm)], 200, STORED, 0), "equal");
+        assert!(!not_modified(&[("if-modified-since", before)], 200, STORED, 0));
+        // Invalid, or more than one: ignored.
+        for bad in ["yesterday", "0", ""] {
+            assert!(!not_modified(&[("if-modified-since", bad)], 200, STORED, 0), "{bad:?}");
+        }
+        assert!(!not_modified(
+            &[("if-modified-since", at_lm), ("if-modified-since", at_lm)],
+            200,
+            STORED,
+            0
+        ));
+        // Without Last-Modified, the Date; without either, when it was received.
+        let dated = [("date", "Mon, 30 Nov 2026 09:00:00 GMT")];
+        assert!(!not_modified(&[("if-modified-since", at_lm)], 200, &dated, 0));
+        assert!(not_modified(
+            &[("if-modified-since", "Mon, 30 Nov 2026 09:00:00 GMT")],
+            200,
+            &dated,
+            0
+        ));
+        let received = 1_796_029_200_000; // 2026-11-30T09:00:00Z
+        assert!(not_modified(
+            &[("if-modified-since", "Mon, 30 Nov 2026 09:00:00 GMT")],
+            200,
+            &[],
+            received
+        ));
+        assert!(!not_modified(&[("if-modified-since", at_lm)], 200, &[], received));
+    }
+
+    #[test]
+    fn a_304_keeps_what_rfc_9110_lists() {
+        for name in ["etag", "cache-control", "date", "expires", "vary", "content-location"] {
+            assert!(kept_in_304(name, true), "{name}");
+        }
+        for name in ["content-type", "content-length", "set-cookie", "x-custom"] {
+            assert!(!kept_in_304(name, true), "{name}");
+        }
+        assert!(kept_in_304("last-modified", false) && !kept_in_304("last-modified", true));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! share, and nothing read back from the store makes the Worker panic or share more.
 
 use edge_policy::cache_api::{
-    cache_api_request, CacheApiRequest, NotStored, StoredCopy, POLICY_CACHE_CONTROL, STORED_AT,
+    cache_api_request, CacheApiRequest, NotStored, Received, StoredCopy, POLICY_CACHE_CONTROL, STORED_AT,
 };
 use edge_policy::cache_control::{decide_response, CacheControl, FreshnessState};
 use edge_policy::{canonical_request, RequestView, Route, RuleSet};
@@ -170,11 +170,12 @@ proptest! {
         let route = RuleSet::embedded().route_for(path);
         let decision = decide_response(Some(route), Some(status), &response, &request, 0);
         let left = set_cookie && !decision.strip_set_cookie;
-        match StoredCopy::new(&decision, status, left, 7) {
+        let leaving: Vec<(&str, &str)> = response.iter().copied().filter(|(n, _)| left || *n != "set-cookie").collect();
+        match StoredCopy::new(&decision, status, &leaving, Received::at(7)) {
             Ok(copy) => {
                 prop_assert!(!decision.cache_control.forbids_sharing());
                 prop_assert!(!left && !route.is_bypass() && status < 500 && status != 206);
-                let stored = copy.storage_headers();
+                let stored = copy.storage_headers(7);
                 let fields: Vec<(&str, &str)> = stored.iter().map(|(n, v)| (*n, v.as_str())).collect();
                 // Compared as written: a reading artifact of the origin's header (a malformed
                 // `s-maxage` read as 0) is not part of what the copy says.

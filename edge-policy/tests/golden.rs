@@ -61,5 +61,14 @@ fn origin_response_golden_cases() {
             had && !removed,
             "{name}: set-cookie"
         );
+        // RFC 9213 §3: forwarded downstream, unless the answer is not shared (or the route
+        // removes it).
+        if let Some(removed) = case["expect"]["cdn_removed"].as_bool() {
+            assert_eq!(
+                headers.contains_key("cdn-cache-control"),
+                !removed,
+                "{name}: cdn-cache-control"
+            );
+        }
     }
 }

@@ -3,12 +3,12 @@
 //! generated hostile input — NULs, unreadable values, huge values, malformed
 //! `Cache-Control`, forged relays, AWS signatures — plus order independence.
 
-use edge_policy::cache_control::CacheControl;
+use edge_policy::cache_control::{decide_response, CacheControl, CdnCacheControl, CLOUDFRONT_TARGETS};
 use edge_policy::explain::explain_viewer_request;
 use edge_policy::headers::UNREADABLE_VALUE;
 use edge_policy::oracle::{
     self, check_bypass_spellings, check_origin_response, check_viewer_request, is_shareable, names_private_or_no_store,
-    response_pass, viewer_pass, OwnedRequest, OwnedResponse,
+    names_private_or_no_store_outside_strings, response_pass, viewer_pass, OwnedRequest, OwnedResponse,
 };
 use edge_policy::{viewer_request, HeaderEdit, RequestView, RuleSet, ViewerOutcome};
 use proptest::prelude::*;
@@ -316,6 +316,37 @@ fn cache_control_line() -> impl Strategy<Value = String> {
         .prop_map(|(directives, separator)| directives.join(separator))
 }
 
+/// A `CDN-Cache-Control` field line (RFC 9213): a Dictionary of directives, sometimes with
+/// parameters or inner lists, or something that does not parse.
+fn cdn_cache_control_line() -> impl Strategy<Value = String> {
+    const MEMBERS: &[&str] = &[
+        "max-age=300",
+        "max-age=0",
+        "max-age=-1",
+        "max-age=1.5",
+        "max-age=\"60\"",
+        "no-cache",
+        "must-revalidate",
+        "no-store",
+        "private",
+        "private=\"x\"",
+        "x=\"private\"",
+        "x=(a \"b\" 3);q=1",
+        "max-age=60;no-store",
+        "Max-Age=5",
+        "max-age = 5",
+        "a=?1",
+        "b=:aGk=:",
+        "",
+    ];
+    prop_oneof![
+        4 => (prop::collection::vec(select(MEMBERS), 1..4), select(&[", ", ",", ",\t", " "][..]))
+            .prop_map(|(members, separator)| members.join(separator)),
+        1 => "[ -~]{0,24}",
+        1 => any::<String>(),
+    ]
+}
+
 const NOW_MS: u64 = 1_795_953_600_000;
 
 fn response() -> impl Strategy<Value = OwnedResponse> {
@@ -370,11 +401,13 @@ fn response() -> impl Strategy<Value = OwnedResponse> {
         prop::option::of(select(&["id=1", "a=b; Path=/"][..])),
         prop::option::of(select(VARY)),
         (prop::option::of(select(DATES)), prop::option::of(select(DATES))),
+        prop::option::weighted(0.3, cdn_cache_control_line()),
     )
         .prop_map(
-            |((status, method, uri), credential, cc_lines, set_cookie, vary, (expires, date))| {
+            |((status, method, uri), credential, cc_lines, set_cookie, vary, (expires, date), cdn)| {
                 let mut headers: Vec<(String, String)> = vec![("content-type".into(), "text/html".into())];
                 headers.extend(cc_lines.into_iter().map(|line| ("cache-control".to_owned(), line)));
+                headers.extend(cdn.map(|line| ("cdn-cache-control".to_owned(), line)));
                 headers.extend(set_cookie.map(|v| ("set-cookie".to_owned(), v.to_owned())));
                 headers.extend(vary.map(|v| ("vary".to_owned(), v.to_owned())));
                 headers.extend(expires.map(|v| ("expires".to_owned(), v.to_owned())));
@@ -504,6 +537,28 @@ proptest! {
         let (written, _) = response_pass(rules(), &response);
         prop_assert!(!is_shareable(&written), "wrote {:?}", written);
         holds(check_origin_response(rules(), &response))?;
+    }
+
+    /// cache-control.md, "Reading" (RFC 9213, RFC 8941): the `CDN-Cache-Control` reader never
+    /// panics; a field that does not parse gives no lifetime (the answer is decided as if it
+    /// were absent), yet its `private`/`no-store` word still keeps the answer out of the edge.
+    #[test]
+    fn cdn_cache_control_fails_closed(field in cdn_cache_control_line(), path in select(&["/x", "/api/products/1", "/api/config"][..])) {
+        let fields = [("cdn-cache-control", field.as_str())];
+        let cdn = CdnCacheControl::read(CLOUDFRONT_TARGETS, &fields);
+        let route = Some(rules().route_for(path));
+        let with = decide_response(route, Some(200), &fields, &[], NOW_MS);
+        let without = decide_response(route, Some(200), &[], &[], NOW_MS);
+        if names_private_or_no_store_outside_strings(&field) {
+            prop_assert!(cdn.forbids_sharing && with.cache_control.forbids_sharing(), "{:?}: {:?}", field, with);
+        } else if !cdn.valid {
+            prop_assert!(cdn.max_age.is_none() && !cdn.revalidates());
+            prop_assert_eq!(with.header_value(), without.header_value());
+        }
+        if cdn.valid && !cdn.forbids_sharing {
+            // It may set the edge's lifetime; it never shares what would not be shared.
+            prop_assert!(!with.cache_control.forbids_sharing());
+        }
     }
 
     /// cache-control.md rule 6 (issue 28): no 4xx answer, on any route, ever carries

@@ -341,7 +341,7 @@ mod tests {
         assert!(viewer_request_reads().split(',').any(|h| h == "x-viewer-authorization"));
         assert_eq!(
             origin_response_reads(),
-            "cache-control,set-cookie,vary,expires,date,surrogate-key"
+            "cache-control,set-cookie,vary,expires,date,surrogate-key,cdn-cache-control,cloudflare-cdn-cache-control"
         );
         assert_eq!(origin_response_request_reads(), "authorization,x-viewer-authorization");
     }

@@ -65,7 +65,7 @@ const READS: [&str; 3] = [
     "x-forwarded-host,x-host,x-forwarded-server,x-forwarded-scheme,x-forwarded-port,x-original-url,\
      x-rewrite-url,x-http-method-override,x-http-method,x-method-override,forwarded,accept-encoding,cookie,\
      authorization,x-viewer-authorization",
-    "cache-control,set-cookie,vary,expires,date,surrogate-key",
+    "cache-control,set-cookie,vary,expires,date,surrogate-key,cdn-cache-control,cloudflare-cdn-cache-control",
     "authorization,x-viewer-authorization",
 ];
 

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use edge_policy::cache_control::{CacheControl, FreshnessState, Lifetime, Stamp, TtlBounds};
-use edge_policy::validation;
+use edge_policy::validation::{self, Validators};
 use http::StatusCode;
 use moka::ops::compute::Op;
 use moka::policy::EvictionPolicy;
@@ -136,9 +136,24 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// Its `ETag`, the validator the edge revalidates it with.
+    /// Its `ETag`.
     pub fn etag(&self) -> Option<&str> {
         first(&self.response.headers, "etag")
+    }
+
+    /// Its validators: `ETag` and `Last-Modified`.
+    pub fn validators(&self) -> Validators<'_> {
+        Validators::of(&edge_policy::header_fields(&self.response.headers))
+    }
+
+    /// The conditional headers the edge revalidates it with (RFC 9111 §4.3.1: both
+    /// validators when it has both), owned for a fill that outlives the lookup.
+    pub fn conditional_headers(&self) -> Vec<(&'static str, String)> {
+        self.validators()
+            .conditional_headers()
+            .into_iter()
+            .map(|(name, value)| (name, value.to_owned()))
+            .collect()
     }
 }
 
@@ -208,21 +223,20 @@ impl EdgeCache {
     }
 
     /// Applies a `304` to the copy it validates: only when the entry for `key` is still the
-    /// one validated ([`validation::refreshes`]: it carries the `ETag` the edge sent,
-    /// `sent_etag`, which the `304`'s own `ETag`, `answered_etag`, does not contradict),
-    /// `refreshed` gives its replacement (`false`: no longer storable, removed). The
-    /// refreshed copy, or `None` when the entry was no longer the one validated (it changed
-    /// or went meanwhile).
+    /// one validated ([`validation::refreshes`]: it carries the validators the edge sent,
+    /// `sent`, which the `304`'s own, `answered`, do not contradict), `refreshed` gives its
+    /// replacement (`false`: no longer storable, removed). The refreshed copy, or `None` when
+    /// the entry was no longer the one validated (it changed or went meanwhile).
     pub fn refresh(
         &self,
         key: EdgeKey,
-        sent_etag: &str,
-        answered_etag: Option<&str>,
+        sent: Validators<'_>,
+        answered: Validators<'_>,
         refreshed: impl FnOnce(&Entry) -> (Entry, bool),
     ) -> Option<Arc<Entry>> {
         let mut out = None;
         self.entries.entry(key).and_compute_with(|current| match current {
-            Some(c) if validation::refreshes(c.value().etag(), sent_etag, answered_etag) => {
+            Some(c) if validation::refreshes(c.value().validators(), sent, answered) => {
                 let (entry, keep) = refreshed(c.value());
                 let entry = Arc::new(entry);
                 out = Some(entry.clone());
@@ -425,18 +439,26 @@ mod tests {
         assert_eq!(cache.lookup(&key("/a"), 30_000).unwrap().0.etag(), Some("\"e\""));
     }
 
+    fn tag(etag: &str) -> Validators<'_> {
+        Validators {
+            etag: Some(etag),
+            last_modified: None,
+        }
+    }
+
     #[test]
     fn a_304_refreshes_only_the_copy_it_validates() {
         let cache = EdgeCache::new(10);
         cache.store(key("/a"), entry("\"new\"", 5_000, "s-maxage=10"));
-        let stale = cache.refresh(key("/a"), "\"old\"", None, |e| (e.clone(), true));
+        let none = Validators::default();
+        let stale = cache.refresh(key("/a"), tag("\"old\""), none, |e| (e.clone(), true));
         assert!(
             stale.is_none(),
             "a 304 for an older copy must not re-mark the newer one"
         );
-        let other = cache.refresh(key("/a"), "\"new\"", Some("\"other\""), |e| (e.clone(), true));
+        let other = cache.refresh(key("/a"), tag("\"new\""), tag("\"other\""), |e| (e.clone(), true));
         assert!(other.is_none(), "a 304 naming another representation refreshes nothing");
-        let fresh = cache.refresh(key("/a"), "\"new\"", None, |e| {
+        let fresh = cache.refresh(key("/a"), tag("\"new\""), none, |e| {
             (
                 Entry {
                     stamp: Stamp::new(99_000, e.stamp.lifetime),
@@ -447,7 +469,7 @@ mod tests {
         });
         assert_eq!(fresh.unwrap().stamp.stored_at_ms, 99_000);
         assert_eq!(cache.lookup(&key("/a"), 99_000).unwrap().1, FreshnessState::Fresh);
-        cache.refresh(key("/a"), "\"new\"", None, |e| (e.clone(), false));
+        cache.refresh(key("/a"), tag("\"new\""), none, |e| (e.clone(), false));
         assert!(cache.lookup(&key("/a"), 0).is_none(), "no longer storable: removed");
     }
 

@@ -1,28 +1,37 @@
-//! The viewer's `If-None-Match`, answered by the edge from what it serves (the viewer's
-//! conditionals never reach a shared origin fetch), and a `304`'s headers merged into the
-//! stored copy it refreshes. The rules are the policy's (`edge_policy::validation`); this
-//! file only builds the edge's messages with them.
+//! The viewer's `If-None-Match` and `If-Modified-Since`, answered by the edge from what it
+//! serves (the viewer's conditionals never reach a shared origin fetch), and a `304`'s
+//! headers merged into the stored copy it refreshes. The rules are the policy's
+//! (`edge_policy::validation`); this file only builds the edge's messages with them.
 
-use edge_policy::validation::{self, if_none_match_matches};
+use edge_policy::header_fields;
+use edge_policy::validation::{self, kept_in_304, not_modified};
 use http::header::HeaderMap;
 use http::StatusCode;
 
-use crate::message::{first, values, EdgeResponse};
+use crate::message::EdgeResponse;
 
-/// The `304 Not Modified` the edge answers a viewer whose `If-None-Match` matches a `200`:
-/// the same header fields (RFC 9110 §15.4.5: those "that would have been sent in a 200"),
-/// no body and no `Content-Length`. `None` when the viewer's conditional does not match.
-pub fn not_modified_for(viewer: &HeaderMap, response: &EdgeResponse) -> Option<EdgeResponse> {
-    if response.status != StatusCode::OK || !viewer.contains_key("if-none-match") {
+/// The `304 Not Modified` the edge answers a viewer whose conditional a `200` does not pass
+/// ([`not_modified`]: `If-None-Match` over `If-Modified-Since`, RFC 9110 §13.2.2): the fields
+/// RFC 9110 §15.4.5 lists from those "that would have been sent in a 200" ([`kept_in_304`]),
+/// no body. `age`: the served copy's `Age`, seconds (`None` for a fresh fetch), which dates
+/// its receipt when it has neither `Last-Modified` nor `Date`. `None` when the viewer's
+/// conditional does not call for a `304`.
+pub fn not_modified_for(viewer: &HeaderMap, response: &EdgeResponse, age: Option<u64>) -> Option<EdgeResponse> {
+    if !viewer.contains_key("if-none-match") && !viewer.contains_key("if-modified-since") {
         return None;
     }
-    let etag = first(&response.headers, "etag")?;
-    if !if_none_match_matches(values(viewer, "if-none-match"), etag) {
+    let (request, stored) = (header_fields(viewer), header_fields(&response.headers));
+    let received_ms = crate::clock::wall_ms().saturating_sub(age.unwrap_or(0).saturating_mul(1000));
+    if !not_modified(&request, response.status.as_u16(), &stored, received_ms) {
         return None;
     }
-    let mut headers = response.headers.clone();
-    headers.remove("content-length");
-    headers.remove("transfer-encoding");
+    let has_etag = response.headers.contains_key("etag");
+    let mut headers = HeaderMap::new();
+    for (name, value) in &response.headers {
+        if kept_in_304(name.as_str(), has_etag) {
+            headers.append(name.clone(), value.clone());
+        }
+    }
     Some(EdgeResponse {
         status: StatusCode::NOT_MODIFIED,
         headers,
@@ -54,17 +63,40 @@ mod tests {
         };
         response.headers.insert("etag", HeaderValue::from_static("\"a\""));
         response.headers.insert("content-length", HeaderValue::from_static("4"));
+        response
+            .headers
+            .insert("content-type", HeaderValue::from_static("text/plain"));
+        response.headers.insert(
+            "last-modified",
+            HeaderValue::from_static("Mon, 30 Nov 2026 08:00:00 GMT"),
+        );
         let mut viewer = HeaderMap::new();
-        assert!(not_modified_for(&viewer, &response).is_none());
+        assert!(not_modified_for(&viewer, &response, None).is_none());
         viewer.insert("if-none-match", HeaderValue::from_static("\"b\""));
-        assert!(not_modified_for(&viewer, &response).is_none());
+        assert!(not_modified_for(&viewer, &response, None).is_none());
         viewer.insert("if-none-match", HeaderValue::from_static("\"a\""));
-        let nm = not_modified_for(&viewer, &response).unwrap();
+        let nm = not_modified_for(&viewer, &response, None).unwrap();
         assert_eq!(nm.status, StatusCode::NOT_MODIFIED);
         assert!(nm.body.is_empty() && nm.headers.get("content-length").is_none());
+        assert!(
+            nm.headers.get("content-type").is_none(),
+            "only what RFC 9110 §15.4.5 lists"
+        );
         assert_eq!(nm.headers["etag"], "\"a\"");
+        // If-Modified-Since, when there is no If-None-Match.
+        viewer.remove("if-none-match");
+        viewer.insert(
+            "if-modified-since",
+            HeaderValue::from_static("Mon, 30 Nov 2026 09:00:00 GMT"),
+        );
+        assert!(not_modified_for(&viewer, &response, Some(3)).is_some());
+        viewer.insert(
+            "if-modified-since",
+            HeaderValue::from_static("Mon, 30 Nov 2026 07:00:00 GMT"),
+        );
+        assert!(not_modified_for(&viewer, &response, Some(3)).is_none());
         response.status = StatusCode::NOT_FOUND;
-        assert!(not_modified_for(&viewer, &response).is_none());
+        assert!(not_modified_for(&viewer, &response, None).is_none());
     }
 
     #[test]

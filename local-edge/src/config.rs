@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::distribution::Distribution;
+use crate::http_origin::HttpOriginSettings;
 
 /// The distribution's domain the local edge answers as (`config.distributionDomainName`),
 /// which CloudFront's cache key starts from.
@@ -40,6 +41,8 @@ pub struct EdgeConfig {
     pub aws_api_listen: Option<SocketAddr>,
     /// How long an invalidation takes to complete (0: at once).
     pub invalidation_delay: Duration,
+    /// Front this HTTP origin instead of the origin function (`--http-origin`).
+    pub http_origin: Option<HttpOriginSettings>,
 }
 
 impl EdgeConfig {
@@ -58,6 +61,7 @@ impl EdgeConfig {
             debug_page: true,
             aws_api_listen: None,
             invalidation_delay: Duration::ZERO,
+            http_origin: None,
         }
     }
 }

@@ -221,7 +221,7 @@ pub fn explain(setting: Setting<'_>, request: &EdgeRequest, answer: Option<&Orig
         distribution_domain: setting.domain.to_owned(),
         origin_domain: setting.origin_domain.to_owned(),
     };
-    let forwarded = origin_request(behaviour, &after, None, &identity);
+    let forwarded = origin_request(behaviour, &after, &[], &identity);
     let origin = origin_key(setting, &forwarded);
     let response = answer.map(|a| response_note(setting, behaviour, &forwarded, a));
     EdgeExplanation {

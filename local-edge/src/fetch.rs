@@ -1,7 +1,8 @@
 //! One origin fetch: the forwarded request (`forward.rs`), origin-request, CloudFront's
-//! custom headers and signature, the origin as a function-URL invocation, origin-response.
-//! The origin's answer comes back as the origin sent it (an error's body included); only
-//! what CloudFront itself fails at becomes an [`EdgeFailure`].
+//! custom headers and signature, the origin (a function-URL invocation, or an HTTP request to
+//! `--http-origin`), origin-response. The origin's answer comes back as the origin sent it (an
+//! error's body included) less its hop-by-hop fields, which CloudFront never shows to a
+//! function nor stores; only what CloudFront itself fails at becomes an [`EdgeFailure`].
 
 use bytes::Bytes;
 use edge_policy::cloudfront::Trigger;
@@ -9,9 +10,9 @@ use http::StatusCode;
 
 use crate::answer::EdgeFailure;
 use crate::distribution::Behaviour;
-use crate::events::{custom_origin, function_url_event, read_function_url_response, throttled};
+use crate::events::{custom_origin, function_url_event, http_custom_origin, read_function_url_response, throttled};
 use crate::forward::{finish_origin_request, origin_request};
-use crate::message::{EdgeRequest, EdgeResponse};
+use crate::message::{strip_hop_by_hop, EdgeRequest, EdgeResponse};
 use crate::origin::InvokeError;
 use crate::state::State;
 use crate::triggers::RequestOutcome;
@@ -35,18 +36,25 @@ impl Fetched {
 }
 
 /// Fetches `viewer` (the request after viewer-request) from the origin under `behaviour`;
-/// `validator` is the edge's own `If-None-Match`.
+/// `validators` are the edge's own conditional headers (RFC 9111 §4.3.1).
 pub(crate) async fn fetch(
     state: &State,
     behaviour: &Behaviour,
     viewer: &EdgeRequest,
-    validator: Option<&str>,
+    validators: &[(&'static str, &str)],
     request_id: &str,
 ) -> Result<Fetched, EdgeFailure> {
     let distribution = state.distribution();
     let read_timeout = distribution.origin.read_timeout_secs;
-    let origin_object = custom_origin(&state.identity.origin_domain, read_timeout, &state.custom_headers);
-    let mut request = origin_request(behaviour, viewer, validator, &state.identity);
+    let origin_object = match &state.http_origin {
+        Some(http) => http_custom_origin(
+            http.settings(),
+            (read_timeout, distribution.origin.keepalive_timeout_secs),
+            &state.custom_headers,
+        ),
+        None => custom_origin(&state.identity.origin_domain, read_timeout, &state.custom_headers),
+    };
+    let mut request = origin_request(behaviour, viewer, validators, &state.identity);
     if behaviour.runs(Trigger::OriginRequest) {
         match state
             .triggers
@@ -69,29 +77,19 @@ pub(crate) async fn fetch(
         now,
     );
     state.stats.add(|s| &s.origin_requests);
-    let payload = function_url_event(&request, &state.identity.origin_domain, request_id, now);
-    let invocation = state.origin.invoke(Bytes::from(payload.to_string()));
-    let answer = match tokio::time::timeout(std::time::Duration::from_secs(read_timeout), invocation).await {
-        Ok(Ok(bytes)) => read_function_url_response(&bytes)
-            .map_err(|e| EdgeFailure::origin(StatusCode::BAD_GATEWAY, format!("origin answer unreadable: {e}"))),
-        Ok(Err(InvokeError::Timeout)) | Err(_) => Err(EdgeFailure::origin(
-            StatusCode::GATEWAY_TIMEOUT,
-            "origin timed out".into(),
-        )),
-        // local-edge.md: no free environment within the wait is the function URL's own 429.
-        Ok(Err(InvokeError::NoEnvironment)) => Ok(throttled()),
-        Ok(Err(other)) => Err(EdgeFailure::origin(
-            StatusCode::BAD_GATEWAY,
-            format!("origin failed: {other:?}"),
-        )),
+    let read_timeout = std::time::Duration::from_secs(read_timeout);
+    let answer = match &state.http_origin {
+        Some(http) => http.send(&request, read_timeout).await,
+        None => invoke(state, &request, request_id, now, read_timeout).await,
     };
-    let response = match answer {
+    let mut response = match answer {
         Ok(r) => r,
         Err(failure) => {
             state.stats.add(|s| &s.origin_errors);
             return Err(failure);
         }
     };
+    strip_hop_by_hop(&mut response.headers);
     if response.status.is_server_error() {
         state.stats.add(|s| &s.origin_errors);
     }
@@ -109,4 +107,31 @@ pub(crate) async fn fetch(
         )
         .await?;
     Ok(Fetched::Origin(response))
+}
+
+/// The origin function, invoked as its function URL would be (payload 2.0), within the
+/// origin's read timeout.
+async fn invoke(
+    state: &State,
+    request: &EdgeRequest,
+    request_id: &str,
+    now: u64,
+    read_timeout: std::time::Duration,
+) -> Result<EdgeResponse, EdgeFailure> {
+    let payload = function_url_event(request, &state.identity.origin_domain, request_id, now);
+    let invocation = state.origin.invoke(Bytes::from(payload.to_string()));
+    match tokio::time::timeout(read_timeout, invocation).await {
+        Ok(Ok(bytes)) => read_function_url_response(&bytes)
+            .map_err(|e| EdgeFailure::origin(StatusCode::BAD_GATEWAY, format!("origin answer unreadable: {e}"))),
+        Ok(Err(InvokeError::Timeout)) | Err(_) => Err(EdgeFailure::origin(
+            StatusCode::GATEWAY_TIMEOUT,
+            "origin timed out".into(),
+        )),
+        // local-edge.md: no free environment within the wait is the function URL's own 429.
+        Ok(Err(InvokeError::NoEnvironment)) => Ok(throttled()),
+        Ok(Err(other)) => Err(EdgeFailure::origin(
+            StatusCode::BAD_GATEWAY,
+            format!("origin failed: {other:?}"),
+        )),
+    }
 }

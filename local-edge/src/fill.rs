@@ -1,6 +1,6 @@
 //! A cache fill: one origin fetch ([`crate::fetch`]), then stored as the behaviour's cache
 //! policy and the distribution's error-caching settings say ([`storing`]). A `304` to the
-//! edge's own validator refreshes the copy it validates instead (RFC 9111 §4.3.4, through
+//! edge's own validators refreshes the copy it validates instead (RFC 9111 §4.3.4, through
 //! [`crate::cache::EdgeCache::refresh`]). The [`Outcome`] says whether a collapsed waiter may
 //! share the answer: only when it is stored with a TTL above 0, or is CloudFront's own
 //! failure page.
@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use edge_policy::cache_control::{CacheControl, Stamp};
+use edge_policy::validation::Validators;
 use http::StatusCode;
 
 use crate::answer::Outcome;
@@ -16,21 +17,23 @@ use crate::cache_key::EdgeKey;
 use crate::conditional::refreshed_headers;
 use crate::distribution::Behaviour;
 use crate::fetch::{fetch, Fetched};
-use crate::message::{first, values, EdgeRequest, EdgeResponse};
+use crate::message::{values, EdgeRequest, EdgeResponse};
 use crate::state::State;
 use crate::stats::XCache;
 
 /// Fetches and stores as the behaviour's cache policy and the error-caching settings say.
-/// A `304` to the edge's validator refreshes the copy it validates.
+/// `validators` are the edge's own conditional headers for the copy it holds (none on a
+/// plain miss); a `304` to them refreshes the copy it validates.
 pub(crate) async fn fetch_and_store(
     state: &State,
     behaviour: &Behaviour,
     request: &EdgeRequest,
     key: EdgeKey,
-    validator: Option<String>,
+    validators: Vec<(&'static str, String)>,
     request_id: &str,
 ) -> Outcome {
-    let fetched = fetch(state, behaviour, request, validator.as_deref(), request_id).await;
+    let sent: Vec<(&'static str, &str)> = validators.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    let fetched = fetch(state, behaviour, request, &sent, request_id).await;
     let now = state.clock.now_ms();
     let policy = &behaviour.cache_policy;
     let errors = &state.distribution().error_caching;
@@ -60,7 +63,11 @@ pub(crate) async fn fetch_and_store(
         }
     };
     if response.status == StatusCode::NOT_MODIFIED {
-        if let Some(sent) = validator.as_deref() {
+        let sent = Validators {
+            etag: sent.iter().find(|(n, _)| *n == "if-none-match").map(|(_, v)| *v),
+            last_modified: sent.iter().find(|(n, _)| *n == "if-modified-since").map(|(_, v)| *v),
+        };
+        if !sent.is_empty() {
             return refresh(state, behaviour, request, key, sent, response, request_id).await;
         }
         // A 304 the edge did not ask for is never stored or shared.
@@ -91,21 +98,22 @@ pub(crate) async fn fetch_and_store(
     }
 }
 
-/// A `304` to the edge's own validator: origin-response has run on it; its headers and the
+/// A `304` to the edge's own validators: origin-response has run on it; its headers and the
 /// lifetime they give replace the stored copy's, if that copy is still the one validated.
 async fn refresh(
     state: &State,
     behaviour: &Behaviour,
     request: &EdgeRequest,
     key: EdgeKey,
-    sent: &str,
+    sent: Validators<'_>,
     not_modified: EdgeResponse,
     request_id: &str,
 ) -> Outcome {
     let now = state.clock.now_ms();
     let policy = &behaviour.cache_policy;
     let errors = &state.distribution().error_caching;
-    let answered = first(&not_modified.headers, "etag");
+    let answered_fields = edge_policy::header_fields(&not_modified.headers);
+    let answered = Validators::of(&answered_fields);
     let refreshed = state.cache.refresh(key.clone(), sent, answered, |old| {
         let headers = refreshed_headers(&old.response.headers, &not_modified.headers);
         let cache_control = CacheControl::parse(values(&headers, "cache-control"));
@@ -145,6 +153,6 @@ async fn refresh(
             }
         }
         // The copy changed or went meanwhile: a 304 cannot be served without it.
-        None => Box::pin(fetch_and_store(state, behaviour, request, key, None, request_id)).await,
+        None => Box::pin(fetch_and_store(state, behaviour, request, key, Vec::new(), request_id)).await,
     }
 }

@@ -4,12 +4,15 @@
 //! behaviour (raw path) ─► method allowed? (else 403) ─► viewer-request (if associated)
 //!   ├─ cached method on a caching policy: key ─► fresh: Hit
 //!   │                                        ├─ stale-while-revalidate: Hit + background revalidation
-//!   │                                        └─ else: collapsed fetch (edge's validator only) ─► store
+//!   │                                        └─ else: collapsed fetch (edge's validators only) ─► store
 //!   │                                              (stale-if-error: the stale copy answers a failure)
 //!   └─ otherwise: the viewer's own fetch, nothing looked up or stored
-//! ─► the viewer's If-None-Match answered from what is served ─► viewer-response (if
-//!    associated and status < 400; may not change the status)
+//! ─► the viewer's If-None-Match / If-Modified-Since answered from what is served ─►
+//!    viewer-response (if associated and status < 400; may not change the status)
 //! ```
+//!
+//! The viewer's hop-by-hop fields (`Connection` and what it names) are dropped before any
+//! trigger sees the request (CloudFront shows no `Connection` to a function).
 //!
 //! **Collapsing never shares a private answer.** Concurrent misses for one key wait on one
 //! cache fill ([`crate::collapse`]), which runs in its own task (a leader that hangs up
@@ -31,7 +34,7 @@ use crate::conditional::not_modified_for;
 use crate::distribution::Behaviour;
 use crate::fetch::fetch;
 use crate::fill::fetch_and_store;
-use crate::message::{EdgeRequest, EdgeResponse};
+use crate::message::{strip_hop_by_hop, EdgeRequest, EdgeResponse};
 use crate::state::State;
 use crate::stats::XCache;
 use crate::triggers::RequestOutcome;
@@ -49,7 +52,8 @@ fn method_not_allowed() -> Answer {
 }
 
 /// Serves one viewer request.
-pub(crate) async fn serve(state: &Arc<State>, viewer: EdgeRequest, request_id: &str) -> Answer {
+pub(crate) async fn serve(state: &Arc<State>, mut viewer: EdgeRequest, request_id: &str) -> Answer {
+    strip_hop_by_hop(&mut viewer.headers);
     let behaviour = state.distribution().behaviour_for(&viewer.uri).clone();
     if !behaviour.allows(&viewer.method) {
         state.stats.add(|s| &s.methods_refused);
@@ -82,7 +86,7 @@ pub(crate) async fn serve(state: &Arc<State>, viewer: EdgeRequest, request_id: &
     let answer = if behaviour.caches(&request.method) {
         let answer = cached(state, &behaviour, &request, request_id).await;
         // The viewer's conditional is answered from what is served, never by the origin.
-        match not_modified_for(&request.headers, &answer.response) {
+        match not_modified_for(&request.headers, &answer.response, answer.age) {
             Some(not_modified) => Answer {
                 response: Arc::new(not_modified),
                 ..answer
@@ -90,7 +94,7 @@ pub(crate) async fn serve(state: &Arc<State>, viewer: EdgeRequest, request_id: &
             None => answer,
         }
     } else {
-        match fetch(state, &behaviour, &request, None, request_id).await {
+        match fetch(state, &behaviour, &request, &[], request_id).await {
             Ok(fetched) => Answer::fetched(Arc::new(fetched.into_response()), XCache::Miss),
             Err(failure) => Answer::failure(&failure),
         }
@@ -131,7 +135,7 @@ async fn cached(state: &Arc<State>, behaviour: &Arc<Behaviour>, request: &EdgeRe
         Some((entry, FreshnessState::Fresh)) => return Answer::stored(&entry, now),
         Some((entry, FreshnessState::StaleWhileRevalidate)) => {
             state.stats.add(|s| &s.stale_serves);
-            let validator = entry.etag().map(str::to_owned);
+            let validators = entry.conditional_headers();
             let (state, behaviour, request, id) = (
                 state.clone(),
                 behaviour.clone(),
@@ -140,7 +144,7 @@ async fn cached(state: &Arc<State>, behaviour: &Arc<Behaviour>, request: &EdgeRe
             );
             state.stats.add(|s| &s.revalidations_in_flight);
             tokio::spawn(async move {
-                let (_, leader) = collapsed(&state, &behaviour, &request, key, validator, &id).await;
+                let (_, leader) = collapsed(&state, &behaviour, &request, key, validators, &id).await;
                 if leader {
                     state.stats.add(|s| &s.background_fetches);
                 }
@@ -151,8 +155,8 @@ async fn cached(state: &Arc<State>, behaviour: &Arc<Behaviour>, request: &EdgeRe
         Some((entry, _)) => Some(entry),
         None => None,
     };
-    let validator = stale.as_ref().and_then(|e| e.etag()).map(str::to_owned);
-    let (outcome, leader) = collapsed(state, behaviour, request, key.clone(), validator.clone(), request_id).await;
+    let validators = stale.as_ref().map(|e| e.conditional_headers()).unwrap_or_default();
+    let (outcome, leader) = collapsed(state, behaviour, request, key.clone(), validators.clone(), request_id).await;
     let outcome = if leader {
         outcome
     } else if outcome.shareable {
@@ -161,7 +165,7 @@ async fn cached(state: &Arc<State>, behaviour: &Arc<Behaviour>, request: &EdgeRe
     } else {
         // Not shareable (private, no-store, a TTL of 0): this viewer gets its own fetch.
         state.stats.add(|s| &s.uncollapsed);
-        Arc::new(fetch_and_store(state, behaviour, request, key, validator, request_id).await)
+        Arc::new(fetch_and_store(state, behaviour, request, key, validators, request_id).await)
     };
     let now = state.clock.now_ms();
     let stale_usable = stale.as_ref().filter(|e| e.stamp.state(now).usable_on_error());
@@ -187,7 +191,7 @@ async fn collapsed(
     behaviour: &Arc<Behaviour>,
     request: &EdgeRequest,
     key: EdgeKey,
-    validator: Option<String>,
+    validators: Vec<(&'static str, String)>,
     request_id: &str,
 ) -> (Arc<Outcome>, bool) {
     let (flight, leader) = match state.flights.join_or_lead(key.clone()) {
@@ -197,7 +201,7 @@ async fn collapsed(
             let (state, behaviour, request, id) =
                 (state.clone(), behaviour.clone(), request.clone(), request_id.to_owned());
             tokio::spawn(async move {
-                let outcome = fetch_and_store(&state, &behaviour, &request, key, validator, &id).await;
+                let outcome = fetch_and_store(&state, &behaviour, &request, key, validators, &id).await;
                 leader.finish(Arc::new(outcome));
             });
             (flight, true)

@@ -66,12 +66,14 @@ impl EdgeIdentity {
 }
 
 /// What CloudFront forwards of `viewer` (the request after viewer-request) under
-/// `behaviour`, with CloudFront's own headers; `validator` is the edge's own `If-None-Match`
-/// when it revalidates a stored copy.
+/// `behaviour`, with CloudFront's own headers; `validators` are the edge's own conditional
+/// headers when it revalidates a stored copy ("one or both" of `If-None-Match` and
+/// `If-Modified-Since`, "Request and response behavior for custom origins", Conditional
+/// requests).
 pub fn origin_request(
     behaviour: &Behaviour,
     viewer: &EdgeRequest,
-    validator: Option<&str>,
+    validators: &[(&'static str, &str)],
     edge: &EdgeIdentity,
 ) -> EdgeRequest {
     let cache = &behaviour.cache_policy;
@@ -131,8 +133,8 @@ pub fn origin_request(
         v => format!("{v}, {}", viewer.client_ip),
     };
     set(&mut headers, "x-forwarded-for", &xff);
-    if let Some(etag) = validator {
-        set(&mut headers, "if-none-match", etag);
+    for (name, value) in validators {
+        set(&mut headers, name, value);
     }
 
     let query = select_query(&viewer.querystring, |n| {
@@ -243,7 +245,7 @@ mod tests {
     fn a_public_behaviour_forwards_the_query_and_the_normalized_encoding_only() {
         let d = deployed();
         let b = d.behaviour_for("/api/products/1");
-        let out = origin_request(b, &viewer("/api/products/1", HOSTILE), None, &edge());
+        let out = origin_request(b, &viewer("/api/products/1", HOSTILE), &[], &edge());
         let names: Vec<&str> = out.headers.keys().map(|n| n.as_str()).collect();
         assert_eq!(
             names,
@@ -263,7 +265,7 @@ mod tests {
     fn a_caching_disabled_behaviour_forwards_the_viewers_headers_but_not_authorization_on_get() {
         let d = deployed();
         let b = d.behaviour_for("/api/me");
-        let out = origin_request(b, &viewer("/api/me", HOSTILE), None, &edge());
+        let out = origin_request(b, &viewer("/api/me", HOSTILE), &[], &edge());
         assert_eq!(first(&out.headers, "host"), Some("fn.lambda-url.us-east-1.on.aws"));
         assert_eq!(first(&out.headers, "authorization"), None);
         assert_eq!(first(&out.headers, "x-viewer-authorization"), Some("Bearer user-7"));
@@ -286,10 +288,18 @@ mod tests {
     fn the_edges_validator_replaces_the_viewers() {
         let d = deployed();
         let b = d.behaviour_for("/api/products/1");
-        let out = origin_request(b, &viewer("/api/products/1", HOSTILE), Some("\"stored\""), &edge());
+        let validators = [
+            ("if-none-match", "\"stored\""),
+            ("if-modified-since", "Mon, 30 Nov 2026 08:00:00 GMT"),
+        ];
+        let out = origin_request(b, &viewer("/api/products/1", HOSTILE), &validators, &edge());
         assert_eq!(
             values(&out.headers, "if-none-match").collect::<Vec<_>>(),
             ["\"stored\""]
+        );
+        assert_eq!(
+            values(&out.headers, "if-modified-since").collect::<Vec<_>>(),
+            ["Mon, 30 Nov 2026 08:00:00 GMT"]
         );
     }
 
@@ -297,7 +307,7 @@ mod tests {
     fn the_secret_and_the_signature_overwrite_the_viewers_values() {
         let d = deployed();
         let b = d.behaviour_for("/api/me");
-        let mut out = origin_request(b, &viewer("/api/me", HOSTILE), None, &edge());
+        let mut out = origin_request(b, &viewer("/api/me", HOSTILE), &[], &edge());
         out.headers.insert("x-origin-verify", HeaderValue::from_static("guess"));
         out.headers
             .insert("authorization", HeaderValue::from_static("Bearer user-7"));

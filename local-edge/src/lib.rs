@@ -20,6 +20,7 @@
 //! below        triggers.rs (events.rs, validate.rs, handler_host.rs), cache.rs, cache_key.rs,
 //!              forward.rs, conditional.rs, collapse.rs, stats.rs, config.rs, distribution/,
 //!              explain.rs (one request explained natively: the page's and the CLI's)
+//!              http_origin/ (any HTTP origin, `--http-origin`)
 //! ```
 //!
 //! The triggers run as CloudFront runs them ([`triggers`], their events built and read back
@@ -55,6 +56,7 @@ mod flow;
 pub mod forward;
 pub mod function_url;
 pub mod handler_host;
+pub mod http_origin;
 pub mod invalidation;
 mod listener;
 pub mod message;

@@ -2,10 +2,12 @@
 //! for Ctrl-C or SIGTERM.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Parser;
+use local_edge::http_origin::behaviours::routes_summary;
+use local_edge::http_origin::parse_custom_header;
 use local_edge::{EdgeError, Stack};
 
 /// CloudFront on one machine: the built Lambda@Edge package and the real origin binary.
@@ -21,9 +23,23 @@ struct Args {
     /// Link the policy crate natively instead of running the package in Node.
     #[arg(long)]
     native: bool,
-    /// The behaviour table (the distribution to emulate).
-    #[arg(long, default_value = "deploy/behaviours.toml")]
-    behaviours: PathBuf,
+    /// The behaviour table (the distribution to emulate). Default: deploy/behaviours.toml, or
+    /// with --http-origin one written from the routes in force.
+    #[arg(long)]
+    behaviours: Option<PathBuf>,
+    /// Front this HTTP origin (CloudFront's custom origin: http://host[:port][/path]) instead
+    /// of the origin function; nothing else is started.
+    #[arg(long)]
+    http_origin: Option<String>,
+    /// With --http-origin: an origin custom header sent on every origin request, NAME=VALUE.
+    #[arg(long = "origin-header", value_parser = parse_custom_header)]
+    origin_headers: Vec<(String, String)>,
+    /// With --http-origin: the origin response timeout (OriginReadTimeout), seconds.
+    #[arg(long, default_value_t = 30)]
+    origin_read_timeout: u64,
+    /// With --http-origin: how long an idle origin connection is kept (OriginKeepaliveTimeout), seconds.
+    #[arg(long, default_value_t = 5)]
+    origin_keepalive_timeout: u64,
     /// Serve the origin alone as a Lambda function URL: no edge function, no edge cache.
     #[arg(long)]
     function_url_only: bool,
@@ -85,10 +101,14 @@ async fn main() {
 
 async fn run(args: Args) -> Result<(), EdgeError> {
     let root = std::env::current_dir().map_err(|e| EdgeError::Setup(e.to_string()))?;
+    let behaviours = match (&args.behaviours, &args.http_origin) {
+        (Some(path), _) => Some(path.clone()),
+        (None, None) => Some(PathBuf::from("deploy/behaviours.toml")),
+        (None, Some(_)) => None,
+    };
     let mut builder = Stack::builder()
         .root(&root)
         .listen(args.listen)
-        .behaviours(root.join(&args.behaviours))
         .origin_bin(root.join(&args.origin_bin))
         .seed_bin(root.join(&args.seed_bin))
         .environments(args.environments)
@@ -104,6 +124,9 @@ async fn run(args: Args) -> Result<(), EdgeError> {
     } else {
         builder.edge_package(root.join(&args.edge_pkg))
     };
+    if let Some(path) = &behaviours {
+        builder = builder.behaviours(root.join(path));
+    }
     if args.function_url_only {
         builder = builder.function_url_only();
     }
@@ -113,20 +136,50 @@ async fn run(args: Args) -> Result<(), EdgeError> {
     if let Some(secret) = &args.origin_secret {
         builder = builder.secret(secret);
     }
+    if let Some(url) = &args.http_origin {
+        builder = builder.http_origin(url).origin_timeouts(
+            Duration::from_secs(args.origin_read_timeout),
+            Duration::from_secs(args.origin_keepalive_timeout),
+        );
+        for (name, value) in &args.origin_headers {
+            builder = builder.origin_header(name, value);
+        }
+    }
     if let Some(endpoint) = &args.dynamodb_endpoint {
         builder = builder.dynamodb(endpoint, endpoint);
     }
     for (k, v) in &args.origin_env {
         builder = builder.origin_env(k, v);
     }
-    println!(
-        "starting: dynalite, seeding {} products, {} origin environments…",
-        args.products, args.environments
-    );
+    match &args.http_origin {
+        Some(origin) => println!("starting the edge in front of {origin}…"),
+        None => println!(
+            "starting: dynalite, seeding {} products, {} origin environments…",
+            args.products, args.environments
+        ),
+    }
     let stack = builder.start().await?;
     let url = stack.url();
     println!();
-    if args.function_url_only {
+    if let Some(origin) = &args.http_origin {
+        let table = match &behaviours {
+            Some(path) => path.display().to_string(),
+            None => format!(
+                "written from the routes in force to {}",
+                args.log_dir.join("behaviours.toml").display()
+            ),
+        };
+        println!("local edge: {url}   (in front of {origin}; behaviours {table})");
+        println!();
+        println!("routes in force (the rules the handler was built with):");
+        print!("{}", routes_summary(edge_policy::RuleSet::embedded()));
+        if option_env!("EDGE_RULES").is_none() {
+            println!("(the project's rules.toml: `make run ORIGIN={origin} RULES=path/to/rules.toml` to use yours)");
+        }
+        println!();
+        println!("  curl -i '{url}/your/path'          # Miss, then Hit where the route shares it");
+        println!("  curl -s '{url}/__edge/stats'");
+    } else if args.function_url_only {
         println!("function URL: {url}   (the origin alone, as a Lambda function URL: no edge, no edge cache)");
         println!("  its secret check is on: send X-Origin-Verify: {}", stack.secret());
     } else {
@@ -137,7 +190,10 @@ async fn run(args: Args) -> Result<(), EdgeError> {
             } else {
                 format!("{}/index.js in Node", args.edge_pkg.display())
             },
-            args.behaviours.display(),
+            behaviours
+                .as_deref()
+                .unwrap_or(Path::new("deploy/behaviours.toml"))
+                .display(),
             args.environments,
             args.log_dir.display()
         );
@@ -155,7 +211,8 @@ async fn run(args: Args) -> Result<(), EdgeError> {
             };
             println!("live page: {page}/__edge/   (every request as it arrives; click one for its explanation)");
         }
-        if let Some(api) = stack.aws_api_url() {
+        // The purge settings name the catalogue and L2, which an HTTP origin does not have.
+        if let (Some(api), None) = (stack.aws_api_url(), &args.http_origin) {
             let env_file = root.join(&args.log_dir).join("stack.env");
             write_stack_env(&env_file, &stack, &api, args.invocation_timeout_ms)?;
             println!();

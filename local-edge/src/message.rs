@@ -3,6 +3,7 @@
 //! write a `uri` that `http::Uri` would refuse; CloudFront's own checks decide instead).
 
 use bytes::Bytes;
+use edge_policy::headers::{connection_options, is_hop_by_hop};
 use edge_policy::http_views::apply_edits;
 use edge_policy::HeaderEdit;
 use http::header::{HeaderMap, HeaderValue};
@@ -74,6 +75,22 @@ pub fn set(headers: &mut HeaderMap, name: &'static str, value: &str) {
     );
 }
 
+/// Removes the hop-by-hop fields: `Connection`, every field it names, and the fixed ones
+/// (RFC 9110 §7.6.1). The proxy layer does this before any Lambda@Edge event is built, both
+/// ways: CloudFront shows no `Connection` to a function, replaces it toward the origin, and
+/// never stores or forwards what it names.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let options = connection_options(values(headers, "connection").map(|v| ("connection", v)));
+    let names: Vec<http::header::HeaderName> = headers
+        .keys()
+        .filter(|n| is_hop_by_hop(n.as_str(), &options))
+        .cloned()
+        .collect();
+    for name in names {
+        headers.remove(name);
+    }
+}
+
 /// Builders for unit tests.
 #[cfg(test)]
 pub(crate) mod fixtures {
@@ -99,6 +116,17 @@ pub(crate) mod fixtures {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn connection_and_what_it_names_are_dropped() {
+        let mut headers = HeaderMap::new();
+        headers.append("connection", HeaderValue::from_static("X-Foo, close"));
+        headers.append("x-foo", HeaderValue::from_static("1"));
+        headers.append("keep-alive", HeaderValue::from_static("timeout=5"));
+        headers.append("x-kept", HeaderValue::from_static("2"));
+        strip_hop_by_hop(&mut headers);
+        assert_eq!(headers.keys().map(|n| n.as_str()).collect::<Vec<_>>(), ["x-kept"]);
+    }
 
     #[test]
     fn set_replaces_every_value_and_refuses_control_bytes() {

@@ -2,7 +2,8 @@
 //! dynalite for the catalogue and for L2, the seeded tables, the origin's execution
 //! environments (with a fresh secret per stack, as the deployed origin checks one), and in
 //! front of them either the edge (CloudFront as the behaviour table says) or the origin
-//! alone as a Lambda function URL.
+//! alone as a Lambda function URL. Or the edge alone in front of any HTTP origin
+//! ([`StackBuilder::http_origin`]): nothing else is started.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), local_edge::EdgeError> {
@@ -22,11 +23,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::EdgeConfig;
+use crate::distribution::AccessControl;
 use crate::distribution::{Distribution, SECRET_PLACEHOLDER};
 use crate::dynalite::{origin_env, seed, Dynalite};
 use crate::edge::Edge;
 use crate::error::EdgeError;
 use crate::function_url::FunctionUrl;
+use crate::http_origin::behaviours::{table_for, OriginTable};
+use crate::http_origin::HttpOriginSettings;
 use crate::origin::{OriginConfig, OriginPool};
 
 /// The function URL's domain the origin is called under.
@@ -75,6 +79,8 @@ pub struct StackBuilder {
     debug_page: Option<bool>,
     aws_api: SocketAddr,
     invalidation_delay: Duration,
+    http_origin: Option<String>,
+    origin_table: OriginTable,
 }
 
 /// A running stack.
@@ -82,7 +88,7 @@ pub struct Stack {
     edge: Option<Edge>,
     function_url: Option<FunctionUrl>,
     /// The seed binary and the catalogue's environment, to seed again ([`Stack::seed`]).
-    seeding: (PathBuf, Vec<(String, String)>),
+    seeding: Option<(PathBuf, Vec<(String, String)>)>,
     origin: Arc<OriginPool>,
     catalogue: Option<Dynalite>,
     cache: Option<Dynalite>,
@@ -241,6 +247,102 @@ impl StackBuilder {
         self
     }
 
+    /// Front an HTTP origin (`http://host[:port][/path]`, CloudFront's custom origin) instead
+    /// of the origin function: no dynalite, no origin binary. Unless [`StackBuilder::behaviours`]
+    /// or [`StackBuilder::distribution`] names one, the behaviour table is written from the
+    /// route rules in force ([`table_for`]), with the origin settings below.
+    pub fn http_origin(mut self, url: impl Into<String>) -> Self {
+        self.http_origin = Some(url.into());
+        self
+    }
+
+    /// With an HTTP origin and a written table: an origin custom header.
+    pub fn origin_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.origin_table.custom_headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// With an HTTP origin and a written table: the origin read and keep-alive timeouts
+    /// (CloudFront's defaults: 30 s and 5 s).
+    pub fn origin_timeouts(mut self, read: Duration, keepalive: Duration) -> Self {
+        self.origin_table.read_timeout_secs = read.as_secs().max(1);
+        self.origin_table.keepalive_timeout_secs = keepalive.as_secs();
+        self
+    }
+
+    /// The edge alone, in front of the HTTP origin at `url`.
+    async fn start_in_front_of(self, url: &str) -> Result<Stack, EdgeError> {
+        let settings = HttpOriginSettings::parse(url)?;
+        let distribution = match &self.behaviours {
+            Behaviours::Deployed => {
+                let table = table_for(edge_policy::RuleSet::embedded(), &self.origin_table);
+                if let Some(dir) = &self.log_dir {
+                    let _ = std::fs::create_dir_all(dir);
+                    let _ = std::fs::write(dir.join("behaviours.toml"), &table);
+                }
+                Arc::new(Distribution::from_toml(&table).map_err(EdgeError::Behaviours)?)
+            }
+            _ => self.distribution_table()?,
+        };
+        if distribution.origin.access_control == AccessControl::Always {
+            return Err(EdgeError::Setup(
+                "access_control = \"always\" with an HTTP origin: CloudFront offers Origin Access Control \
+                 only for S3, Lambda function URL and media origins; set it to \"never\""
+                    .into(),
+            ));
+        }
+        let secret = self.secret.clone().unwrap_or_else(random_secret);
+        // Never started: the edge sends its origin requests to the HTTP origin.
+        let origin = OriginPool::start(OriginConfig::new(PathBuf::from("(an HTTP origin: no function)")));
+        let mut config = self.edge_config(distribution, &secret, settings.authority.clone())?;
+        config.http_origin = Some(settings);
+        let edge = Edge::start(config, origin.clone()).await?;
+        let addr = edge.addr();
+        Ok(Stack {
+            edge: Some(edge),
+            function_url: None,
+            origin,
+            catalogue: None,
+            cache: None,
+            secret,
+            addr,
+            // No catalogue, no L2: an HTTP origin keeps its own data.
+            seeding: None,
+            endpoints: (String::new(), String::new()),
+        })
+    }
+
+    /// The edge's configuration: the handler package (checked to exist unless native), the
+    /// listener, the cache and the clock as set, in front of `origin_domain`.
+    fn edge_config(
+        &self,
+        distribution: Arc<Distribution>,
+        secret: &str,
+        origin_domain: String,
+    ) -> Result<EdgeConfig, EdgeError> {
+        let package = match (self.native, &self.package) {
+            (true, _) => None,
+            (false, Some(p)) => Some(p.clone()),
+            (false, None) => Some(self.root.join("wasm-pkg")),
+        };
+        if let Some(p) = &package {
+            if !p.join("index.js").exists() {
+                return Err(EdgeError::Setup(format!("{}/index.js is missing", p.display())));
+            }
+        }
+        let mut config = EdgeConfig::new(distribution, secret.to_owned());
+        config.listen = self.listen;
+        config.edge_package = package;
+        config.access_log = self.access_log;
+        config.test_clock = self.test_clock;
+        config.cache_capacity = self.cache_capacity;
+        config.debug_page = self.debug_page.unwrap_or_else(|| self.listen.ip().is_loopback());
+        config.origin_domain = origin_domain;
+        config.aws_api_listen = Some(self.aws_api);
+        config.invalidation_delay = self.invalidation_delay;
+        Ok(config)
+    }
+
     fn distribution_table(&self) -> Result<Arc<Distribution>, EdgeError> {
         match &self.behaviours {
             Behaviours::Deployed => Distribution::load(&self.root.join("deploy/behaviours.toml")).map(Arc::new),
@@ -251,6 +353,9 @@ impl StackBuilder {
 
     /// Starts the servers, seeds them, and starts the origin and what is in front of it.
     pub async fn start(self) -> Result<Stack, EdgeError> {
+        if let Some(url) = self.http_origin.clone() {
+            return self.start_in_front_of(&url).await;
+        }
         let distribution = self.distribution_table()?;
         let target = target_dir(&self.root);
         let origin_bin = self
@@ -309,26 +414,7 @@ impl StackBuilder {
                 (None, Some(front), addr)
             }
             Mode::Edge => {
-                let package = match (self.native, &self.package) {
-                    (true, _) => None,
-                    (false, Some(p)) => Some(p.clone()),
-                    (false, None) => Some(self.root.join("wasm-pkg")),
-                };
-                if let Some(p) = &package {
-                    if !p.join("index.js").exists() {
-                        return Err(EdgeError::Setup(format!("{}/index.js is missing", p.display())));
-                    }
-                }
-                let mut config = EdgeConfig::new(distribution, secret.clone());
-                config.listen = self.listen;
-                config.edge_package = package;
-                config.access_log = self.access_log;
-                config.test_clock = self.test_clock;
-                config.cache_capacity = self.cache_capacity;
-                config.debug_page = self.debug_page.unwrap_or_else(|| self.listen.ip().is_loopback());
-                config.origin_domain = ORIGIN_DOMAIN.into();
-                config.aws_api_listen = Some(self.aws_api);
-                config.invalidation_delay = self.invalidation_delay;
+                let config = self.edge_config(distribution, &secret, ORIGIN_DOMAIN.into())?;
                 let edge = Edge::start(config, origin.clone()).await?;
                 let addr = edge.addr();
                 (Some(edge), None, addr)
@@ -337,7 +423,7 @@ impl StackBuilder {
         Ok(Stack {
             edge,
             function_url,
-            seeding,
+            seeding: Some(seeding),
             origin,
             catalogue,
             cache,
@@ -379,6 +465,8 @@ impl Stack {
             debug_page: None,
             aws_api: SocketAddr::from(([127, 0, 0, 1], 0)),
             invalidation_delay: Duration::ZERO,
+            http_origin: None,
+            origin_table: OriginTable::default(),
         }
     }
 
@@ -397,12 +485,12 @@ impl Stack {
         crate::events::DISTRIBUTION_ID
     }
 
-    /// The catalogue's DynamoDB endpoint.
+    /// The catalogue's DynamoDB endpoint (empty in front of an HTTP origin).
     pub fn catalogue_endpoint(&self) -> &str {
         &self.endpoints.0
     }
 
-    /// L2's DynamoDB endpoint (the cache and purge tables).
+    /// L2's DynamoDB endpoint (the cache and purge tables; empty in front of an HTTP origin).
     pub fn cache_endpoint(&self) -> &str {
         &self.endpoints.1
     }
@@ -430,7 +518,10 @@ impl Stack {
     /// Writes the demo catalogue's first `products` products again (the seed binary against
     /// the stack's catalogue): products not there before appear, as a catalogue change would.
     pub async fn seed(&self, products: u32) -> Result<(), EdgeError> {
-        seed(&self.seeding.0, &self.seeding.1, products).await
+        match &self.seeding {
+            Some((bin, env)) => seed(bin, env, products).await,
+            None => Err(EdgeError::Setup("an HTTP origin has no catalogue to seed".into())),
+        }
     }
 
     /// The catalogue's dynalite, when the stack started it.

@@ -17,6 +17,7 @@ use crate::events::DISTRIBUTION_ID;
 use crate::explain::Redaction;
 use crate::forward::EdgeIdentity;
 use crate::handler_host::NodeHost;
+use crate::http_origin::HttpOrigin;
 use crate::invalidation::Invalidations;
 use crate::origin::OriginPool;
 use crate::page::Recorder;
@@ -35,6 +36,8 @@ pub(crate) struct State {
     pub(crate) triggers: Triggers,
     /// The origin's execution environments.
     pub(crate) origin: Arc<OriginPool>,
+    /// The HTTP origin, when the edge fronts one instead (`--http-origin`).
+    pub(crate) http_origin: Option<HttpOrigin>,
     /// The edge cache.
     pub(crate) cache: EdgeCache,
     /// The cache fills in progress, by key (request collapsing).
@@ -60,6 +63,11 @@ impl State {
             None => Handler::Native,
         };
         let limit = Duration::from_secs(config.distribution.function.timeout_secs);
+        let keepalive = Duration::from_secs(config.distribution.origin.keepalive_timeout_secs);
+        let http_origin = config
+            .http_origin
+            .clone()
+            .map(|settings| HttpOrigin::new(settings, keepalive));
         let custom_headers = config
             .distribution
             .origin
@@ -80,6 +88,7 @@ impl State {
             invalidations: Invalidations::new(DISTRIBUTION_ID, config.invalidation_delay),
             config,
             origin,
+            http_origin,
             flights: Flights::default(),
             stats: Stats::default(),
             clock: Clock::default(),

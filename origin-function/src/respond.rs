@@ -1,6 +1,10 @@
 //! Building the HTTP answer, in one place for every path: `Cache-Control` (decided once,
 //! aged for stored answers), `Cache-Status` (rendered from the typed value the metrics count),
-//! `ETag` and `304`, `Age`, `Date`, and `HEAD` without a body.
+//! `ETag` and `304`, `Date`, and `HEAD` without a body. No answer carries `Age`
+//! (origin-cache.md, "What it says about itself"): a stored answer says how much freshness it
+//! has left in its lowered `max-age`/`s-maxage` instead, so an edge that reads `Age` (RFC 9111
+//! §4.2.3: the Worker, downstream caches) never subtracts the age a second time, and the age
+//! stays visible in `Cache-Status` (`ttl=`).
 
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -20,11 +24,9 @@ pub const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
 #[derive(Debug, Clone, Copy)]
 pub enum Answer<'a> {
     /// A stored entry from a cache (L1, L2, a copy served on a failing source): sent with its
-    /// remaining freshness and its `Age`.
+    /// remaining freshness (its directives lowered by its age), never an `Age` beside it.
     Stored(&'a StoredEntry),
-    /// The entry this request's load just stored: the source's answer, as decided. RFC 9111
-    /// §5.1: "The presence of an Age header field implies that the response was not
-    /// generated or validated by the origin server for this request", so none is sent.
+    /// The entry this request's load just stored: the source's answer, as decided.
     Loaded(&'a StoredEntry),
     /// The source's answer, not stored, with its decided `Cache-Control` line.
     Source {
@@ -65,14 +67,13 @@ pub fn respond(
     now_ms: u64,
     m: &mut Metrics,
 ) -> HttpResponse {
-    let (code, content_type, body, etag, cache_control, age) = match answer {
+    let (code, content_type, body, etag, cache_control) = match answer {
         Answer::Stored(e) => (
             e.status,
             e.content_type.as_str(),
             e.body.as_str(),
             Some(e.etag.clone()),
             e.aged_cache_control(now_ms).to_header_value(),
-            Some(e.stamp.age_secs(now_ms)),
         ),
         Answer::Loaded(e) => (
             e.status,
@@ -80,7 +81,6 @@ pub fn respond(
             e.body.as_str(),
             Some(e.etag.clone()),
             e.cache_control.to_header_value(),
-            None,
         ),
         Answer::Source {
             response,
@@ -91,7 +91,6 @@ pub fn respond(
             response.body.as_str(),
             (response.status == 200).then(|| strong_etag(&response.body)),
             cache_control.to_owned(),
-            None,
         ),
     };
     let not_modified =
@@ -100,9 +99,6 @@ pub fn respond(
     headers.insert(header::CACHE_CONTROL, value(cache_control));
     headers.insert(CACHE_STATUS, value(status.to_string()));
     headers.insert(header::DATE, http_date(now_ms));
-    if let Some(age) = age {
-        headers.insert(header::AGE, HeaderValue::from(age));
-    }
     if let Some(etag) = etag {
         headers.insert(header::ETAG, value(etag));
     }

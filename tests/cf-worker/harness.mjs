@@ -202,4 +202,4 @@ export function ownStatus(headers) {
 }
 
 /** Headers a viewer must never see. */
-export const PRIVATE_HEADERS = ["x-edge-stored-at", "x-edge-cache-control"];
+export const PRIVATE_HEADERS = ["x-edge-stored-at", "x-edge-cache-control", "x-edge-viewer-cache-control"];

@@ -98,6 +98,7 @@ test('origin-response: every cache-control.md example, exactly one Cache-Control
       assert.deepEqual(out.headers['cache-control'], [{ key: 'Cache-Control', value: c.expect.cache_control }]);
       const had = 'set-cookie' in c.response.headers;
       assert.equal('set-cookie' in out.headers, had && !c.expect.set_cookie_removed);
+      if ('cdn_removed' in c.expect) assert.equal('cdn-cache-control' in out.headers, !c.expect.cdn_removed);
       assert.equal(out.status, c.response.status);
     });
   }

@@ -10,11 +10,13 @@
 //! [`PRIVATE_HEADERS`], which are removed before any viewer sees a response. The Worker only
 //! moves bytes between `worker` types and these functions; no rule lives in it.
 
+mod invalidate;
 mod stored;
 
+pub use invalidate::{invalidated_urls, is_unsafe};
 pub use stored::{
-    dropped_from_stored, is_origin_error, is_private_header, kept_over_304, NotStored, StoredCopy, BOUNDS,
-    POLICY_CACHE_CONTROL, PRIVATE_HEADERS, STORED_AT,
+    dropped_from_stored, is_origin_error, is_private_header, kept_over_304, NotStored, Received, StoredCopy, BOUNDS,
+    POLICY_CACHE_CONTROL, PRIVATE_HEADERS, STORED_AT, VALIDATOR_GRACE_SECS, VIEWER_CACHE_CONTROL,
 };
 
 use crate::headers::is_unkeyed;
@@ -58,8 +60,10 @@ impl BypassReason {
 enum Forwarded<'r> {
     /// A shared fetch: only what the key holds (`accept-encoding`, the kept `cookie`, the
     /// route's key headers), as CloudFront's public origin request policy forwards only the
-    /// key. Nothing outside the key reaches an answer that many viewers will share, and the
-    /// viewer's own conditional headers never reach it (the Worker sends its validator).
+    /// key, plus the route's `forward_headers` (forwarded, never keyed: an answer whose `Vary`
+    /// names one is not shared, rule 3). Nothing else reaches an answer that many viewers
+    /// will share, and the viewer's own conditional headers never reach it (the Worker sends
+    /// its validators).
     Keyed(&'r Route),
     /// A private fetch: every header the viewer sent (less the unkeyed ones, by the edits).
     All,
@@ -96,6 +100,7 @@ impl OriginRequest<'_, '_> {
                 name == "accept-encoding"
                     || (name == "cookie" && !route.cookies.is_empty())
                     || route.key_headers.iter().any(|h| h == name)
+                    || route.forward_headers.iter().any(|h| h == name)
             }
         }
     }
@@ -342,6 +347,35 @@ mod tests {
                 "{method}"
             );
         }
+    }
+
+    #[test]
+    fn a_routes_forward_headers_reach_the_origin_unkeyed() {
+        let mut route = Route::public("ctx", &["/*"]);
+        route.forward_headers = vec!["x-request-context".into()];
+        let rules = RuleSet::new(vec![route]).unwrap();
+        let with = [("x-request-context", "a")];
+        let CacheApiRequest::Lookup { origin, url, .. } =
+            cache_api_request(&rules, "h", &request("GET", "/p", "", &with))
+        else {
+            panic!("lookup expected");
+        };
+        assert!(origin.forwards("x-request-context") && !origin.forwards("x-other"));
+        let CacheApiRequest::Lookup { url: without, .. } =
+            cache_api_request(&rules, "h", &request("GET", "/p", "", &[]))
+        else {
+            panic!("lookup expected");
+        };
+        assert_eq!(url, without, "forwarded, never keyed");
+        // Rule 3: an answer varying on it is not shared.
+        let decision = crate::cache_control::decide_response(
+            Some(&rules.routes()[0]),
+            Some(200),
+            &[("vary", "X-Request-Context")],
+            &[],
+            0,
+        );
+        assert_eq!(decision.header_value(), "private, no-store");
     }
 
     #[test]

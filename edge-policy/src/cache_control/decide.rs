@@ -3,6 +3,7 @@
 //! [`decide_response`] is the whole step for a host: CloudFront's origin-response trigger,
 //! the origin and the Worker call it.
 
+use super::cdn::{self, CdnLines, CLOUDFRONT_TARGETS, TARGETED_FIELDS};
 use super::facts::ResponseFacts;
 use super::CacheControl;
 use crate::rules::Route;
@@ -37,6 +38,12 @@ pub enum Rule {
     NegativeAnswer,
     /// Rule 7: the route policy filled in what the origin left out (also a `304`, rule 5).
     RoutePolicy,
+    /// Rule 7 with `CDN-Cache-Control` (RFC 9213): its directives set the edge's lifetime
+    /// where the origin's freshness directives would (cache-control.md, "Reading").
+    CdnLifetime,
+    /// `CDN-Cache-Control` says `private` or `no-store` (or names either word, even
+    /// unparsable): not shared by the edge, as under rule 1.
+    CdnForbidsSharing,
 }
 
 /// The outcome: the directives to write, the rule that chose them, and whether the
@@ -49,6 +56,10 @@ pub struct Decision {
     pub rule: Rule,
     /// Remove every `Set-Cookie` (rule 2 on a `strip_set_cookie` route).
     pub strip_set_cookie: bool,
+    /// When `CDN-Cache-Control` set the edge's lifetime: the viewer's line and the edge's,
+    /// for an edge that keeps them apart (the Worker). `cache_control` is CloudFront's one
+    /// line, the edge's lifetime written as `s-maxage`.
+    pub cdn: Option<CdnLines>,
 }
 
 /// Whether every header a `Vary` names is part of this route's cache key.
@@ -73,6 +84,7 @@ pub fn decide(facts: &ResponseFacts<'_>, route: &Route) -> Decision {
         cache_control,
         rule,
         strip_set_cookie: false,
+        cdn: None,
     };
 
     // 0. Bypass routes: never shared, whatever sharing directive the origin added. An
@@ -119,13 +131,26 @@ pub fn decide(facts: &ResponseFacts<'_>, route: &Route) -> Decision {
     if status.is_some_and(|s| (500..=599).contains(&s)) {
         return decided(CacheControl::no_store(), Rule::StatusNotCacheable);
     }
+    // After rules 0–5, `CDN-Cache-Control` may keep the answer out of the edge, and under
+    // rule 7 set its lifetime (cdn.rs).
+    let targeted = |cache_control: CacheControl, rule: Rule| {
+        let by_route_policy = rule == Rule::RoutePolicy;
+        match cdn::apply(cache_control, by_route_policy, facts, route) {
+            (cc, true, _) => decided(cc, Rule::CdnForbidsSharing),
+            (cc, false, Some(lines)) => Decision {
+                cdn: Some(lines),
+                ..decided(cc, Rule::CdnLifetime)
+            },
+            (cc, false, None) => decided(cc, rule),
+        }
+    };
     if !status.is_some_and(|s| HEURISTICALLY_CACHEABLE.contains(&s)) {
         let cc = if origin.is_empty() {
             CacheControl::no_store()
         } else {
             origin.clone()
         };
-        return decided(cc, Rule::StatusNotCacheable);
+        return targeted(cc, Rule::StatusNotCacheable);
     }
     //    Negative answers: never the route's freshness. A "not found" that lived a year (with
     //    `immutable`, or served stale) would hide the thing once it exists.
@@ -135,7 +160,7 @@ pub fn decide(facts: &ResponseFacts<'_>, route: &Route) -> Decision {
         } else {
             origin.clone()
         };
-        return decided(cc, Rule::NegativeAnswer);
+        return targeted(cc, Rule::NegativeAnswer);
     }
     // 7. The route fills in what the origin left out (or replaces it with `override`).
     let policy = &route.freshness;
@@ -152,14 +177,15 @@ pub fn decide(facts: &ResponseFacts<'_>, route: &Route) -> Decision {
     // RFC 9111 §4.2.4: "A cache MUST NOT generate a stale response if it is prohibited by an
     // explicit in-protocol directive (e.g., by a no-cache response directive, a
     // must-revalidate response directive, or an applicable s-maxage or proxy-revalidate
-    // response directive...)". The route adds no stale window over them; windows the origin
-    // sent itself pass as sent, even with `override`.
-    if !(origin.must_revalidate || origin.proxy_revalidate || origin.no_cache) {
+    // response directive...)". The route adds no stale window over them (nor over a
+    // `CDN-Cache-Control` saying `no-cache` or `must-revalidate`); windows the origin sent
+    // itself pass as sent, even with `override`.
+    if !(origin.must_revalidate || origin.proxy_revalidate || origin.no_cache || facts.cdn.revalidates()) {
         cc.stale_while_revalidate = fill(cc.stale_while_revalidate, policy.stale_while_revalidate);
         cc.stale_if_error = fill(cc.stale_if_error, policy.stale_if_error);
     }
     cc.immutable |= policy.immutable;
-    decided(cc, Rule::RoutePolicy)
+    targeted(cc, Rule::RoutePolicy)
 }
 
 /// The directives of a response to a method other than `GET`/`HEAD`, which no cache of the
@@ -182,12 +208,35 @@ pub struct ResponseDecision {
     pub rule: Option<Rule>,
     /// Remove every `Set-Cookie` before the response goes on (a `strip_set_cookie` route).
     pub strip_set_cookie: bool,
+    /// When `CDN-Cache-Control` set the edge's lifetime, the lines an edge that keeps it to
+    /// itself uses ([`ResponseDecision::viewer_cache_control`],
+    /// [`ResponseDecision::edge_cache_control`]).
+    pub cdn: Option<CdnLines>,
+    /// Remove every targeted field ([`TARGETED_FIELDS`]) before the response goes on: the
+    /// answer is not shared (no downstream CDN may read a looser instruction than ours), or
+    /// the route sets `strip_cdn_cache_control`.
+    pub strip_targeted: bool,
 }
 
 impl ResponseDecision {
-    /// The one header line.
+    /// The one header line (CloudFront's: the edge's lifetime in `s-maxage`).
     pub fn header_value(&self) -> String {
         self.cache_control.to_header_value()
+    }
+
+    /// What a viewer gets from an edge that keeps the `CDN-Cache-Control` lifetime to itself.
+    pub fn viewer_cache_control(&self) -> &CacheControl {
+        self.cdn.as_ref().map_or(&self.cache_control, |lines| &lines.viewer)
+    }
+
+    /// What such an edge reads its own lifetime from.
+    pub fn edge_cache_control(&self) -> &CacheControl {
+        self.cdn.as_ref().map_or(&self.cache_control, |lines| &lines.edge)
+    }
+
+    /// Whether a header (lower-case name) is one of the targeted fields this decision removes.
+    pub fn strips(&self, name: &str) -> bool {
+        self.strip_targeted && TARGETED_FIELDS.contains(&name)
     }
 }
 
@@ -195,8 +244,7 @@ impl ResponseDecision {
 /// request (`None` for any other method, which no cache of the project stores: the origin's
 /// directives on one line, or `no-store` where it sent none). A `304` is decided as a `200`
 /// of the same request (rule 5, in [`decide`]). `now_ms` stands in for a missing `Date`.
-// Out of line: a stage, not inlined into its trigger (crate docs, "Stages stay out of line").
-#[inline(never)]
+/// CloudFront's target list: `CDN-Cache-Control`.
 pub fn decide_response(
     route: Option<&Route>,
     status: Option<u16>,
@@ -204,19 +252,45 @@ pub fn decide_response(
     request_headers: &[HeaderField<'_>],
     now_ms: u64,
 ) -> ResponseDecision {
-    let facts = ResponseFacts::read(status, response_headers, request_headers, now_ms);
+    decide_response_targeted(
+        route,
+        status,
+        response_headers,
+        request_headers,
+        now_ms,
+        CLOUDFRONT_TARGETS,
+    )
+}
+
+/// [`decide_response`] with the edge's own target list of targeted fields (RFC 9213 §2.2).
+// Out of line: a stage, not inlined into its trigger (crate docs, "Stages stay out of line").
+#[inline(never)]
+pub fn decide_response_targeted(
+    route: Option<&Route>,
+    status: Option<u16>,
+    response_headers: &[HeaderField<'_>],
+    request_headers: &[HeaderField<'_>],
+    now_ms: u64,
+    targets: &[&str],
+) -> ResponseDecision {
+    let facts = ResponseFacts::read_targeted(status, response_headers, request_headers, now_ms, targets);
     let Some(route) = route else {
+        let cache_control = unnormalized_method_cache_control(facts.cache_control);
         return ResponseDecision {
-            cache_control: unnormalized_method_cache_control(facts.cache_control),
+            strip_targeted: cache_control.forbids_sharing(),
+            cache_control,
             rule: None,
             strip_set_cookie: false,
+            cdn: None,
         };
     };
     let decision = decide(&facts, route);
     ResponseDecision {
+        strip_targeted: route.strip_cdn_cache_control || decision.cache_control.forbids_sharing(),
         cache_control: decision.cache_control,
         rule: Some(decision.rule),
         strip_set_cookie: decision.strip_set_cookie,
+        cdn: decision.cdn,
     }
 }
 

@@ -4,6 +4,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use super::cdn::{CdnCacheControl, CLOUDFRONT_TARGETS};
 use super::{CacheControl, DELTA_SECONDS_MAX};
 use crate::headers::viewer_credential;
 use crate::view::HeaderField;
@@ -26,18 +27,33 @@ pub struct ResponseFacts<'a> {
     /// When the response is decided, ms since the Unix epoch (the clock a missing `Date`
     /// stands in for).
     pub now_ms: u64,
+    /// What the targeted fields on the cache's target list say (RFC 9213).
+    pub cdn: CdnCacheControl,
 }
 
 impl<'a> ResponseFacts<'a> {
     /// Reads the facts from a response's and its request's header fields (lower-case names,
-    /// one entry per value). `status` is `None` when it is not a number.
-    // Out of line: a stage, not inlined into its trigger (crate docs, "Stages stay out of line").
-    #[inline(never)]
+    /// one entry per value), with CloudFront's target list (`CDN-Cache-Control`). `status`
+    /// is `None` when it is not a number.
     pub fn read(
         status: Option<u16>,
         response_headers: &[HeaderField<'a>],
         request_headers: &[HeaderField<'_>],
         now_ms: u64,
+    ) -> Self {
+        Self::read_targeted(status, response_headers, request_headers, now_ms, CLOUDFRONT_TARGETS)
+    }
+
+    /// [`ResponseFacts::read`] with the cache's own target list of targeted fields (RFC 9213
+    /// §2.2; lower-case names, most applicable first).
+    // Out of line: a stage, not inlined into its trigger (crate docs, "Stages stay out of line").
+    #[inline(never)]
+    pub fn read_targeted(
+        status: Option<u16>,
+        response_headers: &[HeaderField<'a>],
+        request_headers: &[HeaderField<'_>],
+        now_ms: u64,
+        targets: &[&str],
     ) -> Self {
         let values = |name: &'static str| {
             response_headers
@@ -61,12 +77,13 @@ impl<'a> ResponseFacts<'a> {
             vary: values("vary").collect(),
             request_had_authorization: viewer_credential(request_headers.iter().copied()).is_some(),
             now_ms,
+            cdn: CdnCacheControl::read(targets, response_headers),
         }
     }
 }
 
 /// Seconds since the Unix epoch of an HTTP-date (RFC 9110 §5.6.7, all three formats).
-fn http_date_secs(value: &str) -> Option<u64> {
+pub(crate) fn http_date_secs(value: &str) -> Option<u64> {
     let at: SystemTime = httpdate::parse_http_date(value.trim_matches([' ', '\t'])).ok()?;
     Some(at.duration_since(UNIX_EPOCH).ok()?.as_secs())
 }

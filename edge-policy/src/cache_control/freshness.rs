@@ -37,9 +37,12 @@
 //!   `stale-while-revalidate` off (the origin asked for validation before every reuse);
 //!   `stale-if-error` still applies, as RFC 5861 §4 says ("regardless of other freshness
 //!   information"): serving the last good public copy on an origin error shares nothing new.
-//! - `Age` sent by an upstream is not subtracted: the origin already sends its *remaining*
-//!   freshness in `s-maxage` ([`CacheControl::aged`]), and CloudFront's TTL comes from the
-//!   directives alone.
+//! - `Age` is not read here: a lifetime counts from the stamp. Where a cache reads `Age` (the
+//!   Worker, RFC 9111 §4.2.3) it does so once, at receipt, by stamping the copy that much
+//!   earlier ([`super::initial_age_ms`], [`super::Stamp::received`]). The local edge follows
+//!   CloudFront, whose TTL comes from the directives alone (it documents no use of `Age`),
+//!   and the origin sends its *remaining* freshness in `s-maxage` ([`CacheControl::aged`])
+//!   with no `Age`, so no layer subtracts an age twice.
 
 use super::{CacheControl, DELTA_SECONDS_MAX};
 

@@ -5,6 +5,8 @@
 //! line that leaves the edge. [`freshness`] says how long a cache keeps that line's response
 //! and what a stored copy may do at a given moment.
 
+mod age;
+mod cdn;
 mod decide;
 mod extensions;
 mod facts;
@@ -14,7 +16,10 @@ mod stamp;
 
 use extensions::first_occurrences;
 
-pub use decide::{decide, decide_response, Decision, ResponseDecision, Rule};
+pub use age::initial_age_ms;
+pub use cdn::{CdnCacheControl, CdnLines, CLOUDFRONT_TARGETS, TARGETED_FIELDS, WORKER_TARGETS};
+pub use decide::{decide, decide_response, decide_response_targeted, Decision, ResponseDecision, Rule};
+pub(crate) use facts::http_date_secs;
 pub use facts::ResponseFacts;
 pub use freshness::{FreshnessState, Lifetime, TtlBounds};
 pub use parse::{line_elements, parse_elements, words, Element, RawDirective};

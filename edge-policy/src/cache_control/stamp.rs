@@ -27,6 +27,12 @@ impl Stamp {
         Stamp { stored_at_ms, lifetime }
     }
 
+    /// A copy received at `received_at_ms` that was already `initial_age_ms` old then
+    /// ([`super::initial_age_ms`]): stored, as far as its age goes, that much earlier.
+    pub fn received(received_at_ms: u64, initial_age_ms: u64, lifetime: Lifetime) -> Self {
+        Stamp::new(received_at_ms.saturating_sub(initial_age_ms), lifetime)
+    }
+
     /// What the copy may do at `now_ms`.
     pub fn state(&self, now_ms: u64) -> FreshnessState {
         self.lifetime.state_at_age(self.age_ms(now_ms))
@@ -148,6 +154,22 @@ mod tests {
         assert_eq!(s.capped(3_500, 2).stored_at_ms, 3_500);
         assert_eq!(s.capped(20_000, 60).lifetime.ttl, 0);
         assert_eq!(s.capped(0, 5).lifetime.keep_secs(), 5, "no stale window of its own");
+    }
+
+    #[test]
+    fn a_copy_received_old_has_aged_already() {
+        let s = Stamp::received(
+            1_000_000,
+            250_000,
+            Lifetime {
+                ttl: 300,
+                ..Lifetime::default()
+            },
+        );
+        assert_eq!(s.age_secs(1_000_000), 250);
+        assert_eq!(s.remaining_secs(1_000_000), 50);
+        assert_eq!(s.state(1_049_999), FreshnessState::Fresh);
+        assert_eq!(s.state(1_050_000), FreshnessState::Expired);
     }
 
     #[test]

@@ -16,7 +16,10 @@ pub use request::{
     apply_edits, bypass_spellings, check_bypass_spellings, check_rewritten, check_viewer_request, viewer_pass,
     OwnedEdit, OwnedRequest, ViewerPass, BYPASS_SEPARATORS,
 };
-pub use response::{check_origin_response, is_shareable, names_private_or_no_store, response_pass, OwnedResponse};
+pub use response::{
+    check_origin_response, is_shareable, names_private_or_no_store, names_private_or_no_store_outside_strings,
+    response_pass, OwnedResponse,
+};
 
 /// A property that did not hold, and on what.
 #[derive(Debug, Clone, PartialEq, Eq)]

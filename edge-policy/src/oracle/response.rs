@@ -132,6 +132,39 @@ pub fn names_private_or_no_store<'a>(lines: impl IntoIterator<Item = &'a str>) -
     })
 }
 
+/// Whether a `CDN-Cache-Control` line (a Structured Fields Dictionary, RFC 8941) names
+/// `private` or `no-store` as a word outside a well-formed string (`"…"`, `\` escaping the
+/// next byte), anywhere — a member, a token, a parameter — or holds a NUL: cache-control.md's
+/// "a private/no-store word in it still keeps the answer out of the edge", read fail closed.
+pub fn names_private_or_no_store_outside_strings(line: &str) -> bool {
+    if line.contains('\0') {
+        return true;
+    }
+    let bytes = line.as_bytes();
+    let mut visible = bytes.to_vec();
+    let mut i = 0;
+    while let Some(open) = bytes[i..].iter().position(|b| *b == b'"').map(|p| p + i) {
+        let mut j = open + 1;
+        let mut close = None;
+        while j < bytes.len() {
+            if bytes[j] == b'\\' {
+                j += 2;
+            } else if bytes[j] == b'"' {
+                close = Some(j);
+                break;
+            } else {
+                j += 1;
+            }
+        }
+        let Some(close) = close else { break };
+        visible[open..=close].fill(b' ');
+        i = close + 1;
+    }
+    visible
+        .split(|b| !(b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_'))
+        .any(|w| w.eq_ignore_ascii_case(b"private") || w.eq_ignore_ascii_case(b"no-store"))
+}
+
 /// Whether a written `Cache-Control` lets a shared cache (CloudFront, minimum TTL 0) keep the
 /// response: it is shareable unless an element is exactly `private` or `no-store`.
 pub fn is_shareable(cache_control: &str) -> bool {
@@ -152,7 +185,9 @@ pub fn is_shareable(cache_control: &str) -> bool {
 ///   origin sent neither `public` nor an `s-maxage=` with digits;
 /// - a `4xx` takes no `immutable` and no stale window from the route (cache-control.md
 ///   rule 6): what it carries of them the origin sent;
-/// - a `304` is written as a `200` of the same request would be.
+/// - a `304` is written as a `200` of the same request would be;
+/// - `CDN-Cache-Control` never makes an answer shareable that is not without it, and one that
+///   names `private`/`no-store` outside a string (or holds a NUL) is never shared.
 pub fn check_origin_response(rules: &RuleSet, response: &OwnedResponse) -> Result<(), Breach> {
     let (written, edits) = response_pass(rules, response);
     let headers = apply_edits(&response.headers, &edits);
@@ -256,6 +291,34 @@ pub fn check_origin_response(rules: &RuleSet, response: &OwnedResponse) -> Resul
             || format!("wrote {written:?} for {response:?}"),
         )?;
     }
+    let cdn_lines: Vec<&str> = response
+        .headers
+        .iter()
+        .filter(|(n, _)| n == "cdn-cache-control")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    if !cdn_lines.is_empty() {
+        ensure(
+            !cdn_lines.iter().any(|l| names_private_or_no_store_outside_strings(l)) || !is_shareable(&written),
+            "never shareable",
+            || format!("CDN-Cache-Control names private or no-store: wrote {written:?} for {response:?}"),
+        )?;
+        let without = OwnedResponse {
+            headers: response
+                .headers
+                .iter()
+                .filter(|(n, _)| n != "cdn-cache-control")
+                .cloned()
+                .collect(),
+            ..response.clone()
+        };
+        let (written_without, _) = response_pass(rules, &without);
+        ensure(
+            !is_shareable(&written) || is_shareable(&written_without),
+            "CDN-Cache-Control makes the edge stricter, never looser",
+            || format!("wrote {written:?}, without it {written_without:?}, for {response:?}"),
+        )?;
+    }
     if status == Some(304) {
         let as_200 = OwnedResponse {
             status: "200".into(),
@@ -294,6 +357,22 @@ mod tests {
             "public",
         ] {
             assert!(!names_private_or_no_store([line]), "{line}");
+        }
+    }
+
+    #[test]
+    fn a_cdn_line_names_its_words_outside_strings() {
+        for line in [
+            "no-store",
+            "max-age=5;private",
+            "x=(a private)",
+            "x=\"unterminated private",
+            "a\0",
+        ] {
+            assert!(names_private_or_no_store_outside_strings(line), "{line}");
+        }
+        for line in ["x=\"private\"", "max-age=5", "x-private", "x=\"a\\\"private\""] {
+            assert!(!names_private_or_no_store_outside_strings(line), "{line}");
         }
     }
 

@@ -68,12 +68,18 @@ pub struct RouteSpec {
     /// Extra request headers that are part of the cache key (lower-case names).
     #[serde(default)]
     pub key_headers: Vec<String>,
+    /// Request headers a shared fetch forwards without keying them (lower-case names).
+    #[serde(default)]
+    pub forward_headers: Vec<String>,
     /// Whether runs of `/` collapse to one (default true).
     #[serde(default = "default_true")]
     pub merge_slashes: bool,
     /// Remove `Set-Cookie` from responses instead of making them uncacheable.
     #[serde(default)]
     pub strip_set_cookie: bool,
+    /// Remove `CDN-Cache-Control` from responses instead of forwarding it downstream.
+    #[serde(default)]
+    pub strip_cdn_cache_control: bool,
     /// Browser freshness, seconds.
     pub max_age: Option<u32>,
     /// CloudFront freshness, seconds.
@@ -102,6 +108,40 @@ const NOT_KEYABLE: &[&str] = &[
     "content-length",
     "transfer-encoding",
     "via",
+];
+
+/// Request headers never forwarded to the origin without being keyed: inputs an origin builds
+/// URLs, methods or a viewer's identity from (the poisoning classics), the credential and
+/// cookies (their own rules), the origin's secret header (`x-origin-verify`, the deployed
+/// name), what CloudFront owns or reads itself, hop-by-hop and framing fields, and the
+/// viewer's conditionals and ranges (a shared fetch carries only the edge's own validator).
+/// `x-forwarded-*` and `proxy-*` are refused by prefix.
+const NOT_FORWARDABLE: &[&str] = &[
+    "host",
+    "forwarded",
+    "x-original-url",
+    "x-rewrite-url",
+    "x-http-method-override",
+    "authorization",
+    "x-viewer-authorization",
+    "cookie",
+    "x-origin-verify",
+    "accept-encoding",
+    "via",
+    "connection",
+    "keep-alive",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "content-length",
+    "expect",
+    "if-none-match",
+    "if-modified-since",
+    "if-match",
+    "if-unmodified-since",
+    "if-range",
+    "range",
 ];
 
 fn is_token(s: &str) -> bool {
@@ -203,6 +243,27 @@ fn validate(file: &RulesFile) -> Result<(), String> {
                 return Err(format!("{at}: key_headers entry {header:?} cannot be keyed (deleted, read-only or handled by its own rule)"));
             }
         }
+        for header in &route.forward_headers {
+            if !is_token(header) || header.bytes().any(|b| b.is_ascii_uppercase()) {
+                return Err(format!(
+                    "{at}: forward_headers entry {header:?} must be a lower-case header name"
+                ));
+            }
+            if NOT_FORWARDABLE.contains(&header.as_str())
+                || crate::headers::UNKEYED_HEADERS.contains(&header.as_str())
+                || header.starts_with("x-forwarded-")
+                || header.starts_with("proxy-")
+                || header.starts_with("cloudfront-")
+                || header.starts_with("x-amz")
+            {
+                return Err(format!("{at}: forward_headers entry {header:?} cannot be forwarded unkeyed (an origin builds URLs, methods or identities from it, or it is the credential, the secret, a conditional or CloudFront's own)"));
+            }
+            if route.key_headers.contains(header) {
+                return Err(format!(
+                    "{at}: forward_headers entry {header:?} is keyed by the route: keyed headers are forwarded already"
+                ));
+            }
+        }
         let sets_freshness = route.max_age.is_some()
             || route.s_maxage.is_some()
             || route.stale_while_revalidate.is_some()
@@ -216,9 +277,13 @@ fn validate(file: &RulesFile) -> Result<(), String> {
                     "{at}: a bypass route is never shared, so it takes no freshness settings"
                 ));
             }
-            if !route.cookies.is_empty() || route.strip_set_cookie || !route.key_headers.is_empty() {
+            if !route.cookies.is_empty()
+                || route.strip_set_cookie
+                || !route.key_headers.is_empty()
+                || !route.forward_headers.is_empty()
+            {
                 return Err(format!(
-                    "{at}: cookies, key_headers and strip_set_cookie apply to public routes only"
+                    "{at}: cookies, key_headers, forward_headers and strip_set_cookie apply to public routes only"
                 ));
             }
         }

@@ -84,10 +84,17 @@ pub struct Route {
     pub cookies: Vec<String>,
     /// Extra request headers (lower-case names) that are part of the cache key.
     pub key_headers: Vec<String>,
+    /// Request headers (lower-case names) a shared fetch forwards to the origin without
+    /// keying them (the Worker, and the origin request policy the local edge derives for an
+    /// HTTP origin). An answer whose `Vary` names one stays `private, no-store` (rule 3).
+    pub forward_headers: Vec<String>,
     /// Whether runs of `/` collapse to one.
     pub merge_slashes: bool,
     /// Remove `Set-Cookie` from responses instead of making them uncacheable.
     pub strip_set_cookie: bool,
+    /// Remove `CDN-Cache-Control` (every targeted field) from responses instead of
+    /// forwarding it downstream (RFC 9213 §3 lets a CDN remove it).
+    pub strip_cdn_cache_control: bool,
     /// The Cache-Control filled in on shared-cacheable responses.
     pub freshness: Freshness,
 }
@@ -103,8 +110,10 @@ impl Route {
             query: QueryPolicy::All,
             cookies: Vec::new(),
             key_headers: Vec::new(),
+            forward_headers: Vec::new(),
             merge_slashes: true,
             strip_set_cookie: false,
+            strip_cdn_cache_control: false,
             freshness: Freshness::default(),
         }
     }
@@ -186,8 +195,10 @@ impl RuleSet {
                 },
                 cookies: r.cookies,
                 key_headers: r.key_headers,
+                forward_headers: r.forward_headers,
                 merge_slashes: r.merge_slashes,
                 strip_set_cookie: r.strip_set_cookie,
+                strip_cdn_cache_control: r.strip_cdn_cache_control,
                 freshness: Freshness {
                     max_age: r.max_age,
                     s_maxage: r.s_maxage,
@@ -376,6 +387,39 @@ mod tests {
             "bypass route is never shared",
         );
         rejects(&format!("[[route]]\nname = \"a\"\npatterns = [\"/a\"]\nkind = \"public\"\nkey_headers = [\"x-forwarded-host\"]\n{CATCH_ALL}"), "cannot be keyed");
+        for header in [
+            "x-forwarded-host",
+            "x-forwarded-anything",
+            "forwarded",
+            "host",
+            "authorization",
+            "x-viewer-authorization",
+            "cookie",
+            "x-origin-verify",
+            "x-original-url",
+            "x-rewrite-url",
+            "x-http-method-override",
+            "if-none-match",
+            "connection",
+            "range",
+        ] {
+            rejects(
+                &format!("[[route]]\nname = \"a\"\npatterns = [\"/a\"]\nkind = \"public\"\nforward_headers = [\"{header}\"]\n{CATCH_ALL}"),
+                &format!("forward_headers entry \"{header}\" cannot be forwarded"),
+            );
+        }
+        rejects(
+            &format!("[[route]]\nname = \"a\"\npatterns = [\"/a\"]\nkind = \"public\"\nkey_headers = [\"x-tenant\"]\nforward_headers = [\"x-tenant\"]\n{CATCH_ALL}"),
+            "is keyed by the route",
+        );
+        rejects(
+            &format!("[[route]]\nname = \"a\"\npatterns = [\"/a\"]\nkind = \"bypass\"\nforward_headers = [\"x-trace\"]\n{CATCH_ALL}"),
+            "apply to public routes only",
+        );
+        assert!(from_file(&format!(
+            "[[route]]\nname = \"a\"\npatterns = [\"/a\"]\nkind = \"public\"\nforward_headers = [\"x-request-context\"]\nstrip_cdn_cache_control = true\n{CATCH_ALL}"
+        ))
+        .is_ok());
         rejects(
             &format!("[[route]]\nname = \"default\"\npatterns = [\"/a\"]\nkind = \"public\"\n{CATCH_ALL}"),
             "used twice",

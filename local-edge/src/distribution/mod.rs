@@ -55,6 +55,14 @@ pub struct OriginSettings {
     pub access_control: AccessControl,
     /// `CustomOriginConfig.OriginReadTimeout`, seconds.
     pub read_timeout_secs: u64,
+    /// `CustomOriginConfig.OriginKeepaliveTimeout`, seconds (CloudFront's default, 5, when
+    /// unset): how long an idle connection to an HTTP origin is kept.
+    #[serde(default = "default_keepalive_timeout_secs")]
+    pub keepalive_timeout_secs: u64,
+}
+
+fn default_keepalive_timeout_secs() -> u64 {
+    5
 }
 
 /// One origin custom header.
