@@ -99,27 +99,6 @@ pub fn response_event(config: Value, request: &Request, response: &Response) -> 
     json!({"Records": [{"cf": {"config": config, "request": request, "response": response}}]})
 }
 
-/// The `origin` object of origin events for an HTTP origin (`--http-origin`): its domain,
-/// port, protocol and origin path, timeouts and custom headers, as CloudFront shows a custom
-/// origin to the function.
-pub fn http_custom_origin(
-    origin: &crate::http_origin::HttpOriginSettings,
-    timeouts_secs: (u64, u64),
-    custom_headers: &[(CustomHeader, String)],
-) -> Value {
-    let mut object = custom_origin(&origin.authority, timeouts_secs.0, custom_headers);
-    let host = origin
-        .authority
-        .rsplit_once(':')
-        .map_or(origin.authority.as_str(), |(h, _)| h);
-    object["custom"]["domainName"] = Value::from(host);
-    object["custom"]["port"] = Value::from(origin.port());
-    object["custom"]["protocol"] = Value::from(origin.scheme.as_str());
-    object["custom"]["path"] = Value::from(origin.path.as_str());
-    object["custom"]["keepaliveTimeout"] = Value::from(timeouts_secs.1);
-    object
-}
-
 /// The `origin` object of origin events: a custom origin (the function URL) with its
 /// custom headers, as CloudFront shows them to the function.
 pub fn custom_origin(domain: &str, read_timeout_secs: u64, custom_headers: &[(CustomHeader, String)]) -> Value {

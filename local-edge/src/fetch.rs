@@ -10,7 +10,7 @@ use http::StatusCode;
 
 use crate::answer::EdgeFailure;
 use crate::distribution::Behaviour;
-use crate::events::{custom_origin, function_url_event, http_custom_origin, read_function_url_response, throttled};
+use crate::events::{custom_origin, function_url_event, read_function_url_response, throttled};
 use crate::forward::{finish_origin_request, origin_request};
 use crate::message::{strip_hop_by_hop, EdgeRequest, EdgeResponse};
 use crate::origin::InvokeError;
@@ -47,8 +47,7 @@ pub(crate) async fn fetch(
     let distribution = state.distribution();
     let read_timeout = distribution.origin.read_timeout_secs;
     let origin_object = match &state.http_origin {
-        Some(http) => http_custom_origin(
-            http.settings(),
+        Some(http) => http.settings().custom_origin(
             (read_timeout, distribution.origin.keepalive_timeout_secs),
             &state.custom_headers,
         ),

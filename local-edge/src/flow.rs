@@ -66,7 +66,7 @@ pub(crate) async fn serve(state: &Arc<State>, mut viewer: EdgeRequest, request_i
             .await
         {
             Ok(RequestOutcome::Continue(r)) => {
-                crate::page::note_rewrite(&r);
+                crate::page::record::note_rewrite(&r);
                 r
             }
             // A viewer-request generated response goes straight back: not cached, no

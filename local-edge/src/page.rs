@@ -21,7 +21,7 @@
 //!
 //! Nothing here shows a credential or the origin's secret ([`Redaction`]).
 
-mod record;
+pub(crate) mod record;
 
 use std::cell::RefCell;
 use std::net::{IpAddr, SocketAddr};
@@ -36,7 +36,7 @@ use http_body_util::Full;
 use serde_json::{json, Value};
 
 pub(crate) use self::record::Recorder;
-use self::record::{Record, Rewritten, BUCKETS, BUCKET_SECS, CAPACITY};
+use self::record::{Record, BUCKETS, BUCKET_SECS, CAPACITY, REWRITTEN};
 use crate::answer::Answer;
 use crate::explain::{explain, Redaction, Setting};
 use crate::flow;
@@ -56,11 +56,6 @@ const FAVICON: &str =
 /// Nothing but this page's own files, and its own JSON.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; \
                    base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
-
-tokio::task_local! {
-    /// What viewer-request returned, for the request this task serves ([`note_rewrite`]).
-    static REWRITTEN: RefCell<Option<Rewritten>>;
-}
 
 /// Whether `path` is the debug surface.
 pub(crate) fn is_debug_path(path: &str) -> bool {
@@ -230,18 +225,6 @@ pub(crate) async fn observed(state: &Arc<State>, viewer: EdgeRequest, request_id
         key,
     });
     answer
-}
-
-/// Called by the flow with the request viewer-request returned: kept for the record of the
-/// request this task serves (nothing when the page is off).
-pub(crate) fn note_rewrite(request: &EdgeRequest) {
-    let _ = REWRITTEN.try_with(|r| {
-        *r.borrow_mut() = Some(Rewritten {
-            uri: request.uri.clone(),
-            querystring: request.querystring.clone(),
-            headers: request.headers.clone(),
-        })
-    });
 }
 
 /// The native policy's canonical path, query and key (from `domain`), when it keys the request.

@@ -20,7 +20,7 @@ use crate::handler_host::NodeHost;
 use crate::http_origin::HttpOrigin;
 use crate::invalidation::Invalidations;
 use crate::origin::OriginPool;
-use crate::page::Recorder;
+use crate::page::record::Recorder;
 use crate::stats::Stats;
 use crate::triggers::{Handler, Triggers};
 

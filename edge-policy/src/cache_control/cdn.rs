@@ -36,7 +36,6 @@
 //!   `Cache-Control` still reaches CloudFront (which then keeps a TTL of 0). The Worker keeps
 //!   the lifetime to itself ([`CdnLines`]).
 
-use super::facts::ResponseFacts;
 use super::{words, CacheControl, DELTA_SECONDS_MAX};
 use crate::rules::Route;
 
@@ -441,16 +440,17 @@ pub struct CdnLines {
 
 /// Applies the targeted field to a decision of rules 6–7 (cache-control.md, "Reading": it may
 /// make the edge stricter, never looser). `cache_control` is what the rules decided;
-/// `by_route_policy` is whether rule 7 decided it (only then does the field set a lifetime).
+/// `by_route_policy` is whether rule 7 decided it (only then does the field set a lifetime);
+/// `cdn` is what the targeted field says and `origin` the origin's own `Cache-Control`.
 /// Returns the directives CloudFront writes, whether the field kept the answer out, and the
 /// Worker's lines when the field set the edge's lifetime.
 pub(super) fn apply(
     cache_control: CacheControl,
     by_route_policy: bool,
-    facts: &ResponseFacts<'_>,
+    cdn: &CdnCacheControl,
+    origin: &CacheControl,
     route: &Route,
 ) -> (CacheControl, bool, Option<CdnLines>) {
-    let cdn = &facts.cdn;
     if cache_control.forbids_sharing() {
         return (cache_control, false, None);
     }
@@ -482,7 +482,6 @@ pub(super) fn apply(
     // `proxy-revalidate` is `must-revalidate` for shared caches only (RFC 9111 §5.2.2.8).
     shared.proxy_revalidate |= cdn.revalidates();
     let mut viewer = cache_control;
-    let origin = &facts.cache_control;
     viewer.s_maxage = if policy.override_origin { None } else { origin.s_maxage };
     viewer.s_maxage_malformed = viewer.s_maxage.is_some() && origin.s_maxage_malformed;
     let mut edge = shared.clone();

@@ -135,7 +135,7 @@ pub fn decide(facts: &ResponseFacts<'_>, route: &Route) -> Decision {
     // rule 7 set its lifetime (cdn.rs).
     let targeted = |cache_control: CacheControl, rule: Rule| {
         let by_route_policy = rule == Rule::RoutePolicy;
-        match cdn::apply(cache_control, by_route_policy, facts, route) {
+        match cdn::apply(cache_control, by_route_policy, &facts.cdn, &facts.cache_control, route) {
             (cc, true, _) => decided(cc, Rule::CdnForbidsSharing),
             (cc, false, Some(lines)) => Decision {
                 cdn: Some(lines),

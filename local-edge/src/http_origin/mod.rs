@@ -20,9 +20,12 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
 
 use crate::answer::EdgeFailure;
+use crate::distribution::CustomHeader;
 use crate::error::EdgeError;
+use crate::events;
 use crate::message::{EdgeRequest, EdgeResponse};
 
 /// The largest origin answer read (a generous bound for an API; the local edge holds answers
@@ -45,6 +48,23 @@ pub struct HttpOriginSettings {
 }
 
 impl HttpOriginSettings {
+    /// The `origin` object of origin events for an HTTP origin (`--http-origin`): its domain,
+    /// port, protocol and origin path, timeouts and custom headers, as CloudFront shows a custom
+    /// origin to the function.
+    pub fn custom_origin(&self, timeouts_secs: (u64, u64), custom_headers: &[(CustomHeader, String)]) -> Value {
+        let mut object = events::custom_origin(&self.authority, timeouts_secs.0, custom_headers);
+        let host = self
+            .authority
+            .rsplit_once(':')
+            .map_or(self.authority.as_str(), |(h, _)| h);
+        object["custom"]["domainName"] = Value::from(host);
+        object["custom"]["port"] = Value::from(self.port());
+        object["custom"]["protocol"] = Value::from(self.scheme.as_str());
+        object["custom"]["path"] = Value::from(self.path.as_str());
+        object["custom"]["keepaliveTimeout"] = Value::from(timeouts_secs.1);
+        object
+    }
+
     /// Reads `http://host[:port][/path]`. An `https` origin is refused: the local edge speaks
     /// no TLS (run the API locally over HTTP, or put a plain-HTTP proxy in front of it).
     pub fn parse(url: &str) -> Result<Self, EdgeError> {

@@ -2,12 +2,30 @@
 //! and answered ([`Record`]), and per behaviour, how many were hits in each [`BUCKET_SECS`]
 //! of the last [`BUCKETS`] buckets. Bounded: the oldest record and bucket go first.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::message::EdgeRequest;
 use crate::stats::XCache;
+
+tokio::task_local! {
+    /// What viewer-request returned, for the request this task serves ([`note_rewrite`]).
+    pub(crate) static REWRITTEN: RefCell<Option<Rewritten>>;
+}
+
+/// Called by the flow with the request viewer-request returned: kept for the record of the
+/// request this task serves (nothing when the page is off).
+pub(crate) fn note_rewrite(request: &EdgeRequest) {
+    let _ = REWRITTEN.try_with(|r| {
+        *r.borrow_mut() = Some(Rewritten {
+            uri: request.uri.clone(),
+            querystring: request.querystring.clone(),
+            headers: request.headers.clone(),
+        })
+    });
+}
 
 /// Requests kept.
 pub(crate) const CAPACITY: usize = 500;
