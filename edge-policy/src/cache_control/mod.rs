@@ -13,6 +13,7 @@ mod facts;
 pub mod freshness;
 mod parse;
 mod stamp;
+mod structured_field;
 
 use extensions::first_occurrences;
 
