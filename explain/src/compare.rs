@@ -1,7 +1,8 @@
 //! Where two requests part: the first step, in the order a request goes through them,
 //! at which two explanations stop sharing CloudFront's cache entry.
 
-use local_edge::explain::{EdgeExplanation, EdgeKeyNote};
+use local_edge::cache_key::EdgeKey;
+use local_edge::explain::EdgeExplanation;
 use serde::Serialize;
 
 use crate::Explained;
@@ -107,6 +108,7 @@ pub fn compare(a: &Explained, b: &Explained) -> Comparison {
             parts_at: None,
         };
     }
+    let (ka, kb) = (&ka.key, &kb.key);
     let route = |e: &EdgeExplanation| {
         e.policy
             .as_ref()
@@ -185,7 +187,7 @@ pub fn compare(a: &Explained, b: &Explained) -> Comparison {
 }
 
 /// The first query item where two keys differ.
-fn query_parting(ka: &EdgeKeyNote, kb: &EdgeKeyNote) -> Parting {
+fn query_parting(ka: &EdgeKey, kb: &EdgeKey) -> Parting {
     let items = |q: &str| {
         q.split('&')
             .filter(|i| !i.is_empty())

@@ -12,7 +12,7 @@ use crate::distribution::CachePolicy;
 use crate::message::{values, EdgeRequest};
 
 /// One entry of the edge cache.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
 pub struct EdgeKey {
     /// `HEAD` answers are kept apart: a bodiless answer never serves a `GET`.
     pub head: bool,

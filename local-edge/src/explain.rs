@@ -72,25 +72,14 @@ pub struct BehaviourNote {
     pub runs_viewer_request: bool,
 }
 
-/// One cache key component of CloudFront's key.
+/// CloudFront's cache key, as one line and by component.
 #[derive(Debug, Clone, Serialize)]
 pub struct EdgeKeyNote {
     /// The key as one line.
     pub text: String,
-    /// `HEAD` answers are kept apart.
-    pub head: bool,
-    /// The host (the distribution's domain).
-    pub host: String,
-    /// The path, as viewer-request left it.
-    pub path: String,
-    /// The keyed query parameters, in the order received.
-    pub query: String,
-    /// The keyed headers.
-    pub headers: Vec<(String, String)>,
-    /// The keyed cookies.
-    pub cookies: Vec<String>,
-    /// The normalized `Accept-Encoding`.
-    pub accept_encoding: Option<&'static str>,
+    /// Its components (serialized beside `text`).
+    #[serde(flatten)]
+    pub key: EdgeKey,
 }
 
 impl EdgeKeyNote {
@@ -114,16 +103,7 @@ impl EdgeKeyNote {
         if let Some(encoding) = key.accept_encoding {
             text.push_str(&format!("|accept-encoding={encoding}"));
         }
-        EdgeKeyNote {
-            text,
-            head: key.head,
-            host: key.host,
-            path: key.path,
-            query: key.query,
-            headers: key.headers,
-            cookies: key.cookies,
-            accept_encoding: key.accept_encoding,
-        }
+        EdgeKeyNote { text, key }
     }
 }
 
@@ -412,8 +392,8 @@ fn unkeyed_components(
         .skip(1)
         .filter_map(|component| component.split_once('=').map(|(name, _)| name))
         .filter(|name| match *name {
-            "cookie" => edge.cookies.is_empty(),
-            header => !edge.headers.iter().any(|(n, _)| n == header),
+            "cookie" => edge.key.cookies.is_empty(),
+            header => !edge.key.headers.iter().any(|(n, _)| n == header),
         })
         .map(|name| {
             format!(

@@ -110,10 +110,10 @@ impl Redaction {
         }
         if let Some(key) = e.cloudfront.key.as_mut() {
             key.text = self.key(&key.text);
-            for (name, value) in &mut key.headers {
+            for (name, value) in &mut key.key.headers {
                 *value = self.header(name, value);
             }
-            for cookie in &mut key.cookies {
+            for cookie in &mut key.key.cookies {
                 *cookie = cookies(cookie, "; ");
             }
         }
