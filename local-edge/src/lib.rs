@@ -10,7 +10,7 @@
 //!
 //! ```text
 //! edge.rs      Edge::start / stop: binds, builds the State, serves the listener
-//! listener.rs  HTTP/1.1 in, admin endpoints, access log, CloudFront's headers out
+//! listener.rs  HTTP/1.1 in, access log, CloudFront's headers out (`/__edge/*`: page.rs)
 //! page.rs      /__edge/*: loopback only; the live page, its JSON, the requests it records
 //! flow.rs      behaviour, method, viewer-request, lookup, collapsing, viewer-response
 //! fill.rs      one cache fill: fetch, then store (or refresh on a 304)

@@ -1,8 +1,7 @@
 //! The viewer-facing listener: HTTP/1.1 in, the request flow ([`crate::flow`], recorded for
 //! the live page by [`crate::page`]), CloudFront's own response headers out, one access-log
-//! line per request, and the admin endpoints (`GET /__edge/stats`; `POST
-//! /__edge/clock?advance=N` when the test clock is on), which like the live page answer only
-//! loopback ([`crate::page::refusal`]).
+//! line per request; `/__edge/*` (stats, the test clock, the live page) handed to
+//! [`crate::page::debug`], which answers only loopback.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -53,15 +52,12 @@ fn json_response(status: StatusCode, value: Value) -> hyper::Response<Full<Bytes
     response
 }
 
-/// One viewer request: an admin endpoint, or the request flow with CloudFront's headers
+/// One viewer request: the debug surface, or the request flow with CloudFront's headers
 /// around it and an access-log line.
 async fn handle(state: Arc<State>, req: hyper::Request<Incoming>, peer: SocketAddr) -> hyper::Response<Full<Bytes>> {
     let started = Instant::now();
     if page::is_debug_path(req.uri().path()) {
-        if let Some(refused) = page::refusal(&req, peer) {
-            return refused;
-        }
-        return admin(&state, &req).unwrap_or_else(|| page::serve(&state, &req));
+        return page::debug(&state, &req, peer);
     }
     let viewer = match read_viewer(req, peer).await {
         Ok(viewer) => viewer,
@@ -87,22 +83,6 @@ async fn handle(state: Arc<State>, req: hyper::Request<Incoming>, peer: SocketAd
         );
     }
     to_viewer(&state, answer, &request_id)
-}
-
-/// `GET /__edge/stats`, and `POST /__edge/clock?advance=N` when the test clock is on.
-fn admin(state: &State, req: &hyper::Request<Incoming>) -> Option<hyper::Response<Full<Bytes>>> {
-    match req.uri().path() {
-        "/__edge/stats" => Some(json_response(StatusCode::OK, state.stats_json())),
-        "/__edge/clock" if req.method() == Method::POST && state.config.test_clock => {
-            let seconds: u64 = (req.uri().query().unwrap_or(""))
-                .strip_prefix("advance=")
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(0);
-            state.clock.advance(seconds);
-            Some(json_response(StatusCode::OK, json!({"advanced": seconds})))
-        }
-        _ => None,
-    }
 }
 
 /// The viewer's request as the edge carries it; a body over [`MAX_BODY_BYTES`] is refused.

@@ -100,7 +100,7 @@ pub(crate) fn loopback_only<'a>(peer: SocketAddr, hosts: impl IntoIterator<Item 
 }
 
 /// 403 unless the request comes from a loopback peer with a loopback `Host`.
-pub(crate) fn refusal<B>(req: &hyper::Request<B>, peer: SocketAddr) -> Option<Response> {
+fn refusal<B>(req: &hyper::Request<B>, peer: SocketAddr) -> Option<Response> {
     let hosts = req
         .headers()
         .get_all("host")
@@ -138,8 +138,29 @@ fn not_found(message: &str) -> Response {
     )
 }
 
+/// Every `/__edge/*` request: 403 unless [`refusal`] lets it through, then `GET
+/// /__edge/stats`, `POST /__edge/clock?advance=N` when the test clock is on, else the page.
+pub(crate) fn debug<B>(state: &State, req: &hyper::Request<B>, peer: SocketAddr) -> Response {
+    if let Some(refused) = refusal(req, peer) {
+        return refused;
+    }
+    let json = |value: Value| answer(StatusCode::OK, "application/json", value.to_string());
+    match req.uri().path() {
+        "/__edge/stats" => json(state.stats_json()),
+        "/__edge/clock" if req.method() == Method::POST && state.config.test_clock => {
+            let seconds: u64 = (req.uri().query().unwrap_or(""))
+                .strip_prefix("advance=")
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
+            state.clock.advance(seconds);
+            json(json!({"advanced": seconds}))
+        }
+        _ => serve(state, req),
+    }
+}
+
 /// The page, its files and its JSON (after [`refusal`] let the request through).
-pub(crate) fn serve<B>(state: &State, req: &hyper::Request<B>) -> Response {
+fn serve<B>(state: &State, req: &hyper::Request<B>) -> Response {
     let Some(recorder) = state.recorder.as_ref() else {
         return not_found("the live page is off: the edge listens beyond loopback; start it with --debug-page");
     };
@@ -185,21 +206,24 @@ pub(crate) fn serve<B>(state: &State, req: &hyper::Request<B>) -> Response {
 /// Serves one viewer request through the flow ([`flow::serve`]) and, when the page is on,
 /// records it.
 pub(crate) async fn observed(state: &Arc<State>, viewer: EdgeRequest, request_id: &str, started: Instant) -> Answer {
-    let Some(recorder) = state.recorder.as_ref() else {
-        return flow::serve(state, viewer, request_id).await;
-    };
-    let at_ms = crate::clock::wall_ms();
-    let behaviour = state.distribution().behaviour_for(&viewer.uri).path_pattern.clone();
-    let kept = EdgeRequest {
-        body: Bytes::new(),
-        ..viewer.clone()
-    };
+    // What the record needs of the request, taken before the flow owns it (page on only).
+    let seen = state.recorder.as_ref().map(|recorder| {
+        let behaviour = state.distribution().behaviour_for(&viewer.uri).path_pattern.clone();
+        let kept = EdgeRequest {
+            body: Bytes::new(),
+            ..viewer.clone()
+        };
+        (recorder, crate::clock::wall_ms(), behaviour, kept)
+    });
     let (answer, handler) = REWRITTEN
         .scope(RefCell::new(None), async {
             let answer = flow::serve(state, viewer, request_id).await;
             (answer, REWRITTEN.with(|r| r.borrow_mut().take()))
         })
         .await;
+    let Some((recorder, at_ms, behaviour, kept)) = seen else {
+        return answer;
+    };
     let domain = &state.identity.distribution_domain;
     let native = canonical(domain, &kept.method, &kept.uri, &kept.querystring, &kept.headers)
         .map(|(uri, query, _)| (uri, query));
