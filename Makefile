@@ -167,6 +167,9 @@ test: tools lint test-rust test-wasm test-node test-rules-file test-replay-expir
 # RULES=path/to/rules.toml: those routes, embedded in the handler (the Wasm is rebuilt with
 # EDGE_RULES) and in the local edge; without it the project's rules.toml, printed at start.
 EDGE_ARGS ?=
+# The stack's binaries and the purge CLI in one build: built apart, cargo unifies features
+# differently and `make purge` would compile the AWS SDK crates again.
+STACK_BINS := --bins -p origin-function -p local-edge -p purge
 ORIGIN ?=
 RULES ?=
 ifneq ($(RULES),)
@@ -174,7 +177,7 @@ export EDGE_RULES := $(abspath $(RULES))
 endif
 run: wasm
 ifeq ($(ORIGIN),)
-	cargo build --bins -p origin-function -p local-edge
+	cargo build $(STACK_BINS)
 	$(CARGO_TARGET_DIR)/debug/local-edge --edge-pkg wasm-pkg --origin-bin $(CARGO_TARGET_DIR)/debug/origin-function \
 		--seed-bin $(CARGO_TARGET_DIR)/debug/seed $(EDGE_ARGS)
 else
@@ -281,7 +284,7 @@ ARGS ?=
 .PHONY: purge product-price
 purge:
 	@test -f $(STACK_ENV) || { echo "make purge: start the local stack first (make run)"; exit 1; }
-	cargo build -q -p purge --bin purge
+	cargo build -q $(STACK_BINS)
 	set -a; . ./$(STACK_ENV); set +a; $(CARGO_TARGET_DIR)/debug/purge $(ARGS)
 
 # The purge's figures (docs/purge.md, docs/performance.md#purge): per layer the time from the

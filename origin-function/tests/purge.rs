@@ -19,6 +19,19 @@ fn key(path: &str) -> String {
     format!("{HOST}{path}")
 }
 
+/// The host the Cloudflare Worker reaches the origin at: its function URL as `make
+/// run-workers` gives it (the Worker's `fetch` sets `Host` from the origin URL, never the
+/// viewer's), another key than CloudFront's [`HOST`].
+const WORKER_HOST: &str = "127.0.0.1:9797";
+
+/// A GET the Worker sends (its secret header included).
+fn from_worker(path: &str) -> serde_json::Value {
+    let mut event = get(path);
+    event["headers"]["host"] = WORKER_HOST.into();
+    event["requestContext"]["domainName"] = WORKER_HOST.into();
+    event
+}
+
 /// The deployed purge settings, with the log read at most once a second (the default).
 fn purging(mut config: Config) -> Config {
     config.purge_enabled = true;
@@ -55,6 +68,7 @@ on_both_backends!(
     a_load_that_began_before_the_purge_never_writes_l2_or_l1,
     an_index_entry_written_during_the_purge_is_caught_by_the_second_resolve,
     a_purge_command_event_runs_the_steps_inside_the_function,
+    every_selector_reaches_the_entries_the_worker_stored_under_its_own_host,
 );
 
 async fn tags_stay_inside_the_origin_and_are_indexed_before_the_answer_returns(backend: Backend) {
@@ -323,4 +337,54 @@ async fn a_failing_index_write_still_answers_and_is_counted() {
     // Its L2 entry is stored all the same (a URL whose index write failed is purged only by
     // its lifetime, docs/purge.md).
     assert!(stack.stored(&key("/api/products/8")).await.is_some());
+}
+
+/// purge.md: "A path selects its entries under every host the origin is reached at", the
+/// Worker's included (issue 25, item 6: its L1/L2 purged as for CloudFront).
+async fn every_selector_reaches_the_entries_the_worker_stored_under_its_own_host(backend: Backend) {
+    let stack = Stack::start(backend).await;
+    let config = purging(stack.config());
+    let (cloudfront, worker) = (origin(config.clone()), origin(config));
+    let path = "/api/products/7";
+    let old = price(&call(&cloudfront, get(path), T0).await);
+    let first = call(&worker, from_worker(path), T0 + 100).await;
+    assert_eq!(
+        first.cache_status(),
+        "origin; fwd=miss; stored",
+        "the Worker's host is a key of its own"
+    );
+    assert!(call(&worker, from_worker(path), T0 + 200)
+        .await
+        .cache_status()
+        .ends_with("detail=l1"));
+
+    let steps = stack.purge_steps();
+    for selector in [
+        Selector::Url(path.into()),
+        Selector::Prefix("/api/products/".into()),
+        Selector::Tag("product:7".into()),
+    ] {
+        let keys = steps.resolve(&selector, T0 + 300).await.unwrap().keys;
+        assert_eq!(keys.len(), 2, "{selector:?}: {keys:?}");
+        assert!(keys.contains(&key(path)), "{selector:?}: {keys:?}");
+        assert!(
+            keys.iter().any(|k| k.starts_with(WORKER_HOST) && k.ends_with(path)),
+            "{selector:?}: {keys:?}"
+        );
+    }
+
+    stack.set_price(7, old + 1).await;
+    let (seq, keys) = purge(&steps, Selector::Tag("product:7".into()), T0 + 400).await;
+    let worker_key = keys
+        .iter()
+        .find(|k| k.starts_with(WORKER_HOST))
+        .expect("the Worker's key");
+    assert_eq!(stack.marker(worker_key).await, Some(seq), "L2 holds a marker");
+    // Past the poll interval the Worker's environment has read the log before serving from L1.
+    let after = call(&worker, from_worker(path), T0 + 1_500).await;
+    assert_eq!(
+        (price(&after), after.cache_status()),
+        (old + 1, "origin; fwd=miss; stored")
+    );
+    assert_eq!(price(&call(&cloudfront, get(path), T0 + 1_600).await), old + 1);
 }

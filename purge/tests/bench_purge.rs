@@ -10,12 +10,14 @@
 //! Ignored in `make test` (it runs ~1 minute); run with
 //! `cargo test --release -p purge --test bench_purge -- --ignored --nocapture`.
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+mod common;
+
 use aws_config::BehaviorVersion;
 use aws_sdk_cloudfront::config::{Credentials, Region};
+use common::{root, source_loads};
 use origin_function::config::Config;
 use origin_function::l2::DynamoL2;
 use origin_function::purge::command::PurgeSteps;
@@ -28,10 +30,14 @@ use purge::stores::Stores;
 use purge::{selector, Purge, Timing};
 use serde_json::{json, Value};
 
-const WRU_USD_PER_MILLION: f64 = 1.25;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+/// DynamoDB's on-demand write request units, USD per million, from the prices the replay
+/// uses (`bench/prices.json`).
+fn wru_usd_per_million() -> f64 {
+    let prices = std::fs::read_to_string(root().join("bench/prices.json")).expect("bench/prices.json");
+    let prices: Value = serde_json::from_str(&prices).expect("prices");
+    prices["dynamodb_on_demand_per_million_write_units"]
+        .as_f64()
+        .expect("dynamodb_on_demand_per_million_write_units")
 }
 
 /// One answer seen: ms since the purge began, the layer, whether it carried the old price.
@@ -272,6 +278,7 @@ async fn bench_purge() {
         })
         .count();
     let per_load = index_items as f64 / keys.max(1) as f64;
+    let wru_usd = wru_usd_per_million();
     let result = json!({
         "date": "measured by make bench-purge",
         "w_ms": timing.w().as_millis() as u64,
@@ -280,7 +287,8 @@ async fn bench_purge() {
         "old_answers_after_purge_returned": old_after_return,
         "source_loads_caused": loads_after.saturating_sub(loads_before),
         "index_items_per_source_load": per_load,
-        "index_write_usd_per_million_source_loads": per_load * WRU_USD_PER_MILLION,
+        "index_write_usd_per_million_source_loads": per_load * wru_usd,
+        "wru_usd_per_million": wru_usd,
         "invalidation_paths_billed": report.billed_paths,
         "steps_ms": report.step_ms,
     });
@@ -290,18 +298,4 @@ async fn bench_purge() {
     println!("{}", serde_json::to_string_pretty(&result).unwrap());
     stack.stop().await;
     assert_eq!(old_after_return, 0, "no old answer after purge returned");
-}
-
-/// Source loads so far, from the environments' EMF lines (`"SourceLoads":N`).
-fn source_loads(log_dir: &std::path::Path) -> u64 {
-    let Ok(dir) = std::fs::read_dir(log_dir) else { return 0 };
-    dir.flatten()
-        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
-        .flat_map(|text| {
-            text.lines()
-                .filter_map(|l| l.split("\"SourceLoads\":").nth(1))
-                .filter_map(|rest| rest.split(|c: char| !c.is_ascii_digit()).next()?.parse::<u64>().ok())
-                .collect::<Vec<_>>()
-        })
-        .sum()
 }
