@@ -71,7 +71,7 @@ pub(crate) async fn serve(state: &Arc<State>, viewer: EdgeRequest, request_id: &
                     age: None,
                 }
             }
-            Err(failure) => return Answer::failure(&failure.into()),
+            Err(failure) => return Answer::failure(&failure.into(), request_id),
         }
     } else {
         viewer
@@ -89,7 +89,7 @@ pub(crate) async fn serve(state: &Arc<State>, viewer: EdgeRequest, request_id: &
     } else {
         match fetch(state, &behaviour, &request, None, request_id).await {
             Ok(fetched) => Answer::fetched(Arc::new(fetched.into_response()), XCache::Miss),
-            Err(failure) => Answer::failure(&failure),
+            Err(failure) => Answer::failure(&failure, request_id),
         }
     };
     viewer_response(state, &behaviour, &request, answer, request_id).await
@@ -116,13 +116,13 @@ async fn viewer_response(
             response: Arc::new(response),
             ..answer
         },
-        Err(failure) => Answer::failure(&failure.into()),
+        Err(failure) => Answer::failure(&failure.into(), request_id),
     }
 }
 
 /// A cached method on a caching behaviour.
 async fn cached(state: &Arc<State>, behaviour: &Arc<Behaviour>, request: &EdgeRequest, request_id: &str) -> Answer {
-    let key = cache_key(&behaviour.cache_policy, request);
+    let key = cache_key(&behaviour.cache_policy, request, &state.identity.distribution_domain);
     let now = state.clock.now_ms();
     let stale = match state.cache.lookup(&key, now) {
         Some((entry, FreshnessState::Fresh)) => return Answer::stored(&entry, now),
@@ -173,7 +173,7 @@ async fn cached(state: &Arc<State>, behaviour: &Arc<Behaviour>, request: &EdgeRe
             Answer::stored(entry, now)
         }
         (Ok((response, x_cache)), _) => Answer::fetched(response.clone(), *x_cache),
-        (Err(failure), _) => Answer::failure(failure),
+        (Err(failure), _) => Answer::failure(failure, request_id),
     }
 }
 

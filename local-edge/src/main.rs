@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
+use local_edge::connection::{self, ConnectionLimits};
 use local_edge::{EdgeError, Stack};
 
 /// CloudFront on one machine: the built Lambda@Edge package and the real origin binary.
@@ -54,6 +55,23 @@ struct Args {
     /// Extra origin environment variables, KEY=VALUE.
     #[arg(long = "origin-env", value_parser = parse_key_value)]
     origin_env: Vec<(String, String)>,
+    /// The edge cache's byte budget (its own weighing of key, headers and body).
+    #[arg(long, default_value_t = local_edge::CACHE_BYTES)]
+    cache_bytes: u64,
+    /// Node processes running the Lambda@Edge package (instances of the function).
+    #[arg(long, default_value_t = 2)]
+    handler_instances: usize,
+    /// A request head must arrive whole within this long of its first byte, milliseconds.
+    #[arg(long, default_value_t = connection::HEADER_READ_TIMEOUT.as_millis() as u64)]
+    header_read_timeout_ms: u64,
+    /// A connection with no request in progress and no traffic for this long is closed,
+    /// milliseconds.
+    #[arg(long, default_value_t = connection::IDLE_TIMEOUT.as_millis() as u64)]
+    idle_timeout_ms: u64,
+    /// Most viewer connections open at once (default: 1,024, or the descriptor limit less
+    /// 128 when that is lower).
+    #[arg(long)]
+    max_connections: Option<usize>,
 }
 
 fn parse_key_value(s: &str) -> Result<(String, String), String> {
@@ -83,7 +101,15 @@ async fn run(args: Args) -> Result<(), EdgeError> {
         .environment_wait(Duration::from_millis(args.environment_wait_ms))
         .products(args.products)
         .log_dir(root.join(&args.log_dir))
-        .access_log(true);
+        .access_log(true)
+        .cache_bytes(args.cache_bytes)
+        .handler_instances(args.handler_instances)
+        .connections(ConnectionLimits {
+            header_read_timeout: Duration::from_millis(args.header_read_timeout_ms),
+            idle_timeout: Duration::from_millis(args.idle_timeout_ms),
+            max_connections: args.max_connections,
+            ..ConnectionLimits::viewer()
+        });
     builder = if args.native {
         builder.native()
     } else {

@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::EdgeConfig;
+use crate::connection::ConnectionLimits;
 use crate::distribution::{Distribution, SECRET_PLACEHOLDER};
 use crate::dynalite::{origin_env, seed, Dynalite};
 use crate::edge::Edge;
@@ -72,6 +73,9 @@ pub struct StackBuilder {
     mode: Mode,
     secret: Option<String>,
     cache_capacity: u64,
+    cache_bytes: u64,
+    handler_instances: usize,
+    connections: ConnectionLimits,
 }
 
 /// A running stack.
@@ -215,6 +219,25 @@ impl StackBuilder {
         self
     }
 
+    /// Most bytes the edge cache holds by its own weighing (default [`crate::CACHE_BYTES`]).
+    pub fn cache_bytes(mut self, bytes: u64) -> Self {
+        self.cache_bytes = bytes;
+        self
+    }
+
+    /// Node processes running the Lambda@Edge package (default 2).
+    pub fn handler_instances(mut self, count: usize) -> Self {
+        self.handler_instances = count;
+        self
+    }
+
+    /// Timeouts and the connection cap of the edge's (or the function URL's) listener
+    /// (default [`ConnectionLimits::viewer`]).
+    pub fn connections(mut self, limits: ConnectionLimits) -> Self {
+        self.connections = limits;
+        self
+    }
+
     fn distribution_table(&self) -> Result<Arc<Distribution>, EdgeError> {
         match &self.behaviours {
             Behaviours::Deployed => Distribution::load(&self.root.join("deploy/behaviours.toml")).map(Arc::new),
@@ -277,7 +300,8 @@ impl StackBuilder {
         });
         let (edge, function_url, addr) = match self.mode {
             Mode::FunctionUrl => {
-                let front = FunctionUrl::start(self.listen, ORIGIN_DOMAIN.into(), origin.clone()).await?;
+                let front =
+                    FunctionUrl::start(self.listen, ORIGIN_DOMAIN.into(), origin.clone(), self.connections).await?;
                 let addr = front.addr();
                 (None, Some(front), addr)
             }
@@ -298,6 +322,9 @@ impl StackBuilder {
                 config.access_log = self.access_log;
                 config.test_clock = self.test_clock;
                 config.cache_capacity = self.cache_capacity;
+                config.cache_bytes = self.cache_bytes;
+                config.handler_instances = self.handler_instances;
+                config.connections = self.connections;
                 config.origin_domain = ORIGIN_DOMAIN.into();
                 let edge = Edge::start(config, origin.clone()).await?;
                 let addr = edge.addr();
@@ -344,6 +371,9 @@ impl Stack {
             mode: Mode::Edge,
             secret: None,
             cache_capacity: 10_000,
+            cache_bytes: crate::CACHE_BYTES,
+            handler_instances: 2,
+            connections: ConnectionLimits::viewer(),
         }
     }
 

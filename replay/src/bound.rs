@@ -128,7 +128,7 @@ pub fn ttl_aware_bound(
         }
         let status = statuses.get(i).copied().filter(|s| *s >= 100).unwrap_or(200);
         let answer = lifetime(&request, status, &behaviour, distribution);
-        let key = cache_key(&behaviour.cache_policy, &request);
+        let key = cache_key(&behaviour.cache_policy, &request, local_edge::DISTRIBUTION_DOMAIN);
         if answer.is_some() && !seen.insert(key.clone()) {
             infinite_hits += 1;
         }
