@@ -194,13 +194,20 @@ impl Stack {
     }
 }
 
-async fn send(client: &reqwest::Client, base: &str, request: &TraceRequest) -> Outcome {
+/// The trace's request as a viewer sends it to the edge at `base`: its path and headers, a
+/// 30 s timeout.
+pub fn viewer_request(client: &reqwest::Client, base: &str, request: &TraceRequest) -> reqwest::RequestBuilder {
     let mut builder = client
         .get(format!("{base}{}", request.path))
         .timeout(Duration::from_secs(30));
     for (name, value) in &request.headers {
         builder = builder.header(name.as_str(), value.as_str());
     }
+    builder
+}
+
+async fn send(client: &reqwest::Client, base: &str, request: &TraceRequest) -> Outcome {
+    let builder = viewer_request(client, base, request);
     let started = Instant::now();
     let latency = || started.elapsed().as_secs_f64() * 1000.0;
     let Ok(response) = builder.send().await else {
