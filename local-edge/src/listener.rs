@@ -84,7 +84,7 @@ async fn handle(
         };
         return too_large(&state, &detail);
     }
-    if let Some(answer) = admin(&state, &req) {
+    if let Some(answer) = admin(&state, &req, peer) {
         return answer;
     }
     let viewer = match read_viewer(req, peer).await {
@@ -113,8 +113,13 @@ async fn handle(
     to_viewer(&state, answer, &request_id)
 }
 
-/// `GET /__edge/stats`, and `POST /__edge/clock?advance=N` when the test clock is on.
-fn admin(state: &State, req: &hyper::Request<Incoming>) -> Option<hyper::Response<Full<Bytes>>> {
+/// `GET /__edge/stats`, and `POST /__edge/clock?advance=N` when the test clock is on, for a
+/// loopback peer naming a loopback `Host` only; to anyone else `/__edge/*` is a path like any
+/// other, served by the distribution.
+fn admin(state: &State, req: &hyper::Request<Incoming>, peer: SocketAddr) -> Option<hyper::Response<Full<Bytes>>> {
+    if !from_this_machine(peer, req.headers().get(http::header::HOST)) {
+        return None;
+    }
     match req.uri().path() {
         "/__edge/stats" => Some(json_response(StatusCode::OK, state.stats_json())),
         "/__edge/clock" if req.method() == Method::POST && state.config.test_clock => {
@@ -127,6 +132,26 @@ fn admin(state: &State, req: &hyper::Request<Incoming>) -> Option<hyper::Respons
         }
         _ => None,
     }
+}
+
+/// Whether a request comes from this machine and names it: a loopback peer and a loopback
+/// `Host` (`127.0.0.0/8`, `::1` or `localhost`, any port). The `Host` check keeps a page in a
+/// browser on this machine, served from another name that resolves to 127.0.0.1 (DNS
+/// rebinding), from reading or stepping the edge.
+fn from_this_machine(peer: SocketAddr, host: Option<&HeaderValue>) -> bool {
+    let Some(host) = host.and_then(|h| h.to_str().ok()) else {
+        return false;
+    };
+    let name = match host.strip_prefix('[') {
+        Some(bracketed) => bracketed.split_once(']').map_or(bracketed, |(ip, _)| ip),
+        None => match host.rsplit_once(':') {
+            Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+            _ => host,
+        },
+    };
+    let loopback_host =
+        name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    peer.ip().is_loopback() && loopback_host
 }
 
 /// The viewer's request as the edge carries it; a body over [`MAX_BODY_BYTES`] is refused.
@@ -206,4 +231,43 @@ fn to_viewer(state: &State, answer: Answer, request_id: &str) -> hyper::Response
         headers.insert("x-amz-cf-id", id);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn allowed(peer: &str, host: Option<&'static str>) -> bool {
+        from_this_machine(peer.parse().unwrap(), host.map(HeaderValue::from_static).as_ref())
+    }
+
+    #[test]
+    fn the_admin_paths_answer_a_loopback_peer_naming_a_loopback_host_only() {
+        for host in [
+            "127.0.0.1:8080",
+            "127.0.0.1",
+            "localhost:8080",
+            "LOCALHOST",
+            "[::1]:8080",
+            "127.1.2.3:9",
+        ] {
+            assert!(allowed("127.0.0.1:5000", Some(host)), "{host}");
+        }
+        assert!(allowed("[::1]:5000", Some("[::1]:8080")));
+        for host in [
+            "evil.example",
+            "evil.example:8080",
+            "192.168.1.2:8080",
+            "localhost.evil.example",
+            "[::2]:80",
+            "",
+        ] {
+            assert!(!allowed("127.0.0.1:5000", Some(host)), "{host}");
+        }
+        assert!(!allowed("127.0.0.1:5000", None), "no Host");
+        assert!(
+            !allowed("192.168.1.9:5000", Some("127.0.0.1:8080")),
+            "a peer from another machine"
+        );
+    }
 }

@@ -1,8 +1,9 @@
 //! The local edge as a server under abuse, holding up where CloudFront would: viewers that
 //! hang up mid-event never break the handler's processes, slow heads and idle connections
 //! are closed in time, requests over CloudFront's limits get its 413 before any function
-//! runs, the cache stays within its byte budget whatever the URLs and `Host`s, and the
-//! Runtime API talks to its own environment only.
+//! runs, the cache stays within its byte budget whatever the URLs and `Host`s, the
+//! Runtime API talks to its own environment only, and `/__edge/*` answers a loopback `Host`
+//! only.
 
 mod common;
 
@@ -358,5 +359,24 @@ async fn the_runtime_api_answers_only_its_environments_process() {
         200,
         "its own process is served"
     );
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_admin_paths_answer_only_a_loopback_host() {
+    let stack = Stack::start().await;
+    let addr = stack.addr();
+    let stats = |host: &str| format!("GET /__edge/stats HTTP/1.1\r\nhost: {host}\r\n\r\n");
+    let ours = exchange(addr, stats(&format!("localhost:{}", addr.port())).as_bytes()).await;
+    assert_eq!(ours.status, 200, "{}", ours.head);
+    assert!(
+        !ours.head.contains("x-cache:"),
+        "answered by the edge itself: {}",
+        ours.head
+    );
+    // A name that merely resolves here (DNS rebinding) reaches the distribution, not the edge.
+    let rebound = exchange(addr, stats("rebound.example").as_bytes()).await;
+    assert_eq!(rebound.status, 404, "{}", rebound.head);
+    assert!(rebound.head.contains("x-cache:"), "{}", rebound.head);
     stack.stop().await;
 }
