@@ -35,7 +35,7 @@ help:
 	@echo "make bench    Wasm vs JS vs native figures -> bench/results/"
 	@echo "make bench-replay  trace replay: seed handler vs CloudFront alone vs this project, bounds, bill -> bench/results/"
 	@echo "make bench-replay-scale  the replay at scale: triggers per behaviour, Origin Shield, peaks -> bench/results/scale.*"
-	@echo "make soak     60 s, 64 connections against the local edge -> bench/results/soak.json"
+	@echo "make soak     64 connections against the local edge, 60 s clean then 60 s beside a hostile mix -> bench/results/soak.json"
 	@echo "make fuzz     run each fuzz target (FUZZ_SECONDS=60)"
 	@echo "make worker   build the Cloudflare Worker (cf-worker/build/), print its size beside the edge zip's"
 	@echo "make run-workers  the origin as a function URL + the built Worker in miniflare on 127.0.0.1:8787"
@@ -217,8 +217,10 @@ bench-replay-scale:
 	cargo build --release -p replay --bin replay-scale
 	$(CARGO_TARGET_DIR)/release/replay-scale $(SCALE_ARGS)
 
-# A bounded soak (60 s, 64 connections) of the local edge: errors, RSS and descriptors of
-# every process -> bench/results/soak.json.
+# A bounded soak of the local edge: 64 well-behaved connections for 60 s, then 60 s more
+# beside a hostile mix (hang-ups mid-request, slow heads, oversize requests); errors and p99
+# of the well-behaved clients in both phases, RSS and descriptors of every process ->
+# bench/results/soak.json.
 SOAK_ARGS ?=
 soak: wasm
 	cargo build --release --bins -p origin-function -p local-edge -p replay

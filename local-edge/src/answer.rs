@@ -6,9 +6,9 @@
 use std::sync::Arc;
 
 use http::StatusCode;
-use serde_json::json;
 
 use crate::cache::Entry;
+use crate::error_page::{error_page, log_failure};
 use crate::message::EdgeResponse;
 use crate::stats::XCache;
 use crate::triggers::TriggerFailure;
@@ -20,7 +20,7 @@ pub struct EdgeFailure {
     pub status: StatusCode,
     /// How it is reported.
     pub x_cache: XCache,
-    /// For the error body and the log.
+    /// Why, for the log only: never in the answer.
     pub detail: String,
     /// The origin failed (unreachable, timed out, no environment): a stale copy inside
     /// `stale-if-error` may answer instead.
@@ -28,9 +28,10 @@ pub struct EdgeFailure {
 }
 
 impl EdgeFailure {
-    /// CloudFront's answer for it (JSON here, HTML on AWS), never stored by a browser.
-    pub fn response(&self) -> EdgeResponse {
-        EdgeResponse::json(self.status, json!({ "message": self.detail }).to_string())
+    /// CloudFront's error page for it, for the request `request_id`: the status and the
+    /// request id, never the detail.
+    pub fn response(&self, request_id: &str) -> EdgeResponse {
+        error_page(self.status, request_id)
     }
 
     /// A failure of the origin itself, reported as `Error from cloudfront`.
@@ -100,10 +101,17 @@ impl Answer {
         }
     }
 
-    /// CloudFront's own answer to `failure`.
-    pub(crate) fn failure(failure: &EdgeFailure) -> Answer {
+    /// CloudFront's own answer to `failure` for the request `request_id`; the detail goes to
+    /// the log.
+    pub(crate) fn failure(failure: &EdgeFailure, request_id: &str) -> Answer {
+        log_failure(
+            request_id,
+            failure.status,
+            failure.x_cache.header_value(),
+            &failure.detail,
+        );
         Answer {
-            response: Arc::new(failure.response()),
+            response: Arc::new(failure.response(request_id)),
             x_cache: failure.x_cache,
             age: None,
         }

@@ -2,7 +2,11 @@
 //! freshness model (`edge_policy::cache_control::freshness`) gave it. This module does no
 //! window arithmetic: a lookup asks the entry's `Lifetime::state` with the edge's `now`.
 //!
-//! Storage is `moka` (bounded, LRU eviction, no full scan; updates are atomic per key).
+//! Storage is `moka` (LRU eviction, no full scan; updates are atomic per key), bounded by
+//! **bytes** and by entries with one weigher: an entry weighs what it holds ([`weight`]: its
+//! key, headers and body) and at least `max_bytes / max_entries`, so a weighted size within
+//! the byte budget also means at most `max_entries` entries. A flood of distinct long URLs
+//! therefore evicts by size, never grows past the budget.
 //! Moka's own expiry only frees memory: an entry is kept for its last window plus
 //! [`VALIDATOR_GRACE`] of wall time, so an expired copy can still lend its `ETag` to a
 //! conditional request. Whether a copy is fresh, stale or gone is decided by the freshness
@@ -181,20 +185,40 @@ impl Expiry<EdgeKey, Arc<Entry>> for KeepForWindows {
     }
 }
 
+/// What an entry costs the cache, bytes: its key's parts, the stored headers and body, and
+/// a fixed overhead for the map, the `Arc`s and the stamp.
+pub fn weight(key: &EdgeKey, entry: &Entry) -> u64 {
+    let keyed = key.host.len()
+        + key.path.len()
+        + key.query.len()
+        + key.headers.iter().map(|(n, v)| n.len() + v.len()).sum::<usize>()
+        + key.cookies.iter().map(String::len).sum::<usize>();
+    let headers: usize = (entry.response.headers.iter())
+        .map(|(n, v)| n.as_str().len() + v.len())
+        .sum();
+    (keyed + headers + entry.response.body.len() + 256) as u64
+}
+
 /// The cache.
 pub struct EdgeCache {
     entries: moka::sync::Cache<EdgeKey, Arc<Entry>>,
+    max_bytes: u64,
 }
 
 impl EdgeCache {
-    /// A cache holding at most `capacity` entries (least recently used evicted first).
-    pub fn new(capacity: u64) -> Self {
+    /// A cache holding at most `max_entries` entries and `max_bytes` of weighted size (least
+    /// recently used evicted first).
+    pub fn new(max_entries: u64, max_bytes: u64) -> Self {
+        let max_bytes = max_bytes.max(1);
+        let floor = max_bytes.div_ceil(max_entries.max(1));
         EdgeCache {
             entries: moka::sync::Cache::builder()
-                .max_capacity(capacity.max(1))
+                .max_capacity(max_bytes)
+                .weigher(move |k: &EdgeKey, v: &Arc<Entry>| u32::try_from(weight(k, v).max(floor)).unwrap_or(u32::MAX))
                 .eviction_policy(EvictionPolicy::lru())
                 .expire_after(KeepForWindows)
                 .build(),
+            max_bytes,
         }
     }
 
@@ -269,6 +293,18 @@ impl EdgeCache {
     pub fn len(&self) -> u64 {
         self.entries.run_pending_tasks();
         self.entries.entry_count()
+    }
+
+    /// The weighted size of what is stored, bytes (never above [`EdgeCache::max_bytes`] once
+    /// eviction has run).
+    pub fn weighted_bytes(&self) -> u64 {
+        self.entries.run_pending_tasks();
+        self.entries.weighted_size()
+    }
+
+    /// The byte budget.
+    pub fn max_bytes(&self) -> u64 {
+        self.max_bytes
     }
 
     /// Whether nothing is stored.
@@ -412,7 +448,7 @@ mod tests {
 
     #[test]
     fn lookups_ask_the_freshness_model() {
-        let cache = EdgeCache::new(10);
+        let cache = EdgeCache::new(10, 1 << 20);
         cache.store(
             key("/a"),
             entry("\"1\"", 0, "s-maxage=10, stale-while-revalidate=5, stale-if-error=20"),
@@ -427,7 +463,7 @@ mod tests {
 
     #[test]
     fn an_error_never_replaces_a_copy_inside_stale_if_error() {
-        let cache = EdgeCache::new(10);
+        let cache = EdgeCache::new(10, 1 << 20);
         cache.store(key("/a"), entry("\"1\"", 0, "s-maxage=10, stale-if-error=20"));
         let error = Entry {
             error: true,
@@ -448,7 +484,7 @@ mod tests {
 
     #[test]
     fn a_304_refreshes_only_the_copy_it_validates() {
-        let cache = EdgeCache::new(10);
+        let cache = EdgeCache::new(10, 1 << 20);
         cache.store(key("/a"), entry("\"new\"", 5_000, "s-maxage=10"));
         let none = Validators::default();
         let stale = cache.refresh(key("/a"), tag("\"old\""), none, |e| (e.clone(), true));
@@ -475,12 +511,24 @@ mod tests {
 
     #[test]
     fn the_least_recently_used_entry_is_evicted_at_capacity() {
-        let cache = EdgeCache::new(2);
+        let cache = EdgeCache::new(2, 1 << 20);
         for (i, k) in ["/a", "/b", "/c"].iter().enumerate() {
             cache.store(key(k), entry("\"x\"", i as u64, "s-maxage=10"));
             cache.len();
         }
         assert_eq!(cache.len(), 2);
         assert!(cache.lookup(&key("/a"), 0).is_none());
+    }
+
+    #[test]
+    fn the_byte_budget_holds_whatever_the_entry_count() {
+        let cache = EdgeCache::new(10_000, 64 * 1024);
+        for i in 0..100 {
+            let long = format!("/{i}/{}", "x".repeat(4_000));
+            cache.store(key(&long), entry("\"x\"", 0, "s-maxage=10"));
+        }
+        let (entries, bytes) = (cache.len(), cache.weighted_bytes());
+        assert!(bytes <= 64 * 1024, "weighted {bytes} over the budget");
+        assert!((10..=16).contains(&entries), "about 64 KiB / 4.3 KB: {entries}");
     }
 }

@@ -1,6 +1,7 @@
 //! The cache key exactly as a behaviour's cache policy makes it, from the request after
-//! viewer-request: the `Host`, the path as it is (CloudFront neither decodes nor normalizes
-//! it), the query parameters the policy names in the order received (CloudFront does not
+//! viewer-request: the distribution's domain name (CloudFront's default cache key; the
+//! viewer's `Host` enters only where a policy names it as a header, and none of ours does),
+//! the path as it is (CloudFront neither decodes nor normalizes it), the query parameters the policy names in the order received (CloudFront does not
 //! sort them), the headers and cookies it names, and `Accept-Encoding` normalized as the
 //! policy's compression settings do. Components are kept apart in a struct, so no value can
 //! forge another component.
@@ -16,7 +17,7 @@ use crate::message::{values, EdgeRequest};
 pub struct EdgeKey {
     /// `HEAD` answers are kept apart: a bodiless answer never serves a `GET`.
     pub head: bool,
-    /// The `Host`, lower-case.
+    /// The distribution's domain name, lower-case (never the viewer's `Host`).
     pub host: String,
     /// The path.
     pub path: String,
@@ -83,12 +84,9 @@ pub fn keys_accept_encoding(policy: &CachePolicy) -> bool {
     policy.accept_encoding_gzip || policy.accept_encoding_brotli
 }
 
-/// The key of `request` under `policy`.
-pub fn cache_key(policy: &CachePolicy, request: &EdgeRequest) -> EdgeKey {
-    let host = values(&request.headers, "host")
-        .next()
-        .unwrap_or("")
-        .to_ascii_lowercase();
+/// The key of `request` under `policy` on the distribution `domain`.
+pub fn cache_key(policy: &CachePolicy, request: &EdgeRequest, domain: &str) -> EdgeKey {
+    let host = domain.to_ascii_lowercase();
     let headers = policy
         .headers
         .names()
@@ -159,11 +157,27 @@ mod tests {
     #[test]
     fn the_path_and_query_are_keyed_as_received() {
         let p = policy(Selection::All, KeyedHeaders::None, Selection::None);
-        let a = cache_key(&p, &request("b=1&a=2", &[("host", "Example.COM")]));
-        let b = cache_key(&p, &request("a=2&b=1", &[("host", "example.com")]));
+        let a = cache_key(&p, &request("b=1&a=2", &[("host", "Example.COM")]), "D1.cloudfront.net");
+        let b = cache_key(&p, &request("a=2&b=1", &[("host", "example.com")]), "d1.cloudfront.net");
         assert_eq!(a.path, "/a//b/../c");
-        assert_eq!(a.host, "example.com");
+        assert_eq!(a.host, "d1.cloudfront.net");
         assert_ne!(a, b, "CloudFront does not sort the query");
+    }
+
+    #[test]
+    fn the_viewers_host_is_not_in_the_key_unless_the_policy_names_it() {
+        let p = policy(Selection::None, KeyedHeaders::None, Selection::None);
+        let key = |host: &'static str| cache_key(&p, &request("", &[("host", host)]), "d1.cloudfront.net");
+        assert_eq!(key("a.example"), key("b.example"));
+        let named = policy(
+            Selection::None,
+            KeyedHeaders::Whitelist {
+                names: names(&["Host"]),
+            },
+            Selection::None,
+        );
+        let key = |host: &'static str| cache_key(&named, &request("", &[("host", host)]), "d1.cloudfront.net");
+        assert_ne!(key("a.example"), key("b.example"), "a policy naming Host keys it");
     }
 
     #[test]
@@ -186,17 +200,17 @@ mod tests {
                 ("accept-encoding", "br, gzip, deflate"),
             ],
         );
-        let key = cache_key(&p, &r);
+        let key = cache_key(&p, &r, "d1.cloudfront.net");
         assert_eq!(key.query, "");
         assert_eq!(key.headers, [("x-tenant".to_owned(), "a".to_owned())]);
         assert_eq!(key.cookies, ["theme=dark"]);
         assert_eq!(key.accept_encoding, Some("gzip"), "brotli is off in this policy");
-        let identity = cache_key(&p, &request("", &[("accept-encoding", "identity")]));
+        let identity = cache_key(&p, &request("", &[("accept-encoding", "identity")]), "d");
         assert_eq!(identity.accept_encoding, None);
         let off = CachePolicy {
             accept_encoding_gzip: false,
             ..p
         };
-        assert_eq!(cache_key(&off, &r).accept_encoding, None);
+        assert_eq!(cache_key(&off, &r, "d").accept_encoding, None);
     }
 }

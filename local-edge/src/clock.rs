@@ -1,13 +1,27 @@
 //! The edge's clock: read once per request and passed down. Tests move it forward
 //! (`POST /__edge/clock?advance=N`) instead of sleeping for a TTL.
+//!
+//! Ages and windows are measured on a monotonic clock that counts time suspended
+//! ([`monotonic_ms`]: Linux `CLOCK_BOOTTIME`), so a step of the wall clock, back or forward,
+//! never makes a stale copy fresh nor a fresh one stale. The wall clock is read only where a
+//! calendar time is named (an event's `time`, a signature's date: [`Clock::calendar_ms`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::OnceLock;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-/// Wall time plus an offset tests may advance.
-#[derive(Debug, Default)]
+/// The monotonic clock and the wall clock, plus an offset tests may advance (both move).
+#[derive(Debug)]
 pub struct Clock {
     offset_ms: AtomicU64,
+    monotonic: fn() -> u64,
+    wall: fn() -> u64,
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Clock::with_sources(monotonic_ms, wall_ms)
+    }
 }
 
 /// The wall clock in milliseconds since the Unix epoch (what a Lambda's `Date.now()` or a
@@ -18,10 +32,43 @@ pub fn wall_ms() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
+/// Milliseconds on a clock that never goes back and keeps counting while the machine is
+/// suspended: `CLOCK_BOOTTIME` on Linux; elsewhere the time since the first reading (the
+/// platform's monotonic clock, which may stop during suspend).
+pub fn monotonic_ms() -> u64 {
+    #[cfg(target_os = "linux")]
+    {
+        let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: `now` is a valid, writable timespec; `clock_gettime` writes only into it.
+        if unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut now) } == 0 {
+            let secs = u64::try_from(now.tv_sec).unwrap_or(0);
+            return secs.saturating_mul(1000) + u64::try_from(now.tv_nsec).unwrap_or(0) / 1_000_000;
+        }
+    }
+    static FIRST: OnceLock<Instant> = OnceLock::new();
+    u64::try_from(FIRST.get_or_init(Instant::now).elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
 impl Clock {
-    /// Milliseconds since the Unix epoch, offset included.
+    /// A clock over other sources (tests step a wall clock back).
+    pub fn with_sources(monotonic: fn() -> u64, wall: fn() -> u64) -> Self {
+        Clock {
+            offset_ms: AtomicU64::new(0),
+            monotonic,
+            wall,
+        }
+    }
+
+    /// Milliseconds on the monotonic clock, offset included: what every age and window of
+    /// the edge is measured on.
     pub fn now_ms(&self) -> u64 {
-        wall_ms().saturating_add(self.offset_ms.load(Ordering::Relaxed))
+        (self.monotonic)().saturating_add(self.offset_ms.load(Ordering::Relaxed))
+    }
+
+    /// Milliseconds since the Unix epoch, offset included: only for a calendar time (an
+    /// event's `time`, `X-Amz-Date`), never for an age.
+    pub fn calendar_ms(&self) -> u64 {
+        (self.wall)().saturating_add(self.offset_ms.load(Ordering::Relaxed))
     }
 
     /// Moves the clock forward.
@@ -111,8 +158,65 @@ mod tests {
     #[test]
     fn the_clock_moves_forward_only_when_told() {
         let clock = Clock::default();
-        let before = clock.now_ms();
+        let (before, calendar) = (clock.now_ms(), clock.calendar_ms());
         clock.advance(100);
         assert!(clock.now_ms() >= before + 100_000);
+        assert!(clock.calendar_ms() >= calendar + 100_000);
+        let (a, b) = (monotonic_ms(), monotonic_ms());
+        assert!(b >= a, "monotonic");
+    }
+
+    /// A clock whose sources the test sets: the wall clock jumps, the monotonic one runs.
+    static WALL: AtomicU64 = AtomicU64::new(1_800_000_000_000);
+    static MONOTONIC: AtomicU64 = AtomicU64::new(5_000);
+
+    fn stepped() -> Clock {
+        Clock::with_sources(|| MONOTONIC.load(Ordering::SeqCst), || WALL.load(Ordering::SeqCst))
+    }
+
+    #[test]
+    fn a_backward_wall_clock_step_never_turns_a_stale_copy_fresh() {
+        use crate::cache::{EdgeCache, Entry};
+        use crate::cache_key::EdgeKey;
+        use crate::message::EdgeResponse;
+        use edge_policy::cache_control::{FreshnessState, Lifetime, Stamp};
+        use http::StatusCode;
+
+        let clock = stepped();
+        let cache = EdgeCache::new(10, 1 << 20);
+        let key = EdgeKey {
+            head: false,
+            host: "d1.cloudfront.net".into(),
+            path: "/a".into(),
+            query: String::new(),
+            headers: vec![],
+            cookies: vec![],
+            accept_encoding: None,
+        };
+        let lifetime = Lifetime {
+            ttl: 10,
+            ..Lifetime::default()
+        };
+        let entry = Entry {
+            response: std::sync::Arc::new(EdgeResponse::json(StatusCode::OK, "{}".into())),
+            stamp: Stamp::new(clock.now_ms(), lifetime),
+            error: false,
+        };
+        cache.store(key.clone(), entry);
+        // 20 s pass on both clocks: the copy is stale.
+        MONOTONIC.fetch_add(20_000, Ordering::SeqCst);
+        WALL.fetch_add(20_000, Ordering::SeqCst);
+        let (copy, state) = cache.lookup(&key, clock.now_ms()).unwrap();
+        assert_eq!(state, FreshnessState::Expired);
+        // The wall clock steps back an hour (NTP, a VM restored): still stale, still 20 s old.
+        WALL.fetch_sub(3_600_000, Ordering::SeqCst);
+        let (_, state) = cache.lookup(&key, clock.now_ms()).unwrap();
+        assert_eq!(state, FreshnessState::Expired, "a wall step never makes it fresh");
+        assert_eq!(copy.stamp.age_secs(clock.now_ms()), 20, "Age is the monotonic age");
+        assert_eq!(
+            clock.calendar_ms(),
+            1_800_000_000_000 + 20_000 - 3_600_000,
+            "dates follow the wall"
+        );
     }
 }

@@ -5,12 +5,16 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::connection::ConnectionLimits;
 use crate::distribution::Distribution;
 use crate::http_origin::HttpOriginSettings;
 
-/// The distribution's domain the local edge answers as (`config.distributionDomainName`),
-/// which CloudFront's cache key starts from.
+/// The distribution's domain name the edge answers as (`config.distributionDomainName`, the
+/// cache key's host), unless configured otherwise.
 pub const DISTRIBUTION_DOMAIN: &str = "d111111abcdef8.cloudfront.net";
+
+/// The edge cache's default byte budget: 256 MiB, which a laptop running `make run` spares.
+pub const CACHE_BYTES: u64 = 256 * 1024 * 1024;
 
 /// How to run the edge.
 #[derive(Debug, Clone)]
@@ -25,6 +29,13 @@ pub struct EdgeConfig {
     pub origin_secret: String,
     /// Most entries the cache holds.
     pub cache_capacity: u64,
+    /// Most bytes the cache holds, by its own weighing (key, headers, body).
+    pub cache_bytes: u64,
+    /// Node processes running the Lambda@Edge package (instances of the function).
+    pub handler_instances: usize,
+    /// Timeouts, the connection cap and CloudFront's request-size limit for viewer
+    /// connections.
+    pub connections: ConnectionLimits,
     /// The distribution's domain, as in `config.distributionDomainName`.
     pub distribution_domain: String,
     /// The origin's (function URL's) domain.
@@ -54,6 +65,9 @@ impl EdgeConfig {
             distribution,
             origin_secret,
             cache_capacity: 10_000,
+            cache_bytes: CACHE_BYTES,
+            handler_instances: 2,
+            connections: ConnectionLimits::viewer(),
             distribution_domain: DISTRIBUTION_DOMAIN.into(),
             origin_domain: "localorigin.lambda-url.us-east-1.on.aws".into(),
             access_log: true,

@@ -253,8 +253,7 @@ fn cloudfront_key(setting: Setting<'_>, behaviour: &Behaviour, after: &EdgeReque
             not_cached: Some(why),
         };
     }
-    let mut key = cache_key(&behaviour.cache_policy, after);
-    key.host = setting.domain.to_ascii_lowercase();
+    let key = cache_key(&behaviour.cache_policy, after, setting.domain);
     CloudFrontNote {
         key: Some(EdgeKeyNote::new(key)),
         not_cached: None,

@@ -67,7 +67,8 @@ pub(crate) async fn fetch(
     // The request origin-response sees: as origin-request left it (the custom headers are
     // in its `origin` object, not its headers).
     let seen = request.clone();
-    let now = state.clock.now_ms();
+    // A calendar time (the signature's date, the event's `time`), never an age.
+    let now = state.clock.calendar_ms();
     finish_origin_request(
         &mut request,
         &distribution.origin,

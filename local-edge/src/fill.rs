@@ -43,7 +43,7 @@ pub(crate) async fn fetch_and_store(
             // CloudFront caches its own origin-failure pages as errors too (5xx), as the
             // error-caching settings say.
             if failure.origin {
-                let page = failure.response();
+                let page = failure.response(request_id);
                 if let Storing::Store { lifetime, .. } = storing(page.status, &CacheControl::default(), policy, errors)
                 {
                     let entry = Entry {

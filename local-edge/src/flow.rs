@@ -78,7 +78,7 @@ pub(crate) async fn serve(state: &Arc<State>, mut viewer: EdgeRequest, request_i
                     age: None,
                 }
             }
-            Err(failure) => return Answer::failure(&failure.into()),
+            Err(failure) => return Answer::failure(&failure.into(), request_id),
         }
     } else {
         viewer
@@ -96,7 +96,7 @@ pub(crate) async fn serve(state: &Arc<State>, mut viewer: EdgeRequest, request_i
     } else {
         match fetch(state, &behaviour, &request, &[], request_id).await {
             Ok(fetched) => Answer::fetched(Arc::new(fetched.into_response()), XCache::Miss),
-            Err(failure) => Answer::failure(&failure),
+            Err(failure) => Answer::failure(&failure, request_id),
         }
     };
     viewer_response(state, &behaviour, &request, answer, request_id).await
@@ -123,13 +123,13 @@ async fn viewer_response(
             response: Arc::new(response),
             ..answer
         },
-        Err(failure) => Answer::failure(&failure.into()),
+        Err(failure) => Answer::failure(&failure.into(), request_id),
     }
 }
 
 /// A cached method on a caching behaviour.
 async fn cached(state: &Arc<State>, behaviour: &Arc<Behaviour>, request: &EdgeRequest, request_id: &str) -> Answer {
-    let key = cache_key(&behaviour.cache_policy, request);
+    let key = cache_key(&behaviour.cache_policy, request, &state.identity.distribution_domain);
     let now = state.clock.now_ms();
     let stale = match state.cache.lookup(&key, now) {
         Some((entry, FreshnessState::Fresh)) => return Answer::stored(&entry, now),
@@ -180,7 +180,7 @@ async fn cached(state: &Arc<State>, behaviour: &Arc<Behaviour>, request: &EdgeRe
             Answer::stored(entry, now)
         }
         (Ok((response, x_cache)), _) => Answer::fetched(response.clone(), *x_cache),
-        (Err(failure), _) => Answer::failure(failure),
+        (Err(failure), _) => Answer::failure(failure, request_id),
     }
 }
 

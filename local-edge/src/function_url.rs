@@ -19,7 +19,9 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
+use crate::accept::accept_loop;
 use crate::clock::Clock;
+use crate::connection::{self, ConnectionLimits};
 use crate::error::EdgeError;
 use crate::events::{function_url_error, function_url_event, read_function_url_response, throttled};
 use crate::listener::MAX_BODY_BYTES;
@@ -41,8 +43,14 @@ pub struct FunctionUrl {
 
 impl FunctionUrl {
     /// Binds `listen` (port 0: the OS picks; [`FunctionUrl::addr`] reports it) and serves
-    /// the function in `pool` under the domain `domain`.
-    pub async fn start(listen: SocketAddr, domain: String, pool: Arc<OriginPool>) -> Result<FunctionUrl, EdgeError> {
+    /// the function in `pool` under the domain `domain`, holding connections to `limits`
+    /// (the timeouts and the cap; a function URL has no CloudFront request limit).
+    pub async fn start(
+        listen: SocketAddr,
+        domain: String,
+        pool: Arc<OriginPool>,
+        limits: ConnectionLimits,
+    ) -> Result<FunctionUrl, EdgeError> {
         let bind_error = |source| EdgeError::Bind {
             addr: listen.to_string(),
             source,
@@ -55,19 +63,23 @@ impl FunctionUrl {
             clock: Clock::default(),
             ids: AtomicU64::new(1),
         });
-        let server = tokio::spawn(async move {
-            while let Ok((stream, peer)) = listener.accept().await {
-                let front = front.clone();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |req| {
-                        let front = front.clone();
-                        async move { Ok::<_, Infallible>(handle(&front, req, peer).await) }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+        let limits = ConnectionLimits {
+            max_head_bytes: None,
+            ..limits
+        };
+        let server = accept_loop(listener, limits.cap(), "function URL", move |stream, peer| {
+            let front = front.clone();
+            connection::hold(stream, limits, move |io, watch| {
+                let service = hyper::service::service_fn(move |req| {
+                    let front = front.clone();
+                    let in_request = watch.begin();
+                    async move {
+                        let _in_request = in_request;
+                        Ok::<_, Infallible>(handle(&front, req, peer).await)
+                    }
                 });
-            }
+                hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(io), service)
+            })
         });
         Ok(FunctionUrl { addr, server })
     }
@@ -102,7 +114,7 @@ async fn handle(front: &Front, req: hyper::Request<Incoming>, peer: SocketAddr) 
             set(&mut request.headers, "host", &front.domain);
             set(&mut request.headers, "x-forwarded-for", &request.client_ip.clone());
             let id = format!("fnurl-{:012}", front.ids.fetch_add(1, Ordering::Relaxed));
-            let event = function_url_event(&request, &front.domain, &id, front.clock.now_ms());
+            let event = function_url_event(&request, &front.domain, &id, front.clock.calendar_ms());
             match front.pool.invoke(Bytes::from(event.to_string())).await {
                 Ok(payload) => read_function_url_response(&payload)
                     .unwrap_or_else(|_| function_url_error(StatusCode::BAD_GATEWAY, "Internal Server Error")),

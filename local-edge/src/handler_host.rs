@@ -1,24 +1,31 @@
-//! The built Lambda@Edge package (`wasm-pkg`) in a long-lived Node process, fed one
-//! Lambda@Edge event per line (`node/host.js`), as Lambda@Edge runs it.
+//! The built Lambda@Edge package (`wasm-pkg`) in long-lived Node processes, fed one
+//! Lambda@Edge event per line (`node/host.js`): a **pool** of them, as CloudFront runs many
+//! instances of a function.
 //!
-//! A call that exceeds the trigger's time limit ends the process (Lambda ends an execution
-//! environment whose invocation timed out); the next call starts a fresh one. Every process
-//! carries a generation number, and only a call made on the current generation can retire
-//! it, so a late failure of an old call never kills a newer process.
+//! **A viewer cannot break an instance.** Each process has one writer, a task that owns its
+//! stdin and writes whole lines from a queue ([`crate::handler_process`]); a call only
+//! queues its complete line, or nothing if it is dropped first. A viewer hanging up
+//! mid-call therefore never leaves half an event in the pipe, however full it is, and an
+//! event whose viewer is gone before its turn is never written at all.
+//!
+//! A call that exceeds the trigger's time limit ends its process (Lambda ends an execution
+//! environment whose invocation timed out), and so does a process that exits: that instance
+//! starts a fresh process on its next call, and the calls on the other instances go on.
+//! Every process carries a generation number, and only a call made on the current
+//! generation can retire it, so a late failure of an old call never kills a newer process.
+//!
+//! A call goes to the instance with the fewest calls in flight, a running one before one not
+//! started yet: sequential traffic stays on one warm instance, concurrency spreads.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::{oneshot, Mutex};
 
-use crate::error::EdgeError;
+use crate::handler_process::{start_node, NodeProcess, PendingSlot};
 
 /// How long the package may take to load.
 const LOAD_TIMEOUT: Duration = Duration::from_secs(20);
@@ -27,120 +34,129 @@ const LOAD_TIMEOUT: Duration = Duration::from_secs(20);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecutionError(pub String);
 
-type Pending = Arc<std::sync::Mutex<HashMap<u64, oneshot::Sender<Result<Value, ExecutionError>>>>>;
-
-struct NodeProcess {
-    generation: u64,
-    child: std::sync::Mutex<Child>,
-    stdin: Mutex<ChildStdin>,
-    pending: Pending,
+/// One instance of the function: its current process, if any, and the calls on it.
+#[derive(Default)]
+struct Instance {
+    current: Mutex<Option<Arc<NodeProcess>>>,
+    in_flight: AtomicUsize,
+    running: AtomicBool,
 }
 
-impl NodeProcess {
-    fn kill(&self) {
-        if let Ok(mut child) = self.child.lock() {
-            let _ = child.start_kill();
-        }
-    }
-}
+/// Counts a call on an instance for as long as it lasts, however it ends.
+struct Busy<'a>(&'a Instance);
 
-/// Removes a call's reply slot however the call ends (answered, timed out, or dropped
-/// because the viewer hung up).
-struct PendingSlot {
-    pending: Pending,
-    id: u64,
-}
-
-impl Drop for PendingSlot {
+impl Drop for Busy<'_> {
     fn drop(&mut self) {
-        if let Ok(mut pending) = self.pending.lock() {
-            pending.remove(&self.id);
-        }
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
-/// The Node-hosted handler.
+/// The Node-hosted handler: a pool of instances.
 pub struct NodeHost {
     package: PathBuf,
     host_script: PathBuf,
-    current: Mutex<Option<Arc<NodeProcess>>>,
+    instances: Vec<Instance>,
     next_id: AtomicU64,
     generations: AtomicU64,
-    /// Processes started (the first included).
+    /// Processes started (the first of each instance included).
     pub starts: AtomicU64,
+    /// Processes ended because a call on them timed out or they exited mid-call.
+    pub replacements: AtomicU64,
+    /// Events sent to the handler.
+    pub invocations: AtomicU64,
 }
 
 impl NodeHost {
-    /// A host for the package in `package`; the process starts on first use.
-    pub fn new(package: &Path) -> Self {
+    /// A pool of `instances` (at least one) for the package in `package`; each instance's
+    /// process starts on its first call.
+    pub fn new(package: &Path, instances: usize) -> Self {
         NodeHost {
             package: package.to_path_buf(),
             host_script: Path::new(env!("CARGO_MANIFEST_DIR")).join("node").join("host.js"),
-            current: Mutex::new(None),
+            instances: (0..instances.max(1)).map(|_| Instance::default()).collect(),
             next_id: AtomicU64::new(1),
             generations: AtomicU64::new(1),
             starts: AtomicU64::new(0),
+            replacements: AtomicU64::new(0),
+            invocations: AtomicU64::new(0),
         }
+    }
+
+    /// The instance the next call goes to: fewest calls in flight, a running one first.
+    fn pick(&self) -> &Instance {
+        let load = |i: &Instance| (i.in_flight.load(Ordering::Relaxed), !i.running.load(Ordering::Relaxed));
+        let mut best = &self.instances[0];
+        for instance in &self.instances[1..] {
+            if load(instance) < load(best) {
+                best = instance;
+            }
+        }
+        best
     }
 
     /// Calls the handler with one event within `limit` (the trigger's timeout).
     pub async fn invoke(&self, event: &Value, limit: Duration) -> Result<Value, ExecutionError> {
-        let process = self.process().await?;
+        self.invocations.fetch_add(1, Ordering::Relaxed);
+        let instance = self.pick();
+        instance.in_flight.fetch_add(1, Ordering::Relaxed);
+        let _busy = Busy(instance);
+        let process = self.process(instance).await?;
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        if let Ok(mut pending) = process.pending.lock() {
-            pending.insert(id, tx);
-        }
-        let _slot = PendingSlot {
-            pending: process.pending.clone(),
-            id,
-        };
-        let line = format!("{}\n", json!({"id": id, "event": event}));
-        // The write is inside the limit too: a spinning handler stops reading its stdin.
+        let _slot = PendingSlot::open(&process.pending, id, tx);
+        // The whole line is built before anything is queued: a call dropped at any await
+        // below has queued either all of it or none of it.
+        let mut line = serde_json::to_vec(&json!({"id": id, "event": event}))
+            .map_err(|e| ExecutionError(format!("the event could not be written: {e}")))?;
+        line.push(b'\n');
+        // The queueing is inside the limit too: a spinning handler stops reading its stdin.
         // Outer `Err`: the process exited; inner: the handler's own answer or throw.
         let call = async {
-            process
-                .stdin
-                .lock()
-                .await
-                .write_all(line.as_bytes())
-                .await
-                .map_err(|_| ())?;
+            if process.exited() {
+                return Err(());
+            }
+            process.lines.send((id, line)).await.map_err(|_| ())?;
             rx.await.map_err(|_| ())
         };
         match tokio::time::timeout(limit, call).await {
             Ok(Ok(answer)) => answer,
             Ok(Err(())) => {
-                self.retire(process.generation).await;
+                self.retire(instance, process.generation).await;
                 Err(ExecutionError("the handler process exited".into()))
             }
             Err(_) => {
                 // Lambda ends an environment whose invocation timed out.
-                self.retire(process.generation).await;
+                self.retire(instance, process.generation).await;
                 Err(ExecutionError(format!("the handler did not answer within {limit:?}")))
             }
         }
     }
 
-    /// Ends the current process if it is still `generation`.
-    async fn retire(&self, generation: u64) {
-        let mut current = self.current.lock().await;
+    /// Ends the instance's process if it is still `generation`.
+    async fn retire(&self, instance: &Instance, generation: u64) {
+        let mut current = instance.current.lock().await;
         if current.as_ref().is_some_and(|p| p.generation == generation) {
             if let Some(p) = current.take() {
+                instance.running.store(false, Ordering::Relaxed);
+                self.replacements.fetch_add(1, Ordering::Relaxed);
                 p.kill();
             }
         }
     }
 
-    /// Ends the process (the edge is stopping).
+    /// Ends every process (the edge is stopping).
     pub async fn shutdown(&self) {
-        if let Some(p) = self.current.lock().await.take() {
-            p.kill();
+        for instance in &self.instances {
+            if let Some(p) = instance.current.lock().await.take() {
+                instance.running.store(false, Ordering::Relaxed);
+                p.kill();
+            }
         }
     }
 
-    async fn process(&self) -> Result<Arc<NodeProcess>, ExecutionError> {
-        let mut current = self.current.lock().await;
+    /// The instance's process, started if it has none.
+    async fn process(&self, instance: &Instance) -> Result<Arc<NodeProcess>, ExecutionError> {
+        let mut current = instance.current.lock().await;
         if let Some(p) = current.as_ref() {
             return Ok(p.clone());
         }
@@ -152,101 +168,129 @@ impl NodeHost {
         self.starts.fetch_add(1, Ordering::Relaxed);
         let process = Arc::new(started);
         *current = Some(process.clone());
+        instance.running.store(true, Ordering::Relaxed);
         Ok(process)
     }
 }
 
-async fn start_node(host_script: &Path, package: &Path, generation: u64) -> Result<NodeProcess, EdgeError> {
-    let process_error = |source| EdgeError::Process {
-        what: format!("node {}", host_script.display()),
-        source,
-    };
-    let mut child = Command::new("node")
-        .arg(host_script)
-        .arg(package)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(process_error)?;
-    let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
-        return Err(EdgeError::Setup("the handler process has no pipes".into()));
-    };
-    let mut lines = BufReader::new(stdout).lines();
-    // The host says it is ready once the package has loaded.
-    match lines.next_line().await {
-        Ok(Some(line)) if line.contains("\"ready\"") => {}
-        other => return Err(EdgeError::Setup(format!("the handler package did not load: {other:?}"))),
-    }
-    let pending: Pending = Arc::default();
-    let readers = pending.clone();
-    tokio::spawn(async move {
-        while let Ok(Some(line)) = lines.next_line().await {
-            let Ok(msg) = serde_json::from_str::<Value>(&line) else {
-                continue;
-            };
-            let Some(id) = msg["id"].as_u64() else { continue };
-            let Some(tx) = readers.lock().ok().and_then(|mut p| p.remove(&id)) else {
-                continue;
-            };
-            let answer = if msg["ok"] == Value::Bool(true) {
-                Ok(msg["result"].clone())
-            } else {
-                Err(ExecutionError(
-                    msg["error"].as_str().unwrap_or("handler failed").to_owned(),
-                ))
-            };
-            let _ = tx.send(answer);
-        }
-        // EOF: every waiter's sender is dropped with the map, so they see the process exit.
-        if let Ok(mut p) = readers.lock() {
-            p.clear();
-        }
-    });
-    Ok(NodeProcess {
-        generation,
-        child: std::sync::Mutex::new(child),
-        stdin: Mutex::new(stdin),
-        pending,
-    })
-}
-
 #[cfg(test)]
 mod tests {
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::Poll;
+
     use super::*;
 
-    /// A package whose handler never answers `{"hang": true}` and echoes anything else.
-    fn package() -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("local-edge-host-test-{}", std::process::id()));
+    /// A package whose handler never answers `{"hang": true}`, holds Node's only thread for
+    /// `busy` ms (so nothing reads its stdin meanwhile), and echoes `n`.
+    fn package(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("local-edge-host-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(
             dir.join("index.js"),
-            "exports.handler = async (e) => e.hang ? new Promise(() => {}) : { echo: e.n };\n",
+            "exports.handler = async (e) => {\n\
+               if (e.busy) { const end = Date.now() + e.busy; while (Date.now() < end) {} }\n\
+               return e.hang ? new Promise(() => {}) : { echo: e.n };\n\
+             };\n",
         )
         .unwrap();
         dir
     }
 
+    fn generation(host: &NodeHost, instance: usize) -> Option<u64> {
+        host.instances[instance]
+            .current
+            .try_lock()
+            .ok()?
+            .as_ref()
+            .map(|p| p.generation)
+    }
+
+    const LIMIT: Duration = Duration::from_secs(5);
+
     #[tokio::test]
     async fn a_timed_out_process_is_replaced_and_a_late_retire_never_ends_its_successor() {
-        let dir = package();
-        let host = NodeHost::new(&dir);
-        let limit = Duration::from_secs(5);
-        assert_eq!(host.invoke(&json!({"n": 1}), limit).await, Ok(json!({"echo": 1})));
-        let first = host.current.lock().await.as_ref().unwrap().generation;
+        let dir = package("retire");
+        let host = NodeHost::new(&dir, 1);
+        assert_eq!(host.invoke(&json!({"n": 1}), LIMIT).await, Ok(json!({"echo": 1})));
+        let first = generation(&host, 0).unwrap();
         let timed_out = host.invoke(&json!({"hang": true}), Duration::from_millis(200)).await;
         assert!(timed_out.unwrap_err().0.contains("did not answer"));
-        assert!(
-            host.current.lock().await.is_none(),
-            "the process that timed out is gone"
-        );
-        assert_eq!(host.invoke(&json!({"n": 2}), limit).await, Ok(json!({"echo": 2})));
+        assert_eq!(generation(&host, 0), None, "the process that timed out is gone");
+        assert_eq!(host.invoke(&json!({"n": 2}), LIMIT).await, Ok(json!({"echo": 2})));
         // A failure reported late by a call made on the first process…
-        host.retire(first).await;
+        host.retire(&host.instances[0], first).await;
         // …leaves its successor running.
-        assert_eq!(host.invoke(&json!({"n": 3}), limit).await, Ok(json!({"echo": 3})));
+        assert_eq!(host.invoke(&json!({"n": 3}), LIMIT).await, Ok(json!({"echo": 3})));
         assert_eq!(host.starts.load(Ordering::Relaxed), 2);
+        assert_eq!(host.replacements.load(Ordering::Relaxed), 1);
+        host.shutdown().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn one_instance_timing_out_fails_no_call_on_the_others() {
+        let dir = package("pool");
+        let host = Arc::new(NodeHost::new(&dir, 2));
+        assert_eq!(host.invoke(&json!({"n": 1}), LIMIT).await, Ok(json!({"echo": 1})));
+        let hanging = {
+            let host = host.clone();
+            tokio::spawn(async move { host.invoke(&json!({"hang": true}), Duration::from_millis(600)).await })
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // The first instance is busy: these go to the second, and outlive the timeout.
+        let slow = host.invoke(&json!({"n": 2, "busy": 700}), LIMIT).await;
+        assert_eq!(slow, Ok(json!({"echo": 2})));
+        assert!(hanging.await.unwrap().is_err());
+        for n in 3..6 {
+            assert_eq!(host.invoke(&json!({"n": n}), LIMIT).await, Ok(json!({"echo": n})));
+        }
+        assert_eq!(
+            host.replacements.load(Ordering::Relaxed),
+            1,
+            "only the instance that timed out"
+        );
+        host.shutdown().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// Polls `call` `polls` times, letting a little time pass between polls (so a write can
+    /// fill the pipe), then drops it unfinished, as hyper drops a viewer's request.
+    async fn poll_then_drop(call: impl Future, polls: usize) {
+        let mut call = pin!(call);
+        for _ in 0..polls {
+            let ready = std::future::poll_fn(|cx| Poll::Ready(call.as_mut().poll(cx).is_ready())).await;
+            if ready {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(3)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_call_dropped_at_any_await_point_never_leaves_a_partial_event() {
+        let dir = package("cancel");
+        let host = Arc::new(NodeHost::new(&dir, 1));
+        assert_eq!(host.invoke(&json!({"n": 0}), LIMIT).await, Ok(json!({"echo": 0})));
+        // Several pipes' worth: the write blocks while the handler holds Node's thread.
+        let pad = "x".repeat(300_000);
+        for polls in 0..10 {
+            let busy = {
+                let host = host.clone();
+                tokio::spawn(async move { host.invoke(&json!({"n": -1, "busy": 150}), LIMIT).await })
+            };
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            poll_then_drop(host.invoke(&json!({"n": 100 + polls, "pad": pad}), LIMIT), polls).await;
+            assert_eq!(busy.await.unwrap(), Ok(json!({"echo": -1})), "after {polls} polls");
+            let n = polls as i64;
+            assert_eq!(
+                host.invoke(&json!({"n": n}), LIMIT).await,
+                Ok(json!({"echo": n})),
+                "after {polls} polls"
+            );
+        }
+        assert_eq!(host.starts.load(Ordering::Relaxed), 1, "never restarted");
+        assert_eq!(host.replacements.load(Ordering::Relaxed), 0);
         host.shutdown().await;
         let _ = std::fs::remove_dir_all(dir);
     }

@@ -1,7 +1,7 @@
 //! CloudFront on one machine.
 //!
 //! The local edge runs the **deployed artifacts**: the built Lambda@Edge package in a
-//! long-lived Node process ([`handler_host`]), and the real origin binary as Lambda runs it,
+//! pool of long-lived Node processes ([`handler_host`]), and the real origin binary as Lambda runs it,
 //! each execution environment a child process behind a local Lambda Runtime API
 //! ([`origin`]). Around them it does what CloudFront does, behaviour by behaviour, as the
 //! behaviour table says ([`distribution`]).
@@ -10,17 +10,19 @@
 //!
 //! ```text
 //! edge.rs      Edge::start / stop: binds, builds the State, serves the listener
-//! listener.rs  HTTP/1.1 in, access log, CloudFront's headers out (`/__edge/*`: page.rs)
-//! page.rs      /__edge/*: loopback only; the live page, its JSON, the requests it records
+//! listener.rs  HTTP/1.1 in (accept.rs, connection.rs: timeouts, cap, the head's size),
+//!              CloudFront's limits (request_limits.rs), access log, CloudFront's headers and
+//!              error pages (error_page.rs) out; `/__edge/*` to page.rs
+//! page.rs      /__edge/*: loopback only; stats, test clock, the live page, its JSON, the records
 //! flow.rs      behaviour, method, viewer-request, lookup, collapsing, viewer-response
 //! fill.rs      one cache fill: fetch, then store (or refresh on a 304)
 //! fetch.rs     one origin fetch: forwarded request, origin-request, the origin, origin-response
 //! state.rs     what every request shares (config, triggers, origin, cache, flights, stats)
 //! answer.rs    the words they answer in: EdgeFailure, Outcome, Answer
-//! below        triggers.rs (events.rs, validate.rs, handler_host.rs), cache.rs, cache_key.rs,
-//!              forward.rs, conditional.rs, collapse.rs, stats.rs, config.rs, distribution/,
-//!              explain.rs (one request explained natively: the page's and the CLI's)
-//!              http_origin/ (any HTTP origin, `--http-origin`)
+//! below        triggers.rs (events.rs, validate.rs, handler_host.rs over handler_process.rs),
+//!              cache.rs, cache_key.rs, forward.rs, conditional.rs, collapse.rs, stats.rs,
+//!              config.rs, distribution/, explain.rs (one request explained natively: the
+//!              page's and the CLI's), http_origin/ (any HTTP origin, `--http-origin`)
 //! ```
 //!
 //! The triggers run as CloudFront runs them ([`triggers`], their events built and read back
@@ -36,6 +38,7 @@
 //! `replay` and the tests. The contract is `shared/spec/local-edge.md`.
 #![warn(missing_docs)]
 
+mod accept;
 mod answer;
 mod aws_api;
 pub mod cache;
@@ -44,10 +47,12 @@ pub mod clock;
 mod collapse;
 pub mod conditional;
 mod config;
+pub mod connection;
 pub mod distribution;
 pub mod dynalite;
 mod edge;
 mod error;
+mod error_page;
 pub mod events;
 pub mod explain;
 mod fetch;
@@ -56,6 +61,7 @@ mod flow;
 pub mod forward;
 pub mod function_url;
 pub mod handler_host;
+mod handler_process;
 pub mod http_origin;
 pub mod invalidation;
 mod listener;
@@ -63,13 +69,14 @@ pub mod message;
 pub mod origin;
 mod page;
 pub mod procfs;
+pub mod request_limits;
 pub mod stack;
 mod state;
 pub mod stats;
 pub mod triggers;
 pub mod validate;
 
-pub use config::{EdgeConfig, DISTRIBUTION_DOMAIN};
+pub use config::{EdgeConfig, CACHE_BYTES, DISTRIBUTION_DOMAIN};
 pub use distribution::Distribution;
 pub use edge::Edge;
 pub use error::EdgeError;

@@ -2,6 +2,11 @@
 //! the live page by [`crate::page`]), CloudFront's own response headers out, one access-log
 //! line per request; `/__edge/*` (stats, the test clock, the live page) handed to
 //! [`crate::page::debug`], which answers only loopback.
+//!
+//! Every connection is accepted by [`accept_loop`] (errors backed off, a connection cap) and
+//! held by [`connection::hold`] (header-read and idle timeouts, the head's size counted on
+//! the wire). A request over CloudFront's limits ([`crate::request_limits`]) gets its 413
+//! here, before any function runs, and the connection is closed.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -14,54 +19,68 @@ use http::{Method, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
+use crate::accept::accept_loop;
 use crate::answer::Answer;
+use crate::connection::{self, Watch};
+use crate::error_page::{error_page, log_failure};
 use crate::message::{first, EdgeRequest};
 use crate::page;
+use crate::request_limits::{over_limit, OverLimit, MAX_REQUEST_BYTES, MAX_URL_BYTES};
 use crate::state::State;
+use crate::stats::XCache;
 
 /// The largest viewer body read (a Lambda function URL's request payload limit).
 pub const MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
 
 /// Accepts connections until the task is aborted.
 pub(crate) fn serve(listener: TcpListener, state: Arc<State>) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        while let Ok((stream, peer)) = listener.accept().await {
-            let state = state.clone();
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |req| {
-                    let state = state.clone();
-                    async move { Ok::<_, Infallible>(handle(state, req, peer).await) }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
+    let limits = state.config.connections;
+    accept_loop(listener, limits.cap(), "edge", move |stream, peer| {
+        let state = state.clone();
+        connection::hold(stream, limits, move |io, watch| {
+            let service = hyper::service::service_fn(move |req| {
+                let (state, watch) = (state.clone(), watch.clone());
+                let in_request = watch.begin();
+                async move {
+                    let _in_request = in_request;
+                    Ok::<_, Infallible>(handle(state, req, peer, &watch).await)
+                }
             });
-        }
+            hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(io), service)
+        })
     })
-}
-
-fn json_response(status: StatusCode, value: Value) -> hyper::Response<Full<Bytes>> {
-    let mut response = hyper::Response::new(Full::new(Bytes::from(value.to_string())));
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert("content-type", HeaderValue::from_static("application/json"));
-    response
 }
 
 /// One viewer request: the debug surface, or the request flow with CloudFront's headers
 /// around it and an access-log line.
-async fn handle(state: Arc<State>, req: hyper::Request<Incoming>, peer: SocketAddr) -> hyper::Response<Full<Bytes>> {
+async fn handle(
+    state: Arc<State>,
+    req: hyper::Request<Incoming>,
+    peer: SocketAddr,
+    watch: &Watch,
+) -> hyper::Response<Full<Bytes>> {
     let started = Instant::now();
+    // CloudFront's limits come first: nothing else, not even an admin path, reads the request.
+    let over = if watch.head_too_large() {
+        Some(OverLimit::Request)
+    } else {
+        over_limit(&req)
+    };
+    if let Some(over) = over {
+        let detail = match over {
+            OverLimit::Request => format!("request line and headers over {MAX_REQUEST_BYTES} bytes"),
+            OverLimit::Url => format!("URL over {MAX_URL_BYTES} bytes"),
+        };
+        return too_large(&state, &detail);
+    }
     if page::is_debug_path(req.uri().path()) {
         return page::debug(&state, &req, peer);
     }
     let viewer = match read_viewer(req, peer).await {
         Ok(viewer) => viewer,
-        Err(refused) => return refused,
+        Err(()) => return too_large(&state, &format!("body over {MAX_BODY_BYTES} bytes")),
     };
     let logged = state.config.access_log.then(|| {
         let target = match viewer.querystring.as_str() {
@@ -86,24 +105,20 @@ async fn handle(state: Arc<State>, req: hyper::Request<Incoming>, peer: SocketAd
 }
 
 /// The viewer's request as the edge carries it; a body over [`MAX_BODY_BYTES`] is refused.
-async fn read_viewer(
-    req: hyper::Request<Incoming>,
-    peer: SocketAddr,
-) -> Result<EdgeRequest, hyper::Response<Full<Bytes>>> {
+/// The body is read whole, even on `GET`/`HEAD` where it is then dropped, so the next bytes
+/// on the connection are the next request's head.
+async fn read_viewer(req: hyper::Request<Incoming>, peer: SocketAddr) -> Result<EdgeRequest, ()> {
     let (parts, body) = req.into_parts();
+    let body = Limited::new(body, MAX_BODY_BYTES)
+        .collect()
+        .await
+        .map_err(|_| ())?
+        .to_bytes();
     // A body on GET/HEAD is never forwarded: it is part of no cache key ("fat GET").
     let body = if parts.method == Method::GET || parts.method == Method::HEAD {
         Bytes::new()
     } else {
-        match Limited::new(body, MAX_BODY_BYTES).collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(_) => {
-                return Err(json_response(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    json!({"message": "body too large"}),
-                ))
-            }
-        }
+        body
     };
     Ok(EdgeRequest {
         uri: parts.uri.path().to_owned(),
@@ -113,6 +128,33 @@ async fn read_viewer(
         client_ip: peer.ip().to_string(),
         body,
     })
+}
+
+/// CloudFront's 413 for a request over its limits (`detail` is logged, not shown), before
+/// any function ran; the connection is closed after it.
+fn too_large(state: &State, detail: &str) -> hyper::Response<Full<Bytes>> {
+    let request_id = state.request_id();
+    state.stats.count(XCache::Error);
+    state.stats.add(|s| &s.too_large);
+    log_failure(
+        &request_id,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        XCache::Error.header_value(),
+        detail,
+    );
+    if state.config.access_log {
+        println!("- [{detail}] 413 Error \"\" -");
+    }
+    let answer = Answer {
+        response: Arc::new(error_page(StatusCode::PAYLOAD_TOO_LARGE, &request_id)),
+        x_cache: XCache::Error,
+        age: None,
+    };
+    let mut response = to_viewer(state, answer, &request_id);
+    response
+        .headers_mut()
+        .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 /// The answer with CloudFront's own headers: `X-Cache`, `Age` on hits, `Via`,

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Parser;
+use local_edge::connection::{self, ConnectionLimits};
 use local_edge::http_origin::behaviours::routes_summary;
 use local_edge::http_origin::parse_custom_header;
 use local_edge::{EdgeError, Stack};
@@ -83,6 +84,23 @@ struct Args {
     /// Extra origin environment variables, KEY=VALUE.
     #[arg(long = "origin-env", value_parser = parse_key_value)]
     origin_env: Vec<(String, String)>,
+    /// The edge cache's byte budget (its own weighing of key, headers and body).
+    #[arg(long, default_value_t = local_edge::CACHE_BYTES)]
+    cache_bytes: u64,
+    /// Node processes running the Lambda@Edge package (instances of the function).
+    #[arg(long, default_value_t = 2)]
+    handler_instances: usize,
+    /// A request head must arrive whole within this long of its first byte, milliseconds.
+    #[arg(long, default_value_t = connection::HEADER_READ_TIMEOUT.as_millis() as u64)]
+    header_read_timeout_ms: u64,
+    /// A connection with no request in progress and no traffic for this long is closed,
+    /// milliseconds.
+    #[arg(long, default_value_t = connection::IDLE_TIMEOUT.as_millis() as u64)]
+    idle_timeout_ms: u64,
+    /// Most viewer connections open at once (default: 1,024, or the descriptor limit less
+    /// 128 when that is lower).
+    #[arg(long)]
+    max_connections: Option<usize>,
 }
 
 fn parse_key_value(s: &str) -> Result<(String, String), String> {
@@ -118,7 +136,15 @@ async fn run(args: Args) -> Result<(), EdgeError> {
         .log_dir(root.join(&args.log_dir))
         .aws_api(args.aws_api_listen)
         .invalidation_delay(Duration::from_millis(args.invalidation_delay_ms))
-        .access_log(true);
+        .access_log(true)
+        .cache_bytes(args.cache_bytes)
+        .handler_instances(args.handler_instances)
+        .connections(ConnectionLimits {
+            header_read_timeout: Duration::from_millis(args.header_read_timeout_ms),
+            idle_timeout: Duration::from_millis(args.idle_timeout_ms),
+            max_connections: args.max_connections,
+            ..ConnectionLimits::viewer()
+        });
     builder = if args.native {
         builder.native()
     } else {

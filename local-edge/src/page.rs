@@ -359,6 +359,40 @@ fn explained(state: &State, record: &Record) -> Value {
 mod tests {
     use super::*;
 
+    fn allowed(peer: &str, host: Option<&'static str>) -> bool {
+        loopback_only(peer.parse().unwrap(), host)
+    }
+
+    #[test]
+    fn the_admin_paths_answer_a_loopback_peer_naming_a_loopback_host_only() {
+        for host in [
+            "127.0.0.1:8080",
+            "127.0.0.1",
+            "localhost:8080",
+            "LOCALHOST",
+            "[::1]:8080",
+            "127.1.2.3:9",
+        ] {
+            assert!(allowed("127.0.0.1:5000", Some(host)), "{host}");
+        }
+        assert!(allowed("[::1]:5000", Some("[::1]:8080")));
+        for host in [
+            "evil.example",
+            "evil.example:8080",
+            "192.168.1.2:8080",
+            "localhost.evil.example",
+            "[::2]:80",
+            "",
+        ] {
+            assert!(!allowed("127.0.0.1:5000", Some(host)), "{host}");
+        }
+        assert!(!allowed("127.0.0.1:5000", None), "no Host");
+        assert!(
+            !allowed("192.168.1.9:5000", Some("127.0.0.1:8080")),
+            "a peer from another machine"
+        );
+    }
+
     fn peer(ip: &str) -> SocketAddr {
         SocketAddr::new(ip.parse().unwrap(), 50000)
     }

@@ -1,7 +1,10 @@
 //! What `/proc` says about the processes a stack started: the tree below a pid, whether
-//! one is alive, its name, memory and descriptors. Used by the CLI test (nothing is left
-//! behind) and the soak (RSS and descriptors of every process). Linux only; elsewhere every
-//! answer is empty.
+//! one is alive, its name, memory and descriptors, and whether it holds a given TCP socket.
+//! Used by the CLI test (nothing is left behind), the soak (RSS and descriptors of every
+//! process) and the Runtime API (only the environment's own process is served). Linux only;
+//! elsewhere every answer is empty.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// Every process below `pid` (children, grandchildren, …), from
 /// `/proc/<pid>/task/<tid>/children`.
@@ -63,6 +66,48 @@ pub fn fds(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// An address as `/proc/net/tcp{,6}` writes it: the address's bytes as native-endian 32-bit
+/// words in hex, `:`, the port in hex.
+fn proc_address(text: &str) -> Option<SocketAddr> {
+    let (ip, port) = text.split_once(':')?;
+    let port = u16::from_str_radix(port, 16).ok()?;
+    let words = (0..ip.len() / 8)
+        .map(|i| u32::from_str_radix(ip.get(i * 8..i * 8 + 8)?, 16).ok())
+        .collect::<Option<Vec<u32>>>()?;
+    let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_ne_bytes()).collect();
+    let ip = match bytes.len() {
+        4 => IpAddr::V4(Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3])),
+        16 => IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(bytes).ok()?)),
+        _ => return None,
+    };
+    Some(SocketAddr::new(ip, port))
+}
+
+/// The inode of the TCP socket whose own address is `from` and whose peer is `to`.
+fn tcp_socket_inode(from: SocketAddr, to: SocketAddr) -> Option<u64> {
+    ["/proc/net/tcp", "/proc/net/tcp6"].iter().find_map(|table| {
+        let text = std::fs::read_to_string(table).ok()?;
+        text.lines().skip(1).find_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (local, remote) = (proc_address(fields.get(1)?)?, proc_address(fields.get(2)?)?);
+            (local == from && remote == to).then(|| fields.get(9)?.parse().ok())?
+        })
+    })
+}
+
+/// Whether process `pid` holds the TCP socket connected from `from` to `to` (the peer of a
+/// connection accepted on `to`).
+pub fn holds_tcp_socket(pid: u32, from: SocketAddr, to: SocketAddr) -> bool {
+    let Some(inode) = tcp_socket_inode(from, to) else {
+        return false;
+    };
+    let socket = format!("socket:[{inode}]");
+    std::fs::read_dir(format!("/proc/{pid}/fd")).is_ok_and(|fds| {
+        fds.flatten()
+            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| target.as_os_str() == socket.as_str()))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,5 +130,22 @@ mod tests {
         child.kill().unwrap();
         child.wait().unwrap();
         assert!(!alive(child.id()));
+    }
+
+    #[test]
+    fn a_socket_is_found_in_the_process_that_holds_it_only() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (_accepted, peer) = listener.accept().unwrap();
+        let to = listener.local_addr().unwrap();
+        assert_eq!(peer, client.local_addr().unwrap());
+        assert!(holds_tcp_socket(std::process::id(), peer, to));
+        assert!(!holds_tcp_socket(1, peer, to), "not another process's");
+        if cfg!(target_endian = "little") {
+            assert_eq!(
+                proc_address("0100007F:1F90"),
+                Some(SocketAddr::from(([127, 0, 0, 1], 8080)))
+            );
+        }
     }
 }

@@ -23,6 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::EdgeConfig;
+use crate::connection::ConnectionLimits;
 use crate::distribution::AccessControl;
 use crate::distribution::{Distribution, SECRET_PLACEHOLDER};
 use crate::dynalite::{origin_env, seed, Dynalite};
@@ -81,6 +82,9 @@ pub struct StackBuilder {
     invalidation_delay: Duration,
     http_origin: Option<String>,
     origin_table: OriginTable,
+    cache_bytes: u64,
+    handler_instances: usize,
+    connections: ConnectionLimits,
 }
 
 /// A running stack.
@@ -336,11 +340,33 @@ impl StackBuilder {
         config.access_log = self.access_log;
         config.test_clock = self.test_clock;
         config.cache_capacity = self.cache_capacity;
+        config.cache_bytes = self.cache_bytes;
+        config.handler_instances = self.handler_instances;
+        config.connections = self.connections;
         config.debug_page = self.debug_page.unwrap_or_else(|| self.listen.ip().is_loopback());
         config.origin_domain = origin_domain;
         config.aws_api_listen = Some(self.aws_api);
         config.invalidation_delay = self.invalidation_delay;
         Ok(config)
+    }
+
+    /// Most bytes the edge cache holds by its own weighing (default [`crate::CACHE_BYTES`]).
+    pub fn cache_bytes(mut self, bytes: u64) -> Self {
+        self.cache_bytes = bytes;
+        self
+    }
+
+    /// Node processes running the Lambda@Edge package (default 2).
+    pub fn handler_instances(mut self, count: usize) -> Self {
+        self.handler_instances = count;
+        self
+    }
+
+    /// Timeouts and the connection cap of the edge's (or the function URL's) listener
+    /// (default [`ConnectionLimits::viewer`]).
+    pub fn connections(mut self, limits: ConnectionLimits) -> Self {
+        self.connections = limits;
+        self
     }
 
     fn distribution_table(&self) -> Result<Arc<Distribution>, EdgeError> {
@@ -409,7 +435,8 @@ impl StackBuilder {
         });
         let (edge, function_url, addr) = match self.mode {
             Mode::FunctionUrl => {
-                let front = FunctionUrl::start(self.listen, ORIGIN_DOMAIN.into(), origin.clone()).await?;
+                let front =
+                    FunctionUrl::start(self.listen, ORIGIN_DOMAIN.into(), origin.clone(), self.connections).await?;
                 let addr = front.addr();
                 (None, Some(front), addr)
             }
@@ -467,6 +494,9 @@ impl Stack {
             invalidation_delay: Duration::ZERO,
             http_origin: None,
             origin_table: OriginTable::default(),
+            cache_bytes: crate::CACHE_BYTES,
+            handler_instances: 2,
+            connections: ConnectionLimits::viewer(),
         }
     }
 

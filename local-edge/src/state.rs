@@ -59,7 +59,7 @@ impl State {
     /// The shared state of an edge run as `config` says, in front of `origin`.
     pub(crate) fn new(config: EdgeConfig, origin: Arc<OriginPool>) -> State {
         let handler = match &config.edge_package {
-            Some(dir) => Handler::Node(NodeHost::new(dir)),
+            Some(dir) => Handler::Node(NodeHost::new(dir, config.handler_instances)),
             None => Handler::Native,
         };
         let limit = Duration::from_secs(config.distribution.function.timeout_secs);
@@ -82,7 +82,7 @@ impl State {
             },
             custom_headers,
             triggers: Triggers::new(handler, config.distribution_domain.clone(), limit),
-            cache: EdgeCache::new(config.cache_capacity),
+            cache: EdgeCache::new(config.cache_capacity, config.cache_bytes),
             recorder: config.debug_page.then(Recorder::new),
             redaction: Redaction::new(&config.distribution, Some(&config.origin_secret)),
             invalidations: Invalidations::new(DISTRIBUTION_ID, config.invalidation_delay),
@@ -113,7 +113,13 @@ impl State {
 
     /// The counters as JSON.
     pub(crate) fn stats_json(&self) -> serde_json::Value {
-        let handler_starts = self.triggers.node().map_or(0, |n| n.starts.load(Ordering::Relaxed));
-        self.stats.to_json(self.cache.len(), handler_starts, &self.origin)
+        let node =
+            |count: fn(&NodeHost) -> &AtomicU64| self.triggers.node().map_or(0, |n| count(n).load(Ordering::Relaxed));
+        let mut json = self.stats.to_json(self.cache.len(), node(|n| &n.starts), &self.origin);
+        json["handler_replacements"] = node(|n| &n.replacements).into();
+        json["handler_invocations"] = node(|n| &n.invocations).into();
+        json["cache_weighted_bytes"] = self.cache.weighted_bytes().into();
+        json["cache_budget_bytes"] = self.cache.max_bytes().into();
+        json
     }
 }

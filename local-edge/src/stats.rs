@@ -79,6 +79,8 @@ pub struct Stats {
     pub validation_errors: AtomicU64,
     /// Function throws, traps and timeouts.
     pub execution_errors: AtomicU64,
+    /// Requests over CloudFront's size limits, refused with 413 before any function ran.
+    pub too_large: AtomicU64,
 }
 
 fn bump(counter: &AtomicU64) {
@@ -134,6 +136,7 @@ impl Stats {
             "methods_refused": get(&self.methods_refused),
             "validation_errors": get(&self.validation_errors),
             "execution_errors": get(&self.execution_errors),
+            "too_large": get(&self.too_large),
             "environment_waits_exceeded": get(&origin.throttled),
             "handler_starts": handler_starts,
             "cache_entries": cache_entries,

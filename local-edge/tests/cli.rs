@@ -1,5 +1,6 @@
 //! `local-edge` as `make run` starts it: it prints the URL, serves, and on SIGTERM stops
-//! everything it started; `--function-url-only` serves the origin alone.
+//! everything it started; `--function-url-only` serves the origin alone; run out of
+//! descriptors, it answers again once they are released.
 
 mod common;
 
@@ -19,7 +20,12 @@ fn bin(env_name: &str, name: &str) -> String {
 
 /// Starts the CLI with `extra` options on a free port.
 fn start(extra: &[&str], log_dir: &str) -> (Child, Lines<BufReader<ChildStdout>>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_local-edge"))
+    start_as(Command::new(env!("CARGO_BIN_EXE_local-edge")), extra, log_dir)
+}
+
+/// Starts the CLI as `command` runs it (the binary, or a wrapper that runs it).
+fn start_as(mut command: Command, extra: &[&str], log_dir: &str) -> (Child, Lines<BufReader<ChildStdout>>) {
+    let mut child = command
         .current_dir(root())
         .args(["--listen", "127.0.0.1:0", "--products", "20", "--log-dir"])
         .arg(std::env::temp_dir().join(log_dir))
@@ -112,5 +118,40 @@ fn function_url_only_serves_the_origin_alone_behind_its_secret() {
     // No edge in front: its admin endpoint is the origin's 404.
     let (stats, _) = runtime.block_on(get(&format!("{url}/__edge/stats"), &[("x-origin-verify", &secret)]));
     assert_eq!(stats, 404);
+    assert!(terminate(&mut child).success());
+}
+
+#[test]
+fn run_out_of_descriptors_the_port_answers_again_once_they_are_released() {
+    // The edge alone gets 256 descriptors (its children inherit the limit); its connection
+    // cap is set far above them, so accepting runs into EMFILE.
+    let mut limited = Command::new("prlimit");
+    limited.args(["--nofile=256:256", "--", env!("CARGO_BIN_EXE_local-edge")]);
+    let (mut child, mut lines) = start_as(
+        limited,
+        &["--native", "--max-connections", "100000"],
+        "local-edge-cli-nofile-test",
+    );
+    let url = read_after(&mut lines, "local edge: ");
+    std::thread::spawn(move || for _ in lines.by_ref() {});
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let product = format!("{url}/api/products/3");
+    assert_eq!(runtime.block_on(get(&product, &[])).0, 200);
+    let addr: std::net::SocketAddr = url.trim_start_matches("http://").parse().unwrap();
+    // 400 connections: the kernel completes them all (backlog), the edge runs out of
+    // descriptors accepting them.
+    let held: Vec<_> = (0..400)
+        .map(|_| std::net::TcpStream::connect(addr).expect("the kernel accepts"))
+        .collect();
+    std::thread::sleep(Duration::from_millis(1500));
+    drop(held);
+    let answered = runtime.block_on(async {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(20))
+            .build()
+            .unwrap();
+        client.get(&product).send().await.map(|r| r.status().as_u16())
+    });
+    assert_eq!(answered.ok(), Some(200), "the port answers again");
     assert!(terminate(&mut child).success());
 }

@@ -185,6 +185,14 @@ async fn invalid_handler_output_is_a_502_and_a_throw_is_a_503_execution_error() 
         (reply.status, reply.x_cache()),
         (503, "LambdaExecutionError from cloudfront")
     );
+    // CloudFront's page: the status and the request id; the throw stays in the log.
+    let id = reply.header("x-amz-cf-id").unwrap();
+    assert!(reply.body.contains(&format!("Request ID: {id}")), "{}", reply.body);
+    assert!(
+        !reply.body.contains("boom") && !reply.body.contains("index.js"),
+        "{}",
+        reply.body
+    );
     assert_eq!(stack.stats().await["execution_errors"], 1);
     stack.stop().await;
 }

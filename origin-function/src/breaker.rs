@@ -1,6 +1,8 @@
 //! A circuit breaker in front of L2: after `threshold` consecutive failures it opens and L2
 //! is skipped; after `cooldown_ms` one probe is let through (half-open); its success closes
-//! the breaker, its failure opens it again. Time is passed in (milliseconds).
+//! the breaker, its failure opens it again. Time is passed in: milliseconds on the
+//! handler's monotonic clock (`clock.rs`), so a wall-clock step neither holds it open nor
+//! cuts its cool-down short.
 
 use std::sync::Mutex;
 

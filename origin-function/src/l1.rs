@@ -9,8 +9,10 @@
 //! was put here (`ORIGIN_L1_TTL_SECONDS`) and never past the stored answer's own freshness.
 //! It is kept longer — until the answer's last stale window ends — so that a failing source
 //! can still be answered with it (`stale-if-error`); moka's per-entry expiry is that moment.
-//! Freshness is asked of the freshness model with the handler's clock, so tests move a test
-//! clock instead of sleeping. A cap of 0 turns L1 off (nothing is kept).
+//! Freshness in L1 is asked of the freshness model on the handler's **monotonic** clock (a
+//! wall-clock step never makes an L1 copy fresh again); how long is left of the answer's own
+//! freshness when it is put here is read on the wall clock its stamp was written on. Tests
+//! move the clocks instead of sleeping. A cap of 0 turns L1 off (nothing is kept).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,6 +21,7 @@ use edge_policy::cache_control::{FreshnessState, Stamp};
 use moka::future::Cache;
 use moka::Expiry;
 
+use crate::clock::Now;
 use crate::entry::StoredEntry;
 
 /// One L1 entry: the stored answer and how long it answers from L1 alone.
@@ -26,26 +29,28 @@ use crate::entry::StoredEntry;
 pub struct L1Entry {
     /// The stored answer.
     pub entry: Arc<StoredEntry>,
-    /// L1's own freshness: put in L1 at its `stored_at_ms`, fresh for at most the cap and
-    /// never past the answer's own freshness ([`Stamp::capped`]), no stale window.
+    /// L1's own freshness, on the monotonic clock: put in L1 at its `stored_at_ms`, fresh for
+    /// at most the cap and never past the answer's own freshness ([`Stamp::capped`]), no
+    /// stale window.
     pub l1: Stamp,
     /// How long moka keeps it: until the answer's last window ends.
     keep: Duration,
 }
 
 impl L1Entry {
-    /// The entry for `entry` put into L1 at `now_ms` with a cap of `ttl_cap_secs`.
-    pub fn new(entry: Arc<StoredEntry>, now_ms: u64, ttl_cap_secs: u64) -> Self {
+    /// The entry for `entry` put into L1 at `now` with a cap of `ttl_cap_secs`.
+    pub fn new(entry: Arc<StoredEntry>, now: Now, ttl_cap_secs: u64) -> Self {
+        let capped = entry.stamp.capped(now.wall_ms, ttl_cap_secs);
         L1Entry {
-            l1: entry.stamp.capped(now_ms, ttl_cap_secs),
-            keep: Duration::from_millis(entry.stamp.keep_ms(now_ms)),
+            l1: Stamp::new(now.monotonic_ms, capped.lifetime),
+            keep: Duration::from_millis(entry.stamp.keep_ms(now.wall_ms)),
             entry,
         }
     }
 
-    /// Whether the entry may answer from L1 at `now_ms`.
-    pub fn is_fresh(&self, now_ms: u64) -> bool {
-        self.l1.state(now_ms) == FreshnessState::Fresh
+    /// Whether the entry may answer from L1 at `monotonic_ms`.
+    pub fn is_fresh(&self, monotonic_ms: u64) -> bool {
+        self.l1.state(monotonic_ms) == FreshnessState::Fresh
     }
 
     fn weight(&self, key: &str) -> u64 {
@@ -107,12 +112,12 @@ impl L1 {
         self.cache.get(key).await
     }
 
-    /// Puts `entry` into L1 at `now_ms` (a load's answer, or an L2 hit promoted).
-    pub async fn insert(&self, entry: Arc<StoredEntry>, now_ms: u64) {
+    /// Puts `entry` into L1 at `now` (a load's answer, or an L2 hit promoted).
+    pub async fn insert(&self, entry: Arc<StoredEntry>, now: impl Into<Now>) {
         if !self.is_on() {
             return;
         }
-        let l1 = L1Entry::new(entry, now_ms, self.ttl_cap_secs);
+        let l1 = L1Entry::new(entry, now.into(), self.ttl_cap_secs);
         if l1.keep > Duration::ZERO {
             self.cache.insert(l1.entry.key.clone(), l1).await;
         }

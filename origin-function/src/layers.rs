@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use edge_policy::cache_control::FreshnessState;
 
 use crate::breaker::{Breaker, Permit};
+use crate::clock::Now;
 use crate::config::{Config, L2Backend};
 use crate::entry::StoredEntry;
 use crate::error::{L2Fault, OriginError};
@@ -168,12 +169,13 @@ impl Layers {
         }
     }
 
-    /// One invocation's use of the layers, starting now, at `now_ms` on the handler's clock.
-    pub fn session(&self, now_ms: u64) -> Session<'_> {
+    /// One invocation's use of the layers, starting now, at `now` on the handler's clocks.
+    pub fn session(&self, now: Now) -> Session<'_> {
         Session {
             layers: self,
             l2: self.l2.as_deref(),
-            now_ms,
+            now_ms: now.wall_ms,
+            monotonic_ms: now.monotonic_ms,
             started: Instant::now(),
             spent: Duration::ZERO,
             down: false,
@@ -188,7 +190,10 @@ impl Layers {
 pub struct Session<'a> {
     layers: &'a Layers,
     l2: Option<&'a dyn L2>,
+    /// The wall clock (L2's times, leases).
     now_ms: u64,
+    /// The monotonic clock (the breaker, L1).
+    monotonic_ms: u64,
     started: Instant,
     /// Time spent in L2 calls and lease waits so far.
     spent: Duration,
@@ -240,7 +245,7 @@ impl Session<'_> {
             self.down = true;
             return None;
         }
-        let permit = self.layers.breaker.permit(self.now_ms);
+        let permit = self.layers.breaker.permit(self.monotonic_ms);
         if permit == Permit::Skip {
             m.l2_skipped = 1;
             self.down = true;
@@ -286,7 +291,7 @@ impl Session<'_> {
     }
 
     fn fault(&mut self, m: &mut Metrics, fault: L2Fault) {
-        self.layers.breaker.record_failure(self.now_ms);
+        self.layers.breaker.record_failure(self.monotonic_ms);
         m.l2_fault(fault);
         self.faulted = true;
         self.down = true;
@@ -387,7 +392,7 @@ impl Session<'_> {
             return;
         };
         let started = Instant::now();
-        let refreshed = view.refresh(store.as_ref(), self.now_ms).await;
+        let refreshed = view.refresh(store.as_ref(), self.monotonic_ms).await;
         if refreshed != Refreshed::NotDue {
             m.purge_log_reads += 1;
             m.l2_ms += started.elapsed().as_secs_f64() * 1000.0;
@@ -431,9 +436,13 @@ impl Session<'_> {
         }
     }
 
-    /// Puts `entry` into L1 at the invocation's clock (a hit from L2, or a filled wait).
+    /// Puts `entry` into L1 at the invocation's clocks (a hit from L2, or a filled wait).
     pub async fn promote(&self, entry: Arc<StoredEntry>) {
-        self.layers.l1.insert(entry, self.now_ms).await;
+        let now = Now {
+            wall_ms: self.now_ms,
+            monotonic_ms: self.monotonic_ms,
+        };
+        self.layers.l1.insert(entry, now).await;
     }
 
     /// Stores a load's `entry` under `digest`: in L2 (never when over the item limit, never

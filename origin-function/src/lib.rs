@@ -8,7 +8,9 @@
 //! - Private routes and requests with the viewer's credential never touch L1 or L2.
 //! - An L2 fault never fails a request, and no layer makes an answer worse than the layer
 //!   below it would ([`layers`], [`read_path`], [`load`]).
-//! - Time is a parameter: [`Origin::invoke`] takes `now_ms`, read once by the caller.
+//! - Time is a parameter: [`Origin::invoke`] takes one reading of the clocks ([`clock::Now`]:
+//!   the wall clock for what other environments read, a monotonic one for L1 and the
+//!   breaker), read once by the caller.
 //!
 //! Files by job, from the top down: [`origin`] (the origin: routing a request, building its
 //! one response), [`read_path`] (the shared read path: L1 → L2 → one coalesced load),
@@ -19,12 +21,13 @@
 //! (the secret check), [`entry`] (the stored entry), [`l2`] (the backends, and the item
 //! schema in [`l2::item`]), [`purge`] (purge.md: selectors, tags, the purge table, this
 //! environment's view of the purge log, the steps an operator's direct invoke runs), [`l1`], [`policy`], [`cache_status`] (RFC 9211, as a value),
-//! [`coalesce`], [`breaker`], [`xfetch`], [`tables`], [`config`], [`sdk`], [`metrics`],
+//! [`coalesce`], [`breaker`], [`clock`], [`xfetch`], [`tables`], [`config`], [`sdk`], [`metrics`],
 //! [`error`] (the error enum and the typed L2 fault).
 #![warn(missing_docs)]
 
 pub mod breaker;
 pub mod cache_status;
+pub mod clock;
 pub mod coalesce;
 pub mod config;
 pub mod entry;

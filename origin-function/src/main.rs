@@ -8,20 +8,14 @@
 #![recursion_limit = "256"]
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_config::BehaviorVersion;
 use aws_sdk_dynamodb::Client;
 use lambda_http::lambda_runtime::{self, Diagnostic};
 use lambda_http::{service_fn, LambdaEvent};
+use origin_function::clock::Clock;
 use origin_function::config::{Config, L2Backend};
 use origin_function::{l2_client_config, source_client_config, Invocation, Origin};
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -39,10 +33,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         let line = serde_json::json!({"level": "warn", "message": "L2 connect at init failed", "error": e.to_string()});
         eprintln!("{line}");
     }
+    // Both clocks, read once per invocation; the wall reading never goes back.
+    let clock = Arc::new(Clock::default());
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Invocation>| {
-        let origin = Arc::clone(&origin);
+        let (origin, now) = (Arc::clone(&origin), clock.now());
         async move {
-            match origin.invoke(event.payload, now_ms()).await {
+            match origin.invoke(event.payload, now).await {
                 Ok(invoked) => {
                     println!("{}", invoked.metrics_line);
                     Ok(invoked.response)

@@ -14,6 +14,7 @@ use lambda_http::http::header::{HeaderValue, ALLOW};
 use serde_json::json;
 
 use crate::cache_status::{CacheStatus, Detail, Fwd};
+use crate::clock::Now;
 use crate::config::{Config, L2Backend};
 use crate::error::OriginError;
 use crate::event::{HttpRequest, HttpResponse, Invocation, Via};
@@ -230,8 +231,11 @@ impl Origin {
         self.read.layers().l1()
     }
 
-    /// Handles one invocation at `now_ms` (epoch ms, read once by the caller).
-    pub async fn invoke(&self, invocation: Invocation, now_ms: u64) -> Result<Invoked, OriginError> {
+    /// Handles one invocation at `now` (both clocks, read once by the caller; a plain
+    /// number puts both at that value).
+    pub async fn invoke(&self, invocation: Invocation, now: impl Into<Now>) -> Result<Invoked, OriginError> {
+        let now = now.into();
+        let now_ms = now.wall_ms;
         let started = Instant::now();
         let mut m = Metrics::default();
         if self.invocations.fetch_add(1, Ordering::Relaxed) == 0 {
@@ -241,7 +245,7 @@ impl Origin {
         }
         let response = match invocation {
             Invocation::Invalid(why) => return Err(OriginError::Event(why)),
-            Invocation::Warmup => self.warm_up(now_ms, &mut m).await,
+            Invocation::Warmup => self.warm_up(now, &mut m).await,
             Invocation::Purge(command) => match &self.purge {
                 Some(steps) => InvocationResponse::Purge(steps.run(command).await?),
                 None => {
@@ -250,9 +254,9 @@ impl Origin {
                     ))
                 }
             },
-            Invocation::Http(request) => InvocationResponse::Http(self.handle(&request, now_ms, &mut m).await),
+            Invocation::Http(request) => InvocationResponse::Http(self.handle(&request, now, &mut m).await),
         };
-        m.breaker_state = self.breaker().state(now_ms).as_metric();
+        m.breaker_state = self.breaker().state(now.monotonic_ms).as_metric();
         m.total_ms = millis(started);
         let metrics_line = m.emf_line(&self.emf, now_ms);
         Ok(Invoked {
@@ -264,7 +268,7 @@ impl Origin {
 
     /// Warm-up: opens the L2 connection, preloads the configured hot paths into L1 (internal
     /// requests: no secret needed) and returns.
-    async fn warm_up(&self, now_ms: u64, m: &mut Metrics) -> InvocationResponse {
+    async fn warm_up(&self, now: Now, m: &mut Metrics) -> InvocationResponse {
         m.warmup = 1;
         if let Err(e) = self.connect_l2().await {
             log_warning("L2 connect at warm-up failed", &e);
@@ -273,7 +277,7 @@ impl Origin {
         if let Some(host) = &self.config.origin_host {
             for hot in &self.config.hot_paths {
                 let request = HttpRequest::internal(host, hot);
-                let r = self.handle(&request, now_ms, &mut Metrics::default()).await;
+                let r = self.handle(&request, now, &mut Metrics::default()).await;
                 if r.status == 200 {
                     preloaded += 1;
                 }
@@ -287,14 +291,16 @@ impl Origin {
         }
     }
 
-    /// Handles one HTTP request at `now_ms`: routes it, then builds its one response.
-    pub async fn handle(&self, request: &HttpRequest, now_ms: u64, m: &mut Metrics) -> HttpResponse {
+    /// Handles one HTTP request at `now`: routes it, then builds its one response.
+    pub async fn handle(&self, request: &HttpRequest, now: impl Into<Now>, m: &mut Metrics) -> HttpResponse {
+        let now = now.into();
+        let now_ms = now.wall_ms;
         let routed = self.route(request, m);
         let allow = matches!(routed, Routed::Refused(Refusal::Method));
         let (reply, when) = match routed {
             Routed::Refused(refusal) => (self.refusal(request, refusal, now_ms), Conditions::default()),
             Routed::Private(p, status) => (self.private(&p, status, now_ms, m).await, p.when),
-            Routed::Shared(p) => (Reply::Shared(self.read.serve(&p, now_ms, m).await), p.when),
+            Routed::Shared(p) => (Reply::Shared(self.read.serve(&p, now, m).await), p.when),
         };
         let (answer, status) = reply.answer();
         let mut response = respond(answer, status, when, now_ms, m);

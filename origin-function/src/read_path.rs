@@ -18,6 +18,7 @@ use std::time::Instant;
 use edge_policy::cache_control::FreshnessState;
 
 use crate::cache_status::{CacheStatus, Detail};
+use crate::clock::Now;
 use crate::coalesce::{Flights, LoadRole};
 use crate::config::Config;
 use crate::entry::StoredEntry;
@@ -107,19 +108,22 @@ impl ReadPath {
         &self.source
     }
 
-    /// Serves a shared request (not private, no unkeyed input) at `now_ms`.
-    pub async fn serve(&self, p: &Prepared<'_>, now_ms: u64, m: &mut Metrics) -> Served {
+    /// Serves a shared request (not private, no unkeyed input) at `now`: L1's freshness on
+    /// the monotonic clock, the rest on the wall clock.
+    pub async fn serve(&self, p: &Prepared<'_>, now: Now, m: &mut Metrics) -> Served {
+        let now_ms = now.wall_ms;
         let key = p.canonical.key.as_str();
-        let mut session = self.layers.session(now_ms);
+        let mut session = self.layers.session(now);
         // purge.md, step 3: the log's head before anything is served from L1.
         session.purge_refresh(m).await;
         let started = Instant::now();
         let l1 = self.layers.l1().get(key).await;
         m.l1_ms += millis(started);
         let view = self.layers.purge_view();
-        let l1 = l1.filter(|e| view.is_none_or(|v| v.allows_l1(&e.entry, e.l1.stored_at_ms, now_ms)));
-        if let Some(hit) = l1.as_ref().filter(|e| e.is_fresh(now_ms)) {
-            let status = CacheStatus::hit(hit.l1.ttl_secs(now_ms), Detail::L1);
+        // The purge view's times are this environment's own: the monotonic clock, as L1's.
+        let l1 = l1.filter(|e| view.is_none_or(|v| v.allows_l1(&e.entry, e.l1.stored_at_ms, now.monotonic_ms)));
+        if let Some(hit) = l1.as_ref().filter(|e| e.is_fresh(now.monotonic_ms)) {
+            let status = CacheStatus::hit(hit.l1.ttl_secs(now.monotonic_ms), Detail::L1);
             return Served::Hit(Arc::clone(&hit.entry), status);
         }
         // An L1 copy past its L1 freshness still answers a failing source.

@@ -181,7 +181,7 @@ pub fn key_trace(
                     AnswerHeader::SeedHandler => None,
                 };
                 let request = keyed(viewer);
-                let key = cache_key(&behaviour.cache_policy, &request);
+                let key = cache_key(&behaviour.cache_policy, &request, local_edge::DISTRIBUTION_DOMAIN);
                 let next = u32::try_from(keys.len()).unwrap_or(u32::MAX);
                 let known = KeyedRequest {
                     at_ms: 0,

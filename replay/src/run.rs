@@ -194,7 +194,9 @@ impl Stack {
     }
 }
 
-async fn send(client: &reqwest::Client, base: &str, request: &TraceRequest) -> Outcome {
+/// The trace's request as a viewer sends it to the edge at `base`: its method, path and
+/// headers, a 30 s timeout.
+pub fn viewer_request(client: &reqwest::Client, base: &str, request: &TraceRequest) -> reqwest::RequestBuilder {
     let method = reqwest::Method::from_bytes(request.method.as_bytes()).unwrap_or(reqwest::Method::GET);
     let mut builder = client
         .request(method, format!("{base}{}", request.path))
@@ -202,6 +204,11 @@ async fn send(client: &reqwest::Client, base: &str, request: &TraceRequest) -> O
     for (name, value) in &request.headers {
         builder = builder.header(name.as_str(), value.as_str());
     }
+    builder
+}
+
+async fn send(client: &reqwest::Client, base: &str, request: &TraceRequest) -> Outcome {
+    let builder = viewer_request(client, base, request);
     let started = Instant::now();
     let latency = || started.elapsed().as_secs_f64() * 1000.0;
     let Ok(response) = builder.send().await else {

@@ -283,7 +283,8 @@ impl OriginPool {
             }
         }
         let slot = Slot::new();
-        let (runtime_api, server) = runtime_api::serve(slot.clone())
+        let (owner, owner_pid) = tokio::sync::watch::channel(0u32);
+        let (runtime_api, server) = runtime_api::serve(slot.clone(), owner_pid)
             .await
             .map_err(|e| InvokeError::Start(e.to_string()))?;
         let mut command = Command::new(&self.config.binary);
@@ -320,9 +321,10 @@ impl OriginPool {
             .spawn()
             .map_err(|e| InvokeError::Start(format!("{}: {e}", self.config.binary.display())))?;
         env.stats.cold_starts.fetch_add(1, Ordering::Relaxed);
-        env.stats
-            .pid
-            .store(u64::from(child.id().unwrap_or(0)), Ordering::Relaxed);
+        let pid = child.id().unwrap_or(0);
+        // Its Runtime API serves this process only.
+        owner.send_replace(pid);
+        env.stats.pid.store(u64::from(pid), Ordering::Relaxed);
         let alive = Arc::new(AtomicBool::new(true));
         let (kill_tx, kill_rx) = oneshot::channel::<()>();
         let (watch_alive, watch_slot) = (alive.clone(), slot.clone());

@@ -3,6 +3,12 @@
 //! `POST /invocation/{id}/error`, `POST /init/error`. Each process gets its own endpoint,
 //! so a dead process's pending `/next` can never take an invocation meant for its
 //! replacement.
+//!
+//! **Only that process may talk to it.** Its invocations carry the origin secret and its
+//! answers become viewers' responses, so on Linux a connection is served only when the
+//! socket at its other end belongs to the environment's own process (looked up in `/proc`:
+//! [`crate::procfs::holds_tcp_socket`]); any other local process is disconnected unanswered.
+//! Elsewhere the port is open to every local process (the README says so).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -14,9 +20,10 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot, Mutex};
+use tokio::sync::{mpsc, oneshot, watch, Mutex};
 
 use super::InvokeError;
+use crate::accept::accept_loop;
 use crate::error::EdgeError;
 
 const RUNTIME: &str = "/2018-06-01/runtime";
@@ -148,23 +155,49 @@ async fn runtime_api(slot: Arc<Slot>, request: Request<Incoming>) -> Result<Resp
     Ok(reply(StatusCode::NOT_FOUND, "{}"))
 }
 
-/// Serves the Runtime API for `slot` on a loopback port chosen by the OS.
-pub(super) async fn serve(slot: Arc<Slot>) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), EdgeError> {
+/// How long a connection waits to learn the environment's pid (set once its process is
+/// spawned, moments after the endpoint is bound).
+const OWNER_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Whether the connection from `peer` to `local` comes from the process `owner` names.
+async fn from_owner(owner: &mut watch::Receiver<u32>, peer: SocketAddr, local: SocketAddr) -> bool {
+    if !cfg!(target_os = "linux") {
+        return true;
+    }
+    let Ok(Ok(pid)) = tokio::time::timeout(OWNER_WAIT, owner.wait_for(|pid| *pid != 0)).await else {
+        return false;
+    };
+    crate::procfs::holds_tcp_socket(*pid, peer, local)
+}
+
+/// Serves the Runtime API for `slot` on a loopback port chosen by the OS, to the process
+/// whose pid `owner` will say.
+pub(super) async fn serve(
+    slot: Arc<Slot>,
+    owner: watch::Receiver<u32>,
+) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), EdgeError> {
     let bind_error = |source| EdgeError::Bind {
         addr: "127.0.0.1:0".into(),
         source,
     };
     let listener = TcpListener::bind("127.0.0.1:0").await.map_err(bind_error)?;
     let addr = listener.local_addr().map_err(bind_error)?;
-    let server = tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let slot = slot.clone();
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |req| runtime_api(slot.clone(), req));
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
+    let server = accept_loop(listener, usize::MAX, "Runtime API", move |stream, peer| {
+        let (slot, mut owner) = (slot.clone(), owner.clone());
+        async move {
+            if !from_owner(&mut owner, peer, addr).await {
+                let line = serde_json::json!({
+                    "level": "warn",
+                    "message": "Runtime API: a connection from a process that is not the environment's, closed unanswered",
+                    "peer": peer.to_string(),
+                });
+                eprintln!("{line}");
+                return;
+            }
+            let service = hyper::service::service_fn(move |req| runtime_api(slot.clone(), req));
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
         }
     });
     Ok((addr, server))

@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use local_edge::connection::ConnectionLimits;
 use local_edge::dynalite::Dynalite;
 use local_edge::Distribution;
 
@@ -60,6 +61,10 @@ pub struct Options {
     /// A behaviour table other than the deployed one.
     pub distribution: Option<Distribution>,
     pub function_url_only: bool,
+    /// The edge cache's byte budget (`None`: the default).
+    pub cache_bytes: Option<u64>,
+    /// The listener's timeouts and cap (`None`: the defaults).
+    pub connections: Option<ConnectionLimits>,
 }
 
 impl Default for Options {
@@ -73,6 +78,8 @@ impl Default for Options {
             environment_wait: Duration::from_secs(10),
             distribution: None,
             function_url_only: false,
+            cache_bytes: None,
+            connections: None,
         }
     }
 }
@@ -116,6 +123,12 @@ impl Stack {
         }
         if options.function_url_only {
             builder = builder.function_url_only();
+        }
+        if let Some(bytes) = options.cache_bytes {
+            builder = builder.cache_bytes(bytes);
+        }
+        if let Some(limits) = options.connections {
+            builder = builder.connections(limits);
         }
         let (mut servers, mut catalogue_proxy, mut cache_proxy) = (None, None, None);
         if options.proxies {
@@ -185,6 +198,11 @@ impl Stack {
         }
         let response = request.send().await.expect("the edge answers");
         Reply::read(response).await
+    }
+
+    /// The edge's address, for raw connections.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.base.trim_start_matches("http://").parse().expect("an address")
     }
 
     pub async fn stats(&self) -> serde_json::Value {

@@ -148,7 +148,8 @@ impl PurgeView {
         self.with(|k| k.records.iter().any(|r| r.selects(entry.seq, &parts, &entry.tags)))
     }
 
-    /// Whether an L1 entry put into L1 at `stored_in_l1_ms` may be served at `now_ms`: no
+    /// Whether an L1 entry put into L1 at `stored_in_l1_ms` may be served at `now_ms` (both
+    /// on the environment's monotonic clock, as L1's stamps and this view's reads): no
     /// purge read selects it, and — while the log cannot be read — it was stored after the
     /// last successful read, or that read is at most `poll` old.
     pub fn allows_l1(&self, entry: &StoredEntry, stored_in_l1_ms: u64, now_ms: u64) -> bool {

@@ -366,9 +366,10 @@ pub fn invocation(event: Value) -> Invocation {
     serde_json::from_value(event).expect("an invocation payload")
 }
 
-/// Invokes and returns (status, headers, body, invocation).
-pub async fn call(origin: &Origin, event: Value, now_ms: u64) -> Reply {
-    let invoked = origin.invoke(invocation(event), now_ms).await.expect("invoke");
+/// Invokes at `now` (epoch ms for both clocks, or a [`origin_function::clock::Now`]) and
+/// returns (status, headers, body, invocation).
+pub async fn call(origin: &Origin, event: Value, now: impl Into<origin_function::clock::Now>) -> Reply {
+    let invoked = origin.invoke(invocation(event), now).await.expect("invoke");
     Reply::from(invoked)
 }
 
