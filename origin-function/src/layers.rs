@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use edge_policy::cache_control::FreshnessState;
 
-use crate::breaker::{Breaker, Permit};
+use crate::breaker::{Breaker, BreakerState, Permit};
 use crate::clock::Now;
 use crate::config::{Config, L2Backend};
 use crate::entry::StoredEntry;
@@ -386,13 +386,19 @@ impl Session<'_> {
     }
 
     /// Reads the purge log's head if a read is due (purge.md, step 3: before anything is
-    /// served from L1), under the store's own deadline; clears L1 after a gap.
+    /// served from L1), under the store's own deadline; clears L1 after a gap. While L2's
+    /// breaker is open the log counts as unreadable without a read ([`PurgeView::unreadable`]).
     pub async fn purge_refresh(&self, m: &mut Metrics) {
         let Some((store, view)) = &self.layers.purge else {
             return;
         };
         let started = Instant::now();
-        let refreshed = view.refresh(store.as_ref(), self.monotonic_ms).await;
+        let refreshed = if matches!(self.layers.breaker.state(self.monotonic_ms), BreakerState::Open) {
+            // Fail-open, bounded: no deadline paid on a service the breaker has given up on.
+            view.unreadable(self.monotonic_ms)
+        } else {
+            view.refresh(store.as_ref(), self.monotonic_ms).await
+        };
         if refreshed != Refreshed::NotDue {
             m.purge_log_reads += 1;
             m.l2_ms += started.elapsed().as_secs_f64() * 1000.0;

@@ -142,6 +142,21 @@ impl PurgeView {
         }
     }
 
+    /// The log counted unreadable at `now_ms` without a read, when one is due (L2's breaker
+    /// is open: the purge table sits on the same service, and a read would only pay its
+    /// deadline). As after a failed read, L1 copies stored before the last good read stop
+    /// once it is older than the interval.
+    pub fn unreadable(&self, now_ms: u64) -> Refreshed {
+        if !self.due(now_ms) {
+            return Refreshed::NotDue;
+        }
+        self.with(|k| {
+            k.last_sent_ms = Some(now_ms);
+            k.failing = true;
+        });
+        Refreshed::Failed
+    }
+
     /// Whether a purge this environment has read selects `entry`.
     pub fn selects(&self, entry: &StoredEntry) -> bool {
         let parts = KeyParts::of(&entry.key);
@@ -283,6 +298,25 @@ mod tests {
         assert!(!view.allows_l1(&e, 9_000, 11_001), "stored before the last good read");
         assert!(view.allows_l1(&e, 11_001, 11_001), "loaded again after it: served");
         log.failing.store(false, std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(view.refresh(&log, 12_002).await, Refreshed::Read);
+        assert!(view.allows_l1(&e, 9_000, 12_002));
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_log_pays_no_read_and_fails_closed_on_old_l1_entries() {
+        let log = Log::default();
+        let view = PurgeView::new(Duration::from_millis(1000), Duration::from_secs(3600));
+        view.refresh(&log, 10_000).await;
+        let reads = log.reads.load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(view.unreadable(10_500), Refreshed::NotDue, "not due yet");
+        assert_eq!(view.unreadable(11_001), Refreshed::Failed);
+        assert_eq!(
+            log.reads.load(std::sync::atomic::Ordering::SeqCst),
+            reads,
+            "no read sent"
+        );
+        let e = entry("h/a", 0, &[]);
+        assert!(!view.allows_l1(&e, 9_000, 11_001), "stored before the last good read");
         assert_eq!(view.refresh(&log, 12_002).await, Refreshed::Read);
         assert!(view.allows_l1(&e, 9_000, 12_002));
     }
