@@ -385,6 +385,12 @@ impl Session<'_> {
         self.layers.purged(entry)
     }
 
+    /// Whether L2's breaker has given up on its service (open, no probe due): the purge table,
+    /// which shares it, is then not asked either.
+    fn l2_given_up(&self) -> bool {
+        matches!(self.layers.breaker.state(self.monotonic_ms), BreakerState::Open)
+    }
+
     /// Reads the purge log's head if a read is due (purge.md, step 3: before anything is
     /// served from L1), under the store's own deadline; clears L1 after a gap. While L2's
     /// breaker is open the log counts as unreadable without a read ([`PurgeView::unreadable`]).
@@ -393,7 +399,7 @@ impl Session<'_> {
             return;
         };
         let started = Instant::now();
-        let refreshed = if matches!(self.layers.breaker.state(self.monotonic_ms), BreakerState::Open) {
+        let refreshed = if self.l2_given_up() {
             // Fail-open, bounded: no deadline paid on a service the breaker has given up on.
             view.unreadable(self.monotonic_ms)
         } else {
@@ -415,7 +421,8 @@ impl Session<'_> {
 
     /// Records a storable load's `entry` in the path and tag indexes (purge.md, "Tags":
     /// before the answer returns, for every shareable load, L2-sized or not), under what is
-    /// left of the invocation's L2 budget. A failure is counted, never an error.
+    /// left of the invocation's L2 budget (skipped while L2's breaker is open). A failure is
+    /// counted, never an error.
     pub async fn index(&mut self, entry: &StoredEntry, m: &mut Metrics) {
         let Some((store, _)) = &self.layers.purge else {
             return;
@@ -431,6 +438,11 @@ impl Session<'_> {
             ttl_ms: until_ms.saturating_sub(self.now_ms),
         };
         m.purge_index_writes += 1;
+        if self.l2_given_up() {
+            // The purge table sits on L2's service: counted as a failed write, no deadline paid.
+            m.purge_index_errors += 1;
+            return;
+        }
         let remaining = self.remaining();
         let started = Instant::now();
         let written = tokio::time::timeout(remaining, store.index(&write)).await;
