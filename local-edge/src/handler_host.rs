@@ -25,14 +25,11 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tokio::sync::{oneshot, Mutex};
 
+pub use crate::handler_process::ExecutionError;
 use crate::handler_process::{start_node, NodeProcess, PendingSlot};
 
 /// How long the package may take to load.
 const LOAD_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// Why a handler call produced no answer: CloudFront's `LambdaExecutionError`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExecutionError(pub String);
 
 /// One instance of the function: its current process, if any, and the calls on it.
 #[derive(Default)]

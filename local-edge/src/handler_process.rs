@@ -20,10 +20,13 @@ use tokio::process::{Child, Command};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::EdgeError;
-use crate::handler_host::ExecutionError;
 
 /// How many whole lines may wait for the writer (each call queues one).
 const QUEUED_LINES: usize = 256;
+
+/// Why a handler call produced no answer: CloudFront's `LambdaExecutionError`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecutionError(pub String);
 
 /// The calls waiting for an answer, by id.
 pub(crate) type Pending = Arc<std::sync::Mutex<HashMap<u64, oneshot::Sender<Result<Value, ExecutionError>>>>>;
