@@ -78,9 +78,25 @@ async fn handle(
     if page::is_debug_path(req.uri().path()) {
         return page::debug(&state, &req, peer);
     }
-    let viewer = match read_viewer(req, peer).await {
-        Ok(viewer) => viewer,
-        Err(()) => return too_large(&state, &format!("body over {MAX_BODY_BYTES} bytes")),
+    // The viewer's request as the edge carries it. The body is read whole, even on
+    // `GET`/`HEAD` where it is then dropped, so the next bytes on the connection are the next
+    // request's head; over [`MAX_BODY_BYTES`] it is refused.
+    let (parts, body) = req.into_parts();
+    let Ok(body) = Limited::new(body, MAX_BODY_BYTES).collect().await else {
+        return too_large(&state, &format!("body over {MAX_BODY_BYTES} bytes"));
+    };
+    // A body on GET/HEAD is never forwarded: it is part of no cache key ("fat GET").
+    let body = match parts.method {
+        Method::GET | Method::HEAD => Bytes::new(),
+        _ => body.to_bytes(),
+    };
+    let viewer = EdgeRequest {
+        uri: parts.uri.path().to_owned(),
+        querystring: parts.uri.query().unwrap_or("").to_owned(),
+        method: parts.method,
+        headers: parts.headers,
+        client_ip: peer.ip().to_string(),
+        body,
     };
     let logged = state.config.access_log.then(|| {
         let target = match viewer.querystring.as_str() {
@@ -102,32 +118,6 @@ async fn handle(
         );
     }
     to_viewer(&state, answer, &request_id)
-}
-
-/// The viewer's request as the edge carries it; a body over [`MAX_BODY_BYTES`] is refused.
-/// The body is read whole, even on `GET`/`HEAD` where it is then dropped, so the next bytes
-/// on the connection are the next request's head.
-async fn read_viewer(req: hyper::Request<Incoming>, peer: SocketAddr) -> Result<EdgeRequest, ()> {
-    let (parts, body) = req.into_parts();
-    let body = Limited::new(body, MAX_BODY_BYTES)
-        .collect()
-        .await
-        .map_err(|_| ())?
-        .to_bytes();
-    // A body on GET/HEAD is never forwarded: it is part of no cache key ("fat GET").
-    let body = if parts.method == Method::GET || parts.method == Method::HEAD {
-        Bytes::new()
-    } else {
-        body
-    };
-    Ok(EdgeRequest {
-        uri: parts.uri.path().to_owned(),
-        querystring: parts.uri.query().unwrap_or("").to_owned(),
-        method: parts.method,
-        headers: parts.headers,
-        client_ip: peer.ip().to_string(),
-        body,
-    })
 }
 
 /// CloudFront's 413 for a request over its limits (`detail` is logged, not shown), before
