@@ -7,8 +7,6 @@
 //! calendar time is named (an event's `time`, a signature's date: [`Clock::calendar_ms`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// The monotonic clock and the wall clock, plus an offset tests may advance (both move).
 #[derive(Debug)]
@@ -24,30 +22,7 @@ impl Default for Clock {
     }
 }
 
-/// The wall clock in milliseconds since the Unix epoch (what a Lambda's `Date.now()` or a
-/// deadline reads; `0` before the epoch, saturating far after it).
-pub fn wall_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-/// Milliseconds on a clock that never goes back and keeps counting while the machine is
-/// suspended: `CLOCK_BOOTTIME` on Linux; elsewhere the time since the first reading (the
-/// platform's monotonic clock, which may stop during suspend).
-pub fn monotonic_ms() -> u64 {
-    #[cfg(target_os = "linux")]
-    {
-        let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-        // SAFETY: `now` is a valid, writable timespec; `clock_gettime` writes only into it.
-        if unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut now) } == 0 {
-            let secs = u64::try_from(now.tv_sec).unwrap_or(0);
-            return secs.saturating_mul(1000) + u64::try_from(now.tv_nsec).unwrap_or(0) / 1_000_000;
-        }
-    }
-    static FIRST: OnceLock<Instant> = OnceLock::new();
-    u64::try_from(FIRST.get_or_init(Instant::now).elapsed().as_millis()).unwrap_or(u64::MAX)
-}
+pub use boot_clock::{monotonic_ms, wall_ms};
 
 impl Clock {
     /// A clock over other sources (tests step a wall clock back).

@@ -11,8 +11,7 @@
 //!   again, and a copy is never fresher than its stored `freshUntil` (a `now` before its
 //!   `storedAt` reads as age 0: `edge_policy::cache_control::Stamp`).
 
-use std::sync::{Mutex, OnceLock};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::sync::Mutex;
 
 /// One reading of both clocks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,27 +33,8 @@ impl From<u64> for Now {
     }
 }
 
-/// Milliseconds on a clock that never goes back and keeps counting while the machine is
-/// suspended: `CLOCK_BOOTTIME` on Linux; elsewhere the time since the first reading.
-pub fn monotonic_ms() -> u64 {
-    #[cfg(target_os = "linux")]
-    {
-        let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-        // SAFETY: `now` is a valid, writable timespec; `clock_gettime` writes only into it.
-        if unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut now) } == 0 {
-            let secs = u64::try_from(now.tv_sec).unwrap_or(0);
-            return secs.saturating_mul(1000) + u64::try_from(now.tv_nsec).unwrap_or(0) / 1_000_000;
-        }
-    }
-    static FIRST: OnceLock<Instant> = OnceLock::new();
-    u64::try_from(FIRST.get_or_init(Instant::now).elapsed().as_millis()).unwrap_or(u64::MAX)
-}
-
-fn system_wall_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
+pub use boot_clock::monotonic_ms;
+use boot_clock::wall_ms as system_wall_ms;
 
 /// The handler's clocks; its wall reading never goes back.
 #[derive(Debug, Default)]
