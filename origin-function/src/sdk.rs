@@ -66,3 +66,38 @@ pub fn source_client_config(builder: aws_sdk_dynamodb::config::Builder, config: 
     }
     builder.build()
 }
+
+/// Writes `requests` to `table` with `BatchWriteItem`, 25 a call, sending what DynamoDB
+/// leaves unprocessed again after a short back-off, at most `rounds` times in all. `Err`
+/// names what failed: a call's error, or items still unprocessed after the last round.
+pub async fn batch_write(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    mut requests: Vec<aws_sdk_dynamodb::types::WriteRequest>,
+    rounds: u32,
+) -> Result<(), String> {
+    let mut round = 0;
+    while !requests.is_empty() {
+        let rest = requests.split_off(requests.len().min(25));
+        let batch = std::mem::replace(&mut requests, rest);
+        let out = client
+            .batch_write_item()
+            .request_items(table, batch)
+            .send()
+            .await
+            .map_err(|e| format!("{e:?}"))?;
+        let unprocessed = out
+            .unprocessed_items
+            .and_then(|mut m| m.remove(table))
+            .unwrap_or_default();
+        if !unprocessed.is_empty() {
+            round += 1;
+            if round >= rounds {
+                return Err("unprocessed items remain".into());
+            }
+            tokio::time::sleep(Duration::from_millis(20 * u64::from(round.min(10)))).await;
+            requests.extend(unprocessed);
+        }
+    }
+    Ok(())
+}

@@ -179,31 +179,11 @@ impl PurgeStore for DynamoPurgeStore {
             for tag in &write.tags {
                 requests.push(item(format!("{TAG_PREFIX}{tag}"), &write.path_and_query)?);
             }
-            // BatchWriteItem takes at most 25 requests; an answer has at most 64 tags.
-            while !requests.is_empty() {
-                let rest = requests.split_off(requests.len().min(25));
-                let mut batch = std::mem::replace(&mut requests, rest);
-                for _ in 0..3 {
-                    let out = self
-                        .client
-                        .batch_write_item()
-                        .request_items(&self.table, batch)
-                        .send()
-                        .await
-                        .map_err(|e| fault("BatchWriteItem(purge index)", e))?;
-                    batch = out
-                        .unprocessed_items
-                        .and_then(|mut m| m.remove(&self.table))
-                        .unwrap_or_default();
-                    if batch.is_empty() {
-                        break;
-                    }
-                }
-                if !batch.is_empty() {
-                    return Err(fault("BatchWriteItem(purge index)", "unprocessed items remain"));
-                }
-            }
-            Ok(())
+            // An answer has at most 64 tags: a few calls; three rounds for what DynamoDB
+            // leaves unprocessed (the invocation's L2 budget bounds them anyway).
+            crate::sdk::batch_write(&self.client, &self.table, requests, 3)
+                .await
+                .map_err(|e| fault("BatchWriteItem(purge index)", e))
         })
     }
 

@@ -134,7 +134,7 @@ impl Catalogue {
 
     /// Writes `items` with BatchWriteItem (25 per call), retrying unprocessed items.
     pub async fn write_items(&self, items: Vec<Item>) -> Result<(), OriginError> {
-        let mut pending: Vec<WriteRequest> = items
+        let pending: Vec<WriteRequest> = items
             .into_iter()
             .map(|item| {
                 PutRequest::builder()
@@ -144,28 +144,8 @@ impl Catalogue {
                     .map_err(|e| OriginError::Source(format!("PutRequest: {e}")))
             })
             .collect::<Result<_, _>>()?;
-        let mut rounds = 0;
-        while !pending.is_empty() {
-            let rest = pending.split_off(pending.len().min(25));
-            let batch = std::mem::replace(&mut pending, rest);
-            let out = self
-                .client
-                .batch_write_item()
-                .request_items(&self.table, batch)
-                .send()
-                .await
-                .map_err(|e| OriginError::Source(format!("BatchWriteItem: {e:?}")))?;
-            if let Some(unprocessed) = out.unprocessed_items.and_then(|mut m| m.remove(&self.table)) {
-                if !unprocessed.is_empty() {
-                    rounds += 1;
-                    if rounds > 100 {
-                        return Err(OriginError::Source("BatchWriteItem: unprocessed items remain".into()));
-                    }
-                    tokio::time::sleep(std::time::Duration::from_millis(20 * rounds.min(10))).await;
-                    pending.extend(unprocessed);
-                }
-            }
-        }
-        Ok(())
+        crate::sdk::batch_write(&self.client, &self.table, pending, 100)
+            .await
+            .map_err(|e| OriginError::Source(format!("BatchWriteItem: {e}")))
     }
 }
