@@ -216,9 +216,12 @@ pub(crate) async fn observed(state: &Arc<State>, viewer: EdgeRequest, request_id
         (recorder, crate::clock::wall_ms(), behaviour, kept)
     });
     let (answer, handler) = REWRITTEN
-        .scope(RefCell::new(None), async {
+        .scope(seen.is_some().then(|| RefCell::new(None)), async {
             let answer = flow::serve(state, viewer, request_id).await;
-            (answer, REWRITTEN.with(|r| r.borrow_mut().take()))
+            (
+                answer,
+                REWRITTEN.with(|r| r.as_ref().and_then(|r| r.borrow_mut().take())),
+            )
         })
         .await;
     let Some((recorder, at_ms, behaviour, kept)) = seen else {

@@ -12,18 +12,21 @@ use crate::stats::XCache;
 
 tokio::task_local! {
     /// What viewer-request returned, for the request this task serves ([`note_rewrite`]).
-    pub(crate) static REWRITTEN: RefCell<Option<Rewritten>>;
+    /// `None` when nothing is recorded (the page is off): the flow then copies nothing.
+    pub(crate) static REWRITTEN: Option<RefCell<Option<Rewritten>>>;
 }
 
 /// Called by the flow with the request viewer-request returned: kept for the record of the
 /// request this task serves (nothing when the page is off).
 pub(crate) fn note_rewrite(request: &EdgeRequest) {
     let _ = REWRITTEN.try_with(|r| {
-        *r.borrow_mut() = Some(Rewritten {
-            uri: request.uri.clone(),
-            querystring: request.querystring.clone(),
-            headers: request.headers.clone(),
-        })
+        if let Some(r) = r {
+            *r.borrow_mut() = Some(Rewritten {
+                uri: request.uri.clone(),
+                querystring: request.querystring.clone(),
+                headers: request.headers.clone(),
+            });
+        }
     });
 }
 
