@@ -19,7 +19,7 @@ EDGE_FILES := index.js package.json pkg/viewer_request.wasm pkg/origin_response.
 WASM_FEATURES := --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
 	--enable-multivalue --enable-reference-types
 
-.PHONY: help tools wasm package package-edge test test-rust test-wasm test-node test-rules-file test-replay-expiry test-fuzz-build lint run bench bench-replay bench-replay-scale soak fuzz clean \
+.PHONY: help tools wasm package package-edge test test-suites test-scripts test-rust test-wasm test-node test-rules-file test-replay-expiry test-fuzz-build lint run bench bench-replay bench-replay-scale soak fuzz clean \
 	explain browser-tools test-page screenshot \
 	worker-tools worker lint-worker test-worker run-workers
 
@@ -92,6 +92,10 @@ lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
+# The harness's own scripts (scripts/reap-after: what a run leaves running is found and stopped).
+test-scripts:
+	node --test tests/scripts/
+
 # The local edge's tests run the built wasm-pkg and the origin binaries: build them first.
 test-rust: wasm
 	cargo build --workspace --bins
@@ -156,7 +160,12 @@ explain:
 	@if [ -z "$(URL)" ]; then echo "usage: make explain URL='/api/products/42?fbclid=x&page=2' [EXPLAIN_ARGS='--vs URL2']"; exit 2; fi
 	@cargo run -q -p explain -- '$(subst ','\'',$(URL))' $(EXPLAIN_ARGS)
 
-test: tools lint test-rust test-wasm test-node test-rules-file test-replay-expiry test-fuzz-build test-deploy lint-worker test-worker test-page
+# Every suite, under scripts/reap-after: whatever a suite leaves running is stopped when the
+# run ends (and fails it), so a broken cleanup is a red run, never CI waiting on an open pipe.
+test:
+	@scripts/reap-after $(MAKE) --no-print-directory test-suites
+
+test-suites: tools lint test-scripts test-rust test-wasm test-node test-rules-file test-replay-expiry test-fuzz-build test-deploy lint-worker test-worker test-page
 	@echo "make test: all suites passed"
 
 # The whole local stack on 127.0.0.1:8080: dynalite (catalogue + L2), seeded tables, the

@@ -11,7 +11,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,10 +33,37 @@ const CREDENTIALS = {
 };
 const NEVER_SHOWN = ['user-7', 'relay-value-5e7f1a', 'cookie-value-88c3d1', 'dark-ab12', SECRET];
 
+// Every cleanup runs even when one before it fails: a cleanup that threw used to skip the
+// rest, leaving local-edge (and the origins below it) holding the test runner's stderr open,
+// so CI waited for its own pipe until its time ran out.
 const cleanups = [];
 after(async () => {
-  for (const clean of cleanups.reverse()) await clean();
+  const failures = [];
+  for (const clean of cleanups.reverse()) {
+    try {
+      await clean();
+    } catch (e) {
+      failures.push(e);
+    }
+  }
+  if (failures.length) throw new AggregateError(failures, failures.map((e) => e.message).join('; '));
 });
+
+/** The processes whose process group is `pgid`, from /proc (pgrp is field 5 of stat). */
+function groupMembers(pgid) {
+  const members = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[2]) === pgid && fields[0] !== 'Z') members.push(Number(entry));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return members;
+}
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -63,8 +90,20 @@ async function startEdge() {
     '--origin-bin', bin('origin-function'), '--seed-bin', bin('seed'),
   ], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
   cleanups.push(async () => {
+    if (edge.exitCode !== null || edge.signalCode !== null) return;
+    // The timer is cleared once it has lost: a pending one kept Node alive 15 s after the test.
+    let timer;
+    const exited = new Promise((r) => {
+      edge.once('exit', () => r(true));
+      timer = setTimeout(() => r(false), 15000);
+    });
     edge.kill('SIGTERM');
-    await new Promise((r) => { edge.once('exit', r); setTimeout(r, 15000); });
+    const stopped = await exited;
+    clearTimeout(timer);
+    if (!stopped) {
+      edge.kill('SIGKILL');
+      throw new Error('local-edge did not stop within 15 s of SIGTERM');
+    }
   });
   const lines = createInterface({ input: edge.stdout });
   return new Promise((resolve, reject) => {
@@ -85,11 +124,20 @@ async function startChromium() {
     '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-dev-shm-usage',
     `--user-data-dir=${profile}`, '--remote-debugging-port=0', '--remote-debugging-address=127.0.0.1',
     'about:blank',
-  ], { stdio: ['ignore', 'ignore', 'pipe'] });
+  ], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+  // Chromium is a browser process plus zygote, renderer, GPU and crashpad children. Killing
+  // the browser alone left children writing into the profile while it was being removed
+  // (ENOTEMPTY); so it runs in its own process group, and the whole group is killed and
+  // waited for before the profile goes.
   cleanups.push(async () => {
-    browser.kill('SIGKILL');
-    await new Promise((r) => { browser.once('exit', r); setTimeout(r, 5000); });
-    rmSync(profile, { recursive: true, force: true });
+    try {
+      process.kill(-browser.pid, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+    const deadline = Date.now() + 10000;
+    while (groupMembers(browser.pid).length && Date.now() < deadline) await sleep(50);
+    rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
   });
   const lines = createInterface({ input: browser.stderr });
   return new Promise((resolve, reject) => {
