@@ -162,8 +162,11 @@ explain:
 
 # Every suite, under scripts/reap-after: whatever a suite leaves running is stopped when the
 # run ends (and fails it), so a broken cleanup is a red run, never CI waiting on an open pipe.
+# A run still going after TEST_DEADLINE seconds is stopped the same way and fails with 124:
+# 80 min, inside CI's 90 (a bare machine takes ~45 min, tools installed included).
+TEST_DEADLINE ?= 4800
 test:
-	@scripts/reap-after $(MAKE) --no-print-directory test-suites
+	@REAP_DEADLINE=$(TEST_DEADLINE) scripts/reap-after $(MAKE) --no-print-directory test-suites
 
 test-suites: tools lint test-scripts test-rust test-wasm test-node test-rules-file test-replay-expiry test-fuzz-build test-deploy lint-worker test-worker test-page
 	@echo "make test: all suites passed"

@@ -55,3 +55,22 @@ test('nothing outside the run is touched', () => {
     process.kill(pid, 'SIGKILL');
   }
 });
+
+test('a run past REAP_DEADLINE is stopped, whole, and fails with 124', () => {
+  const started = Date.now();
+  const r = spawnSync(REAP, ['bash', '-c', 'sleep 304 >/dev/null 2>&1 & echo $!; sleep 305; echo never'], {
+    encoding: 'utf8', timeout: 30000, env: { ...process.env, REAP_DEADLINE: '1' },
+  });
+  assert.equal(r.status, 124, r.stderr);
+  assert.ok(Date.now() - started < 10000, `stopped after ${Date.now() - started} ms`);
+  assert.doesNotMatch(r.stdout, /never/);
+  assert.match(r.stderr, /still running after 1 s; stopping:.*:sleep/);
+  assert.equal(alive(Number(r.stdout.trim())), false);
+});
+
+test('a run inside REAP_DEADLINE leaves no watchdog behind', () => {
+  const r = spawnSync(REAP, ['bash', '-c', 'exit 0'], { encoding: 'utf8', env: { ...process.env, REAP_DEADLINE: '306' } });
+  assert.equal(r.status, 0, r.stderr);
+  const left = spawnSync('pgrep', ['-f', '^sleep 306$'], { encoding: 'utf8' });
+  assert.equal(left.stdout, '', 'the watchdog sleep outlived the run');
+});
