@@ -5,12 +5,13 @@
 
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import readline from "node:readline";
 import { test } from "node:test";
 import { ROOT, ownStatus, until } from "./harness.mjs";
+import { alive, descendants } from "../proc.mjs";
 
 const target = process.env.CARGO_TARGET_DIR ?? path.join(ROOT, "target");
 const bins = {
@@ -18,42 +19,6 @@ const bins = {
   origin: process.env.ORIGIN_BIN ?? path.join(target, "debug/origin-function"),
   seed: process.env.SEED_BIN ?? path.join(target, "debug/seed"),
 };
-
-/** Every process below `pid`, from /proc (ppid is field 4 of /proc/<pid>/stat). */
-function descendants(pid) {
-  const parents = new Map();
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      parents.set(Number(entry), Number(fields[1]));
-    } catch {
-      // Gone meanwhile.
-    }
-  }
-  const found = [];
-  const queue = [pid];
-  while (queue.length) {
-    const p = queue.pop();
-    for (const [child, parent] of parents) {
-      if (parent === p) {
-        found.push(child);
-        queue.push(child);
-      }
-    }
-  }
-  return found;
-}
-
-function alive(pid) {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
-  } catch {
-    return false;
-  }
-}
 
 test("make run-workers: curl through the Worker to the real origin, then SIGTERM leaves nothing behind", async (t) => {
   for (const bin of Object.values(bins)) assert.ok(existsSync(bin), `${bin} is missing: cargo build --bins`);

@@ -3,23 +3,14 @@
 // and turns a passing run red; a run that fails keeps its own exit code.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
+import { alive } from '../proc.mjs';
 
 const REAP = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'scripts', 'reap-after');
 
 const run = (script) => spawnSync(REAP, ['bash', '-c', script], { encoding: 'utf8', timeout: 30000 });
-
-function alive(pid) {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 test('a clean run keeps its status', () => {
   assert.equal(run('exit 0').status, 0);
